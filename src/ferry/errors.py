@@ -1,0 +1,31 @@
+"""Errors ferry raises on purpose.
+
+A `FerryError` is the user's problem to fix (a bad file, a bad contract, a missing runtime): the CLI prints its
+one-line message and exits 2, without a traceback. Anything else is ferry's bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class FerryError(Exception):
+    """Bad input or usage: one line that names the file or field and the fix. CLI exit code 2."""
+
+
+class ContractError(FerryError, ValueError):
+    """A preprocessing contract that cannot be right (std of 0, two means for three channels, ...)."""
+
+
+class MissingRuntime(FerryError, ImportError):
+    """An optional runtime is not installed; the message names the extra to install."""
+
+
+def require(module: str, extra: str):
+    """Import an optional heavy dependency, or raise `MissingRuntime` naming the ferry extra that brings it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingRuntime(
+            f"{module} is not installed: pip install 'ferry[{extra}]' ({exc.__class__.__name__}: {exc})"
+        ) from exc

@@ -1,0 +1,118 @@
+"""Model format detection from content, not from the file name, and which runtimes can load each format."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from ferry.errors import FerryError
+
+ONNX = "onnx"
+OPENVINO = "openvino-ir"
+TFLITE = "tflite"
+TORCHSCRIPT = "torchscript"
+EXPORTED_PROGRAM = "torch-exported-program"
+TORCH_MODULE = "torch-module"  # a Python factory: package.module:factory or file.py:factory
+SAVED_MODEL = "tf-savedmodel"
+KERAS = "keras"
+COREML = "coreml"
+
+# Which runtimes can load each format; the first is the format's own runtime (the default for a source).
+RUNTIMES_FOR_FORMAT: dict[str, tuple[str, ...]] = {
+    ONNX: ("onnxruntime", "openvino", "opencv"),
+    OPENVINO: ("openvino",),
+    TFLITE: ("tflite", "openvino"),
+    TORCHSCRIPT: ("torch",),
+    EXPORTED_PROGRAM: ("torch",),
+    TORCH_MODULE: ("torch",),
+    SAVED_MODEL: ("tensorflow", "openvino"),
+    KERAS: ("tensorflow",),
+    COREML: ("coreml",),
+}
+
+ALL_RUNTIMES = ("onnxruntime", "openvino", "opencv", "tflite", "coreml", "torch", "tensorflow")
+
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def is_factory_spec(spec: str) -> bool:
+    """`package.module:factory` or `path/to/file.py:factory` names a torch nn.Module factory."""
+    if ":" not in spec or Path(spec).exists():
+        return False
+    mod, _, fn = spec.rpartition(":")
+    return bool(mod) and fn.isidentifier()
+
+
+def detect_format(path: str | Path) -> str:
+    """The model format of `path`, read from its bytes. FerryError names the file and what ferry accepts."""
+    spec = str(path)
+    if is_factory_spec(spec):
+        return TORCH_MODULE
+    p = Path(path)
+    if not p.exists():
+        raise FerryError(f"{p}: no such model file or directory")
+    if p.is_dir():
+        if (p / "saved_model.pb").is_file() or (p / "saved_model.pbtxt").is_file():
+            return SAVED_MODEL
+        if (p / "Manifest.json").is_file():
+            return COREML
+        raise FerryError(f"{p}: a directory that is neither a TF SavedModel nor a Core ML .mlpackage")
+    try:
+        with p.open("rb") as f:
+            head = f.read(64)
+    except OSError as exc:
+        raise FerryError(f"{p}: cannot read ({exc.strerror})") from None
+    if not head:
+        raise FerryError(f"{p}: empty file; re-export or re-download the model")
+    if len(head) >= 8 and head[4:8] == b"TFL3":
+        return TFLITE
+    if head.startswith(_HDF5_MAGIC):
+        return KERAS
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_format(p)
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] in range(2, 6):
+        raise FerryError(
+            f"{p}: a Python pickle; ferry does not unpickle (it can run code). Save a TorchScript "
+            "(torch.jit.save), an ExportedProgram (torch.export.save) or ONNX instead"
+        )
+    text = head.lstrip()
+    if text.startswith(b"<?xml") or text.startswith(b"<net"):
+        return OPENVINO
+    if head[:1] == b"\x08":
+        return _protobuf_format(p)
+    raise FerryError(
+        f"{p}: not a model format ferry knows (ONNX, OpenVINO .xml, TFLite, TorchScript, ExportedProgram, "
+        "SavedModel directory, Keras, Core ML)"
+    )
+
+
+def _zip_format(p: Path) -> str:
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        raise FerryError(f"{p}: a truncated or corrupt zip archive (torch/Keras); save the model again") from None
+    tails = {n.split("/", 1)[-1] for n in names}
+    if "config.json" in tails and any(n.endswith(".weights.h5") for n in names):
+        return KERAS
+    if any(t.startswith("models/") and t.endswith(".json") for t in tails) or "archive_format" in tails:
+        return EXPORTED_PROGRAM
+    if "constants.pkl" in tails or any(t.startswith("code/") for t in tails):
+        return TORCHSCRIPT
+    if "data.pkl" in tails:
+        raise FerryError(
+            f"{p}: a torch.save checkpoint (a pickle of weights, no architecture); ferry loads TorchScript, "
+            "ExportedProgram or a `package.module:factory` that builds the module"
+        )
+    raise FerryError(f"{p}: a zip archive that is not a torch or Keras model")
+
+
+def _protobuf_format(p: Path) -> str:
+    """ONNX ModelProto and Core ML .mlmodel both start with field 1 as a varint; tell them apart by parsing."""
+    if p.suffix.lower() == ".mlmodel":
+        return COREML
+    return ONNX
+
+
+def runtimes_for(fmt: str) -> tuple[str, ...]:
+    return RUNTIMES_FOR_FORMAT[fmt]

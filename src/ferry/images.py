@@ -1,0 +1,83 @@
+"""Decoding photos safely: what the user gives is checked, never trusted.
+
+Every image becomes uint8 HxWx3 BGR (OpenCV's order, the one deployment code starts from). 16-bit images are
+reduced to 8 bits, CMYK and palette images converted, alpha dropped; a decompression bomb, a 1-pixel image or a
+file that is not an image is refused with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ferry.errors import FerryError
+
+MAX_PIXELS = 50_000_000  # ~7000x7000: beyond any photo a check needs, far below a decompression bomb
+MIN_SIDE = 2
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode one image file to uint8 HxWx3 BGR."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise FerryError(f"{p}: no such image file")
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                if w * h > MAX_PIXELS:
+                    raise FerryError(f"{p}: {w}x{h} pixels is over ferry's limit of {MAX_PIXELS}; downscale it")
+                im.load()
+                arr = _to_bgr(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise FerryError(f"{p}: image too large (decompression bomb guard); downscale it") from None
+    except UnidentifiedImageError:
+        raise FerryError(f"{p}: not an image ferry can decode (PNG, JPEG, BMP, TIFF, WebP)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise FerryError(f"{p}: corrupt or truncated image ({exc})") from None
+    if min(arr.shape[:2]) < MIN_SIDE:
+        raise FerryError(f"{p}: {arr.shape[1]}x{arr.shape[0]} pixels is too small to check a model with")
+    return arr
+
+
+def _to_bgr(im) -> np.ndarray:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "I;16N"):
+        a = np.asarray(im).astype(np.float64)
+        peak = 65535.0 if a.max() > 255 else 255.0
+        gray = np.clip(np.round(a * (255.0 / peak)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "F":
+        a = np.asarray(im).astype(np.float64)
+        gray = np.clip(np.round(a * (255.0 if a.max() <= 1.0 else 1.0)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode != "RGB":
+        im = im.convert("RGB")
+    rgb = np.asarray(im)
+    if rgb.dtype != np.uint8:
+        rgb = rgb.astype(np.uint8)
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def load_images(paths: list[str | Path]) -> list[tuple[Path, np.ndarray]]:
+    """Expand directories (their image files, sorted) and decode every image."""
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise FerryError(f"{p}: a directory with no image files in it")
+            files.extend(found)
+        else:
+            files.append(p)
+    if not files:
+        raise FerryError("no images given: pass --images PHOTO [PHOTO ...]")
+    return [(f, load_image(f)) for f in files]

@@ -1,0 +1,65 @@
+"""Atomic writes: a file ferry writes is either the old one or the complete new one, never half."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from ferry.errors import FerryError
+
+
+def _tmp_beside(dest: Path, suffix: str = "") -> Path:
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise FerryError(f"{dest.parent}: cannot write here ({exc.strerror}); choose a writable output path") from None
+    os.close(fd)
+    return Path(name)
+
+
+def atomic_write_bytes(dest: str | Path, data: bytes) -> None:
+    atomic_write_with(Path(dest), lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(dest: str | Path, text: str) -> None:
+    atomic_write_with(Path(dest), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_with(dest: Path, write: Callable[[Path], object], suffix: str = "") -> None:
+    """Call write(tmp) on a temporary file beside `dest`, then rename it over `dest` in one step."""
+    tmp = _tmp_beside(dest, suffix)
+    try:
+        write(tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_files(dests: list[Path], write: Callable[[list[Path]], object]) -> None:
+    """Several files that belong together (an OpenVINO .xml and .bin): all written to temporaries first, then
+    renamed one after the other. The suffixes are kept because some writers infer the format from them."""
+    tmps = [_tmp_beside(d, d.suffix) for d in dests]
+    try:
+        write(tmps)
+        for tmp, dest in zip(tmps, dests, strict=True):
+            os.replace(tmp, dest)
+    except BaseException:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_copy_tree(src: Path, dest: Path) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        shutil.copytree(src, tmp / "x")
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp / "x", dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

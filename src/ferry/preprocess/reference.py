@@ -1,0 +1,163 @@
+"""The reference implementation of the contract: the ground truth every runtime's path is compared against.
+
+Images come in as OpenCV decodes them: uint8, HxWx3 in BGR order (or HxW gray). Resizing follows the contract's
+`semantics`: "opencv" reproduces cv2.dnn.blobFromImage's geometry (fx/fy resize factors, truncated crop
+offsets), "pil" reproduces torchvision/timm on PIL images (antialiased resize, rounded centre crop). The tests
+prove both against the real libraries on real photos.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ferry.errors import ContractError
+from ferry.preprocess.contract import Preprocess
+
+_CV_INTER = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}  # cv2.INTER_* values
+
+
+def _cv2():
+    from ferry.errors import require
+
+    return require("cv2", "opencv")
+
+
+def _pil_resample(name: str) -> int:
+    from PIL import Image
+
+    return {
+        "nearest": Image.Resampling.NEAREST,
+        "bilinear": Image.Resampling.BILINEAR,
+        "bicubic": Image.Resampling.BICUBIC,
+        "area": Image.Resampling.BOX,
+    }[name]
+
+
+def _resize_to(img: np.ndarray, width: int, height: int, contract: Preprocess) -> np.ndarray:
+    if img.shape[1] == width and img.shape[0] == height:
+        return img
+    if contract.resize.semantics == "pil":
+        from PIL import Image
+
+        mode = "L" if img.ndim == 2 else "RGB"
+        pil = Image.fromarray(img if img.ndim == 2 else img[:, :, ::-1], mode=mode)
+        out = np.asarray(pil.resize((width, height), resample=_pil_resample(contract.resize.interpolation)))
+        return out if out.ndim == 2 else out[:, :, ::-1]
+    return _cv2().resize(img, (width, height), interpolation=_CV_INTER[contract.resize.interpolation])
+
+
+def resize_image(img: np.ndarray, contract: Preprocess) -> np.ndarray:
+    """Resize (and crop or pad) one decoded image to the contract's size. Returns uint8, channels unchanged."""
+    r = contract.resize
+    if r.mode == "none" or contract.size is None:
+        if contract.size is not None and tuple(img.shape[:2]) != tuple(contract.size):
+            raise ContractError(
+                f"resize.mode is none but the image is {img.shape[1]}x{img.shape[0]} and size is "
+                f"{contract.size[1]}x{contract.size[0]}; set a resize mode"
+            )
+        return img
+    th, tw = contract.size
+    h, w = img.shape[:2]
+    if r.mode == "stretch":
+        return _resize_to(img, tw, th, contract)
+    if r.mode == "shorter_side_crop":
+        ch, cw = (th, tw) if r.crop_fraction >= 1.0 else (math.floor(th / r.crop_fraction),
+                                                         math.floor(tw / r.crop_fraction))
+        if r.semantics == "opencv":
+            # cv2.dnn.blobFromImage(crop=True): one float factor, cv2.resize(fx, fy), crop offset truncated.
+            f = max(np.float32(cw) / np.float32(w), np.float32(ch) / np.float32(h))
+            cv2 = _cv2()
+            resized = cv2.resize(img, None, fx=float(f), fy=float(f),
+                                 interpolation=_CV_INTER[r.interpolation])
+            y0 = int(0.5 * (resized.shape[0] - th))
+            x0 = int(0.5 * (resized.shape[1] - tw))
+        else:
+            # torchvision Resize(shorter side) + CenterCrop: the limiting side gets its size exactly.
+            if ch / h >= cw / w:
+                nh, nw = ch, max(cw, int(ch * w / h))
+            else:
+                nh, nw = max(ch, int(cw * h / w)), cw
+            resized = _resize_to(img, nw, nh, contract)
+            y0 = int(round((nh - th) / 2.0))
+            x0 = int(round((nw - tw) / 2.0))
+        return np.ascontiguousarray(resized[y0:y0 + th, x0:x0 + tw])
+    # letterbox: fit inside, keep aspect, pad centred (cv2.dnn DNN_PMODE_LETTERBOX geometry)
+    f = min(np.float32(tw) / np.float32(w), np.float32(th) / np.float32(h))
+    rh, rw = max(1, int(h * f)), max(1, int(w * f))
+    resized = _resize_to(img, rw, rh, contract)
+    top, left = (th - rh) // 2, (tw - rw) // 2
+    out = np.full((th, tw) + img.shape[2:], np.uint8(round(r.pad_value)), dtype=np.uint8)
+    out[top:top + rh, left:left + rw] = resized
+    return out
+
+
+def to_color(img_bgr: np.ndarray, contract: Preprocess) -> np.ndarray:
+    """BGR (or gray) uint8 image -> HxWxC uint8 in the contract's channel order and gray polarity."""
+    if contract.color == "GRAY":
+        if img_bgr.ndim == 3:
+            if contract.resize.semantics == "pil":
+                from PIL import Image
+
+                gray = np.asarray(Image.fromarray(img_bgr[:, :, ::-1], "RGB").convert("L"))
+            else:
+                gray = _cv2().cvtColor(img_bgr, 6)  # cv2.COLOR_BGR2GRAY
+        else:
+            gray = img_bgr
+        if contract.gray_zero_is == "white":
+            gray = 255 - gray
+        return gray[:, :, None]
+    if img_bgr.ndim == 2:
+        img_bgr = np.repeat(img_bgr[:, :, None], 3, axis=2)
+    return img_bgr[:, :, ::-1] if contract.color == "RGB" else img_bgr
+
+
+def normalize(pixels: np.ndarray, contract: Preprocess) -> np.ndarray:
+    """NxHxWxC uint8 in contract channel order -> the model tensor in the contract's layout and dtype."""
+    gain, offset = contract.affine()
+    if contract.dtype in ("uint8", "int8"):
+        if any(g != 1.0 for g in gain) or any(o != 0.0 for o in offset):
+            raise ContractError(
+                f"dtype {contract.dtype} takes raw pixels: scale must be 1, mean 0 and std 1 (quantised inputs "
+                "are not supported yet)"
+            )
+        x = pixels.astype(contract.dtype)
+    else:
+        x = pixels.astype(np.float32)
+        x *= np.asarray(gain, dtype=np.float32)
+        x += np.asarray(offset, dtype=np.float32)
+        if contract.dtype == "float16":
+            x = x.astype(np.float16)
+    if contract.layout == "NCHW":
+        x = x.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x)
+
+
+def resize_batch(images: list[np.ndarray], contract: Preprocess) -> np.ndarray:
+    """Images resized per the contract, stacked as uint8 NxHxWx3 BGR: what a model with embedded preprocessing
+    takes from the host."""
+    resized = [resize_image(img if img.ndim == 3 else np.repeat(img[:, :, None], 3, axis=2), contract)
+               for img in images]
+    _same_size(resized)
+    return np.stack(resized)
+
+
+def preprocess_batch(images: list[np.ndarray], contract: Preprocess) -> np.ndarray:
+    """Decoded BGR uint8 images -> the model's input tensor (N first) under `contract`."""
+    colored = [to_color(resize_image(img, contract), contract) for img in images]
+    _same_size(colored)
+    return normalize(np.stack(colored), contract)
+
+
+def preprocess_image(image: np.ndarray, contract: Preprocess) -> np.ndarray:
+    """One image -> a batch-of-one tensor."""
+    return preprocess_batch([image], contract)
+
+
+def _same_size(arrays: list[np.ndarray]) -> None:
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ContractError(
+            f"the images come out in different sizes {sorted(shapes)}; set size and a resize mode in the contract"
+        )

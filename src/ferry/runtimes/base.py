@@ -1,0 +1,171 @@
+"""One protocol for every runtime, in the manner of Polygraphy's runners: load, describe, run.
+
+A runtime module (ferry.runtimes.<name>) provides:
+
+    load(path) -> Model                         # clear FerryError for a missing file or a wrong format
+    native(preprocess) -> NativeRecipe          # target runtimes: parameters + the code line a user pastes
+    embed(path, preprocess, out) -> Path        # where the runtime can hold preprocessing
+    read_preprocess(path) -> Preprocess | None  # what a converted file really does
+
+and a `Model` subclass whose `run(feeds)` runs the runtime and whose `run_image(images, preprocess)` goes the
+runtime's own way from decoded images to outputs: the embedded preprocessing if the file has one, else the
+runtime's native call (cv2.dnn.blobFromImageWithParams for OpenCV), else ferry's reference preprocessing.
+Heavy frameworks are imported inside the modules that need them, never by `import ferry`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferry.errors import FerryError
+from ferry.preprocess.contract import Preprocess
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output: its name, its shape (None for a dynamic dimension) and numpy dtype name."""
+
+    name: str
+    shape: tuple[int | None, ...] | None
+    dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape) if self.shape is not None else None, "dtype": self.dtype}
+
+    @property
+    def image_layout(self) -> str | None:
+        """NCHW or NHWC when the shape says so (channel dim of 1 or 3 and the other end not), else None."""
+        s = self.shape
+        if s is None or len(s) != 4:
+            return None
+        c_first, c_last = s[1] in (1, 3), s[3] in (1, 3)
+        if c_first and not c_last:
+            return "NCHW"
+        if c_last and not c_first:
+            return "NHWC"
+        if c_first and c_last:
+            return "NCHW"
+        return None
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        """(height, width) when fixed in the shape."""
+        layout = self.image_layout
+        if layout is None or self.shape is None:
+            return None
+        h, w = (self.shape[2], self.shape[3]) if layout == "NCHW" else (self.shape[1], self.shape[2])
+        if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
+            return (h, w)
+        return None
+
+    @property
+    def channels(self) -> int | None:
+        layout = self.image_layout
+        if layout is None or self.shape is None:
+            return None
+        return self.shape[1] if layout == "NCHW" else self.shape[3]
+
+
+@dataclass(frozen=True)
+class NativeRecipe:
+    """How to feed this runtime in the user's own code: the exact parameters, and a line to paste."""
+
+    runtime: str
+    params: dict[str, Any]
+    code: str
+    exact: bool = True  # False when the runtime cannot express the contract and a host step is added
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "params": self.params, "code": self.code, "exact": self.exact,
+                "notes": list(self.notes)}
+
+
+@dataclass
+class Model:
+    """A loaded model in one runtime. Subclasses fill the fields and implement `run`."""
+
+    runtime: str
+    path: Path
+    format: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    embedded: Preprocess | None = None  # the preprocessing the file itself performs, read back from it
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    # -- the image path -----------------------------------------------------------------------------------
+    @property
+    def image_input(self) -> TensorInfo:
+        """The input that takes the image: the first 4-D input (a model with none is refused)."""
+        four_d = [i for i in self.inputs if i.shape is not None and len(i.shape) == 4]
+        if not four_d:
+            shapes = ", ".join(f"{i.name}{list(i.shape) if i.shape else '?'}" for i in self.inputs)
+            raise FerryError(f"{self.path}: no image-like (4-D) input among {shapes}; ferry checks vision models")
+        return four_d[0]
+
+    def resolve(self, preprocess: Preprocess) -> Preprocess:
+        """The contract with what it leaves to the model (size, layout) filled from this model's image input."""
+        info = self.image_input
+        resolved = preprocess.with_model_defaults(info.image_size, info.image_layout or "NCHW")
+        if resolved.size is None and resolved.resize.mode != "none":
+            raise FerryError(
+                f"{self.path}: input {info.name} has no fixed size {list(info.shape or [])}; give the contract a "
+                "size: [height, width]"
+            )
+        return resolved
+
+    def feed_tensor(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        """Feeds for the image tensor, reinterpreting its memory in the model's shape where only the dimension
+        order differs (what a C++ app handing a raw buffer does: NHWC pixels fed as NCHW)."""
+        info = self.image_input
+        if info.shape is not None and len(info.shape) == tensor.ndim:
+            want = [d if isinstance(d, int) and d > 0 else None for d in info.shape]
+            fits = all(w is None or w == t for w, t in zip(want[1:], tensor.shape[1:], strict=True))
+            if not fits:
+                fixed = all(w is not None for w in want[1:])
+                if fixed and int(np.prod(want[1:])) == int(np.prod(tensor.shape[1:])):
+                    tensor = np.ascontiguousarray(tensor).reshape((tensor.shape[0], *want[1:]))
+                else:
+                    raise FerryError(
+                        f"{self.path}: input {info.name} takes shape {list(info.shape)}, the contract makes "
+                        f"{list(tensor.shape)}; fix the contract's size or layout"
+                    )
+        dtype = np.dtype(info.dtype) if info.dtype not in ("", "unknown") else tensor.dtype
+        if tensor.dtype != dtype:
+            tensor = tensor.astype(dtype)
+        return {info.name: tensor}
+
+    def run_image(self, images: list[np.ndarray], preprocess: Preprocess) -> dict[str, np.ndarray]:
+        """Decoded BGR uint8 images in, outputs out, the way this runtime is really fed.
+
+        A file with embedded preprocessing takes u8 BGR NHWC pixels at its own size (the host only resizes, as
+        the contract says); otherwise ferry's reference preprocessing makes the tensor. Runtimes with a native
+        call of their own (OpenCV's blobFromImageWithParams) override this.
+        """
+        return self.run_reference(images, preprocess)
+
+    def run_reference(self, images: list[np.ndarray], preprocess: Preprocess) -> dict[str, np.ndarray]:
+        """The source side of a check: ferry's reference preprocessing, then the model."""
+        from ferry.preprocess.reference import preprocess_batch, resize_batch
+
+        contract = self.resolve(preprocess)
+        if self.embedded is not None:
+            return self.run(self.feed_tensor(resize_batch(images, contract)))
+        return self.run(self.feed_tensor(preprocess_batch(images, contract)))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "runtime": self.runtime,
+            "inputs": [i.to_dict() for i in self.inputs],
+            "outputs": [o.to_dict() for o in self.outputs],
+            "preprocess": self.embedded.to_dict() if self.embedded else None,
+        }
+
