@@ -66,8 +66,8 @@ def _to_bgr(im) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def load_images(paths: list[str | Path]) -> list[tuple[Path, np.ndarray]]:
-    """Expand directories (their image files, sorted) and decode every image."""
+def image_files(paths: list[str | Path]) -> list[Path]:
+    """Expand directories into their image files (sorted); every path must exist."""
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)
@@ -80,4 +80,12 @@ def load_images(paths: list[str | Path]) -> list[tuple[Path, np.ndarray]]:
             files.append(p)
     if not files:
         raise FerryError("no images given: pass --images PHOTO [PHOTO ...]")
-    return [(f, load_image(f)) for f in files]
+    for f in files:
+        if not f.is_file():
+            raise FerryError(f"{f}: no such image file")
+    return files
+
+
+def load_images(paths: list[str | Path]) -> list[tuple[Path, np.ndarray]]:
+    """Expand directories and decode every image (for small sets; `check` streams instead)."""
+    return [(f, load_image(f)) for f in image_files(paths)]

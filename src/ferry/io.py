@@ -11,10 +11,10 @@ from pathlib import Path
 from ferry.errors import FerryError
 
 
-def _tmp_beside(dest: Path, suffix: str = "") -> Path:
+def _tmp_beside(dest: Path, suffix: str = ".tmp") -> Path:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix + ".tmp", dir=dest.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
     except OSError as exc:
         raise FerryError(f"{dest.parent}: cannot write here ({exc.strerror}); choose a writable output path") from None
     os.close(fd)
@@ -29,7 +29,7 @@ def atomic_write_text(dest: str | Path, text: str) -> None:
     atomic_write_with(Path(dest), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def atomic_write_with(dest: Path, write: Callable[[Path], object], suffix: str = "") -> None:
+def atomic_write_with(dest: Path, write: Callable[[Path], object], suffix: str = ".tmp") -> None:
     """Call write(tmp) on a temporary file beside `dest`, then rename it over `dest` in one step."""
     tmp = _tmp_beside(dest, suffix)
     try:

@@ -1,0 +1,1 @@
+"""Comparisons between a reference run and a target run."""

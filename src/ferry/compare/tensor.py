@@ -1,0 +1,132 @@
+"""Tensor-level comparison, accumulated image by image so memory stays flat over thousands of photos.
+
+An element passes when |target - reference| <= atol_eff + rtol * |reference|, with atol_eff = atol * max(1, peak)
+where peak is the largest |reference| of that output on that image: float32 error grows with the magnitude of what is summed, so a
+fixed atol would be too tight for logits of 30 and too loose for probabilities. Defaults (atol 1e-4, rtol 1e-3)
+sit two to three orders of magnitude above the float32 drift measured between these runtimes on the same ONNX
+file (1e-8..2e-7 on seeded models, 2e-4 relative at worst on a real OCR model) and orders of magnitude below
+what any preprocessing mistake produces (a BGR/RGB swap moves logits by 1e-1 or more). NaN or Inf never passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+DEFAULT_ATOL = 1e-4
+DEFAULT_RTOL = 1e-3
+
+
+@dataclass
+class OutputComparison:
+    name: str
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    mean_abs: float = 0.0
+    cosine: float = 1.0
+    within: float = 1.0  # share of elements within tolerance
+    passed: bool = True
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
+    reference_name: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class Accumulator:
+    """Running metrics for one output across images."""
+
+    name: str
+    atol: float = DEFAULT_ATOL
+    rtol: float = DEFAULT_RTOL
+    reference_name: str | None = None
+    _max_abs: float = 0.0
+    _max_rel: float = 0.0
+    _sum_abs: float = 0.0
+    _count: int = 0
+    _dot: float = 0.0
+    _nr: float = 0.0
+    _nt: float = 0.0
+    _within: int = 0
+    _atol_eff: float = 0.0
+    _reason: str | None = None
+
+    def add(self, ref: np.ndarray, tgt: np.ndarray) -> None:
+        ref = np.asarray(ref)
+        tgt = np.asarray(tgt)
+        if ref.shape != tgt.shape:
+            if ref.size == tgt.size and np.squeeze(ref).shape == np.squeeze(tgt).shape:
+                tgt = tgt.reshape(ref.shape)
+            else:
+                self._reason = self._reason or f"shape {list(tgt.shape)} where the reference has {list(ref.shape)}"
+                return
+        r = ref.astype(np.float64).ravel()
+        t = tgt.astype(np.float64).ravel()
+        if not np.all(np.isfinite(t)):
+            bad = int(np.count_nonzero(~np.isfinite(t)))
+            self._reason = self._reason or f"{bad} NaN/Inf values in the target output"
+        if not np.all(np.isfinite(r)):
+            bad = int(np.count_nonzero(~np.isfinite(r)))
+            self._reason = self._reason or f"{bad} NaN/Inf values in the reference output"
+        d = np.abs(t - r)
+        d = np.where(np.isfinite(d), d, np.inf)
+        peak = float(np.max(np.abs(r[np.isfinite(r)]), initial=0.0))
+        atol_eff = self.atol * max(1.0, peak)
+        self._atol_eff = max(self._atol_eff, atol_eff)
+        self._within += int(np.count_nonzero(d <= atol_eff + self.rtol * np.abs(r)))
+        self._max_abs = max(self._max_abs, float(d.max(initial=0.0)))
+        rel = d / np.maximum(np.abs(r), 1e-6)
+        self._max_rel = max(self._max_rel, float(rel.max(initial=0.0)))
+        self._sum_abs += float(d[np.isfinite(d)].sum())
+        self._count += r.size
+        fin = np.isfinite(r) & np.isfinite(t)
+        self._dot += float(np.dot(r[fin], t[fin]))
+        self._nr += float(np.dot(r[fin], r[fin]))
+        self._nt += float(np.dot(t[fin], t[fin]))
+
+    def result(self) -> OutputComparison:
+        within_count = self._within
+        within = within_count / self._count if self._count else 0.0
+        if self._nr == 0 and self._nt == 0:
+            cosine = 1.0
+        elif self._nr == 0 or self._nt == 0:
+            cosine = 0.0
+        else:
+            cosine = self._dot / np.sqrt(self._nr * self._nt)
+        passed = self._reason is None and self._count > 0 and within_count == self._count
+        reason = self._reason
+        if reason is None and not passed:
+            reason = (f"{self._count - within_count} of {self._count} values beyond tolerance"
+                      if self._count else "no values compared")
+        return OutputComparison(
+            name=self.name, max_abs=self._max_abs, max_rel=self._max_rel,
+            mean_abs=self._sum_abs / self._count if self._count else float("nan"),
+            cosine=float(cosine), within=within, passed=passed, atol=self._atol_eff or self.atol, rtol=self.rtol,
+            reference_name=self.reference_name, reason=reason,
+        )
+
+
+def compare_arrays(name: str, ref: np.ndarray, tgt: np.ndarray, atol: float = DEFAULT_ATOL,
+                   rtol: float = DEFAULT_RTOL) -> OutputComparison:
+    acc = Accumulator(name, atol, rtol)
+    acc.add(ref, tgt)
+    return acc.result()
+
+
+def match_outputs(ref_names: list[str], tgt_names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Map each target output to a reference output: by name, else by position when the counts agree."""
+    notes: list[str] = []
+    mapping = {t: t for t in tgt_names if t in ref_names}
+    if len(mapping) == len(ref_names):
+        return mapping, notes
+    if len(ref_names) == len(tgt_names):
+        notes.append("output names differ between source and target; matched by position: "
+                     + ", ".join(f"{r} <-> {t}" for r, t in zip(ref_names, tgt_names, strict=True)))
+        return dict(zip(tgt_names, ref_names, strict=True)), notes
+    missing = [r for r in ref_names if r not in mapping.values()]
+    notes.append(f"target has no output named {', '.join(missing)}; compared the {len(mapping)} that match")
+    return mapping, notes

@@ -1,0 +1,141 @@
+"""ONNX files: safe loading, and the contract embedded as graph nodes.
+
+Embedding puts the contract in front of the graph, so the model takes what an app has: uint8 NHWC BGR pixels
+at the model's size. The nodes are Cast -> Gather (BGR->RGB) -> Mul -> Add -> Transpose, all named `ferry_pre_*`,
+and the contract is also kept as metadata (`ferry_preprocess`). Resizing stays on the host: an ONNX Resize does
+not match OpenCV's or PIL's pixels (see README), and an app resizes anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ferry.errors import FerryError, require
+from ferry.preprocess.contract import Preprocess
+
+METADATA_KEY = "ferry_preprocess"
+NODE_PREFIX = "ferry_pre_"
+
+
+def load_onnx(path: str | Path, load_external: bool = True):
+    """onnx.ModelProto, or a one-line FerryError for a truncated or foreign file."""
+    onnx = require("onnx", "onnx")
+    p = Path(path)
+    try:
+        model = onnx.load(str(p), load_external_data=load_external)
+    except FileNotFoundError as exc:
+        raise FerryError(f"{p}: missing file {exc.filename}; keep the .onnx and its external data together") from None
+    except Exception as exc:  # protobuf DecodeError and friends carry no stable type
+        raise FerryError(f"{p}: truncated or not an ONNX model ({type(exc).__name__}); re-export it") from None
+    if not model.graph.node:
+        raise FerryError(f"{p}: an ONNX file with an empty graph (truncated or not ONNX); re-export it")
+    return model
+
+
+def declared_preprocess(model) -> Preprocess | None:
+    for prop in model.metadata_props:
+        if prop.key == METADATA_KEY:
+            return Preprocess.from_json(prop.value, source=f"metadata {METADATA_KEY}")
+    return None
+
+
+def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Path:
+    """Write a copy of `src` whose image input takes uint8 NHWC BGR pixels with `preprocess` applied in-graph."""
+    onnx = require("onnx", "onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from ferry.io import atomic_write_bytes
+
+    model = load_onnx(src)
+    graph = model.graph
+    initializers = {i.name for i in graph.initializer}
+    image = next((i for i in graph.input if i.name not in initializers
+                  and len(i.type.tensor_type.shape.dim) == 4), None)
+    if image is None:
+        raise FerryError(f"{src}: no 4-D image input to embed preprocessing in front of")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in image.type.tensor_type.shape.dim]
+    layout = preprocess.layout or ("NCHW" if dims[1] in (1, 3) else "NHWC")
+    size = preprocess.size or ((dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2]))
+    if preprocess.color == "GRAY":
+        raise FerryError(f"{src}: embedding a GRAY contract in ONNX is not supported yet; feed gray pixels natively")
+    name = image.name
+    normalized = f"{name}__ferry_normalized"
+    for node in graph.node:  # the old input becomes an internal tensor
+        node.input[:] = [normalized if i == name else i for i in node.input]
+    gain, offset = preprocess.affine()
+    nodes, consts = [], []
+    cur = f"{NODE_PREFIX}float"
+    nodes.append(helper.make_node("Cast", [name], [cur], to=TensorProto.FLOAT, name=f"{NODE_PREFIX}cast"))
+    if preprocess.color == "RGB":
+        consts.append(numpy_helper.from_array(np.array([2, 1, 0], dtype=np.int64), f"{NODE_PREFIX}bgr2rgb_idx"))
+        nodes.append(helper.make_node("Gather", [cur, f"{NODE_PREFIX}bgr2rgb_idx"], [f"{NODE_PREFIX}rgb"],
+                                      axis=3, name=f"{NODE_PREFIX}bgr2rgb"))
+        cur = f"{NODE_PREFIX}rgb"
+    consts.append(numpy_helper.from_array(np.asarray(gain, dtype=np.float32), f"{NODE_PREFIX}gain"))
+    consts.append(numpy_helper.from_array(np.asarray(offset, dtype=np.float32), f"{NODE_PREFIX}offset"))
+    nodes.append(helper.make_node("Mul", [cur, f"{NODE_PREFIX}gain"], [f"{NODE_PREFIX}scaled"], name=f"{NODE_PREFIX}mul"))
+    last = normalized if layout == "NHWC" else f"{NODE_PREFIX}nhwc"
+    nodes.append(helper.make_node("Add", [f"{NODE_PREFIX}scaled", f"{NODE_PREFIX}offset"], [last],
+                                  name=f"{NODE_PREFIX}add"))
+    if layout == "NCHW":
+        nodes.append(helper.make_node("Transpose", [last], [normalized], perm=[0, 3, 1, 2],
+                                      name=f"{NODE_PREFIX}to_nchw"))
+    new_nodes = nodes + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    graph.initializer.extend(consts)
+    batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else "N"
+    new_input = helper.make_tensor_value_info(name, TensorProto.UINT8, [batch, size[0], size[1], 3])
+    idx = list(graph.input).index(image)
+    graph.input.remove(image)
+    graph.input.insert(idx, new_input)
+    declared = preprocess.replace(size=tuple(size), layout=layout)
+    meta = {p.key: p.value for p in model.metadata_props}
+    meta[METADATA_KEY] = declared.to_json()
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(model)
+    out = Path(dest)
+    atomic_write_bytes(out, model.SerializeToString())
+    return out
+
+
+def preprocessing_subgraph(model):
+    """A model made of the `ferry_pre_*` nodes only (pixels in, normalised tensor out), or None."""
+    onnx = require("onnx", "onnx")
+    from onnx import TensorProto, helper
+
+    pre = [n for n in model.graph.node if n.name.startswith(NODE_PREFIX)]
+    if not pre:
+        return None
+    produced = {o for n in pre for o in n.output}
+    consumed = {i for n in pre for i in n.input}
+    final = [o for o in produced if o not in consumed]
+    inputs = [i for i in model.graph.input if i.name in consumed]
+    inits = [t for t in model.graph.initializer if t.name in consumed]
+    if len(final) != 1 or len(inputs) != 1:
+        return None
+    out = helper.make_tensor_value_info(final[0], TensorProto.FLOAT, None)
+    graph = helper.make_graph(pre, "ferry_preprocess_probe", inputs, [out], initializer=inits)
+    sub = helper.make_model(graph, opset_imports=list(model.opset_import))
+    sub.ir_version = model.ir_version
+    return sub
+
+
+def describe_meta(model) -> dict[str, str]:
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def metadata_json(model) -> dict:
+    raw = describe_meta(model).get(METADATA_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def quiet_ort() -> None:
+    """onnxruntime 1.31 sends telemetry when imported first; ferry reaches no network."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")

@@ -1,0 +1,126 @@
+"""ONNX Runtime: the ONNX file's own runtime and the reference for ONNX sources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferry.errors import FerryError, require
+from ferry.formats import ONNX
+from ferry.preprocess.contract import Preprocess
+from ferry.runtimes import onnx_graph
+from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
+from ferry.runtimes.probe import probe_affine, verify_embedded
+
+NAME = "onnxruntime"
+
+_ORT_TYPES = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64",
+    "tensor(bool)": "bool", "tensor(uint16)": "uint16", "tensor(int16)": "int16",
+}
+
+
+def _ort():
+    onnx_graph.quiet_ort()
+    return require("onnxruntime", "onnx")
+
+
+def session(model_or_path: Any, threads: int = 0):
+    ort = _ort()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    src = model_or_path if isinstance(model_or_path, str | Path) else model_or_path.SerializeToString()
+    return ort.InferenceSession(str(src) if isinstance(src, Path) else src, opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def _info(arg) -> TensorInfo:
+    shape = tuple(d if isinstance(d, int) and d > 0 else None for d in arg.shape) if arg.shape is not None else None
+    return TensorInfo(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))
+
+
+@dataclass
+class OrtModel(Model):
+    _session: Any = None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        ort = _ort()
+        names = [o.name for o in self.outputs]
+        try:
+            values = self._session.run(names, feeds)
+        except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidArgument,
+                ort.capi.onnxruntime_pybind11_state.RuntimeException) as exc:
+            raise FerryError(f"{self.path}: onnxruntime failed: {str(exc).splitlines()[0]}") from None
+        return dict(zip(names, values, strict=True))
+
+
+def load(path: str | Path) -> OrtModel:
+    p = Path(path)
+    model = onnx_graph.load_onnx(p)
+    try:
+        sess = session(p)
+    except Exception as exc:
+        raise FerryError(f"{p}: onnxruntime cannot load it: {str(exc).splitlines()[0][:300]}") from None
+    embedded, notes = _embedded(model, p)
+    return OrtModel(
+        runtime=NAME, path=p, format=ONNX,
+        inputs=[_info(i) for i in sess.get_inputs()], outputs=[_info(o) for o in sess.get_outputs()],
+        embedded=embedded, notes=notes, _session=sess,
+    )
+
+
+def _embedded(model, path: Path) -> tuple[Preprocess | None, list[str]]:
+    declared = onnx_graph.declared_preprocess(model)
+    sub = onnx_graph.preprocessing_subgraph(model)
+    if sub is None:
+        if declared is not None:
+            return None, [f"{path}: ferry metadata found but no ferry_pre_* nodes; the file takes a float tensor"]
+        return None, []
+    sess = session(sub)
+    dims = sub.graph.input[0].type.tensor_type.shape.dim
+    h, w = dims[1].dim_value, dims[2].dim_value
+    probed = probe_affine(lambda x: sess.run(None, {sess.get_inputs()[0].name: x})[0], h, w)
+    return verify_embedded(declared, probed)
+
+
+def read_preprocess(path: str | Path) -> Preprocess | None:
+    """What the file's embedded preprocessing computes (read from its graph, checked against its metadata)."""
+    p = Path(path)
+    return _embedded(onnx_graph.load_onnx(p), p)[0]
+
+
+def embed(path: str | Path, preprocess: Preprocess, dest: str | Path) -> Path:
+    return onnx_graph.embed_onnx(path, preprocess, dest)
+
+
+def native(preprocess: Preprocess) -> NativeRecipe:
+    """ONNX Runtime has no preprocessing of its own: the host does it in numpy (or embed it in the graph)."""
+    return numpy_recipe(NAME, preprocess, "sess.run(None, {input_name: x})")
+
+
+def numpy_recipe(runtime: str, p: Preprocess, call: str) -> NativeRecipe:
+    """The numpy lines equal to the contract, for runtimes that take a ready tensor."""
+    gain, offset = p.affine()
+    order = "img[:, :, ::-1]" if p.color == "RGB" else "img"
+    if p.color == "GRAY":
+        order = "cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]"
+        if p.gray_zero_is == "white":
+            order = f"255 - {order}"
+    size = f"({p.size[1]}, {p.size[0]})" if p.size else "(W, H)"
+    lines = [
+        "img = cv2.imread(path)  # BGR uint8",
+        f"img = cv2.resize(img, {size}, interpolation=cv2.INTER_LINEAR)" if p.resize.mode == "stretch"
+        else f"# resize: {p.resize.mode} per the contract (ferry.preprocess.reference.resize_image)",
+        f"x = ({order}.astype(np.float32) * np.float32({list(map(float, gain))}) "
+        f"+ np.float32({list(map(float, offset))}))",
+        "x = x.transpose(2, 0, 1)[None]" if p.layout != "NHWC" else "x = x[None]",
+        call,
+    ]
+    return NativeRecipe(runtime, {"gain": list(gain), "offset": list(offset), "layout": p.layout},
+                        "\n".join(lines))

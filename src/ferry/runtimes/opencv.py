@@ -1,0 +1,161 @@
+"""OpenCV DNN (cv2.dnn): runs ONNX; its own preprocessing is cv2.dnn.blobFromImageWithParams.
+
+OpenCV computes out_k = (x_k - mean_k) * scalefactor_k after the optional R/B swap, with mean and scalefactor
+given in the OUTPUT channel order (measured: swapRB=True, mean (1,2,3), scalefactor (1,2,3) on B,G,R = 10,20,30
+gives 29, 36, 21). So the contract (x * s - m) / d maps exactly to mean = m / s, scalefactor = s / d,
+swapRB = (color == RGB). Its resize is always INTER_LINEAR with OpenCV semantics; anything else (PIL semantics,
+bicubic, a crop fraction below 1) is done on the host first and the recipe says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferry.errors import FerryError, require
+from ferry.formats import ONNX, detect_format
+from ferry.preprocess.contract import Preprocess
+from ferry.runtimes import onnx_graph
+from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
+
+NAME = "opencv"
+_ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 10: "float16", 11: "float64"}
+
+
+def _cv2():
+    return require("cv2", "opencv")
+
+
+def _value_info(vi) -> TensorInfo:
+    t = vi.type.tensor_type
+    shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
+    return TensorInfo(vi.name, shape if t.HasField("shape") else None, _ONNX_TYPES.get(t.elem_type, "unknown"))
+
+
+@dataclass
+class CvModel(Model):
+    _net: Any = None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cv2 = _cv2()
+        try:
+            for name, value in feeds.items():
+                self._net.setInput(np.ascontiguousarray(value), name)
+            names = [o.name for o in self.outputs]
+            values = self._net.forward(names)
+        except cv2.error as exc:
+            msg = next((line for line in str(exc).splitlines() if "error:" in line), str(exc).splitlines()[-1])
+            raise FerryError(f"{self.path}: OpenCV DNN failed: {msg.strip()[:300]}") from None
+        return {n: np.array(v, copy=True) for n, v in zip(names, values, strict=True)}
+
+    def run_image(self, images: list[np.ndarray], preprocess: Preprocess) -> dict[str, np.ndarray]:
+        """The app's path: cv2.dnn.blobFromImagesWithParams with ferry's parameters (host resize first when
+        OpenCV cannot express the contract's resize)."""
+        if self.embedded is not None:
+            return super().run_image(images, preprocess)
+        contract = self.resolve(preprocess)
+        recipe = native(contract)
+        if recipe.params.get("host_steps"):
+            from ferry.preprocess.reference import resize_image, to_color
+
+            prepared = []
+            for img in images:
+                x = resize_image(img, contract)
+                if contract.color == "GRAY":
+                    x = to_color(x, contract)
+                prepared.append(x)
+        else:
+            prepared = images
+        params = blob_params(recipe.params)
+        blob = _cv2().dnn.blobFromImagesWithParams(prepared, params)
+        return self.run(self.feed_tensor(blob))
+
+
+def load(path: str | Path) -> CvModel:
+    p = Path(path)
+    if detect_format(p) != ONNX:
+        raise FerryError(f"{p}: ferry runs ONNX files in OpenCV DNN; convert it to ONNX first")
+    model = onnx_graph.load_onnx(p)
+    cv2 = _cv2()
+    try:
+        engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
+        # OpenCV 5's new engine gave garbage on DeepLabv3 where the classic engine matched (see README).
+        net = cv2.dnn.readNetFromONNX(str(p), engine) if engine is not None else cv2.dnn.readNetFromONNX(str(p))
+    except cv2.error as exc:
+        msg = next((line for line in str(exc).splitlines() if "error:" in line), str(exc).splitlines()[-1])
+        raise FerryError(f"{p}: OpenCV DNN cannot load it: {msg.strip()[:300]}") from None
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
+    inits = {i.name for i in model.graph.initializer}
+    from ferry.runtimes.onnxruntime import _embedded
+
+    embedded, notes = _embedded(model, p)
+    return CvModel(
+        runtime=NAME, path=p, format=ONNX,
+        inputs=[_value_info(i) for i in model.graph.input if i.name not in inits],
+        outputs=[_value_info(o) for o in model.graph.output],
+        embedded=embedded, notes=notes, _net=net,
+    )
+
+
+def native(preprocess: Preprocess) -> NativeRecipe:
+    """The exact blobFromImageWithParams parameters for the contract, and the line to paste."""
+    p = preprocess
+    r = p.resize
+    notes: list[str] = []
+    mode = {"stretch": "DNN_PMODE_NULL", "letterbox": "DNN_PMODE_LETTERBOX",
+            "shorter_side_crop": "DNN_PMODE_CROP_CENTER", "none": "DNN_PMODE_NULL"}[r.mode]
+    host = False
+    if r.mode != "none" and (r.semantics != "opencv" or r.interpolation != "bilinear"
+                             or (r.mode == "shorter_side_crop" and r.crop_fraction < 1.0)):
+        host = True
+        notes.append(f"OpenCV's blob resize is INTER_LINEAR without crop fraction; resize on the host first "
+                     f"({r.semantics} {r.interpolation} {r.mode}, crop_fraction {r.crop_fraction})")
+    if p.color == "GRAY":
+        host = True
+        notes.append("gray input: cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)"
+                     + (" then 255 - img (0 is white)" if p.gray_zero_is == "white" else "") + " before the blob")
+    if p.dtype not in ("float32", "uint8"):
+        notes.append(f"blobFromImage makes float32 or uint8; cast to {p.dtype} afterwards")
+    n = p.channels
+    mean = [m / p.scale for m in p.mean] + [0.0] * (4 - n)
+    scalefactor = [p.scale / s for s in p.std] + [0.0] * (4 - n)
+    params = {
+        "scalefactor": scalefactor, "mean": mean, "swapRB": p.color == "RGB",
+        "size": [p.size[1], p.size[0]] if p.size and not host else None,
+        "datalayout": "DNN_LAYOUT_NHWC" if p.layout == "NHWC" else "DNN_LAYOUT_NCHW",
+        "paddingmode": "DNN_PMODE_NULL" if host else mode,
+        "borderValue": [r.pad_value] * 4, "ddepth": "CV_8U" if p.dtype == "uint8" else "CV_32F",
+        "host_steps": host,
+    }
+    size = f"({p.size[1]}, {p.size[0]})" if params["size"] else "(0, 0)  # image already resized on the host"
+    fmt = ", ".join(f"{v:.9g}" for v in scalefactor)
+    fmt_mean = ", ".join(f"{v:.9g}" for v in mean)
+    code = (
+        "params = cv2.dnn.Image2BlobParams(\n"
+        f"    scalefactor=({fmt}), size={size},\n"
+        f"    mean=({fmt_mean}), swapRB={params['swapRB']}, ddepth=cv2.{params['ddepth']},\n"
+        f"    datalayout=cv2.dnn.{params['datalayout']}, paddingmode=cv2.dnn.{params['paddingmode']}"
+        + (f", borderValue=({r.pad_value:g},) * 4" if params["paddingmode"] == "DNN_PMODE_LETTERBOX" else "")
+        + ")\nblob = cv2.dnn.blobFromImageWithParams(img, params)  # img = cv2.imread(path), BGR\n"
+        "net.setInput(blob); out = net.forward()"
+    )
+    return NativeRecipe(NAME, params, code, exact=True, notes=tuple(notes))
+
+
+def blob_params(params: dict[str, Any]):
+    cv2 = _cv2()
+    bp = cv2.dnn.Image2BlobParams()
+    bp.scalefactor = tuple(params["scalefactor"])
+    bp.mean = tuple(params["mean"])
+    bp.swapRB = bool(params["swapRB"])
+    if params["size"]:
+        bp.size = tuple(params["size"])
+    bp.ddepth = getattr(cv2, params["ddepth"])
+    bp.datalayout = getattr(cv2.dnn, params["datalayout"])
+    bp.paddingmode = getattr(cv2.dnn, params["paddingmode"])
+    bp.borderValue = tuple(params["borderValue"])
+    return bp

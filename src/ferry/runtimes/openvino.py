@@ -1,0 +1,253 @@
+"""OpenVINO: loads IR (.xml + .bin), ONNX, TFLite and SavedModel; holds preprocessing with PrePostProcessor.
+
+Embedding makes the IR take what an app has: uint8 NHWC BGR pixels. PPP computes (x - mean) / scale; the contract
+(x * s - m) / d is the same map with PPP mean = m / s and PPP scale = d / s. The contract is also written to
+rt_info (`model_info/ferry_preprocess`, plus the `mean_values`/`scale_values`/`reverse_input_channels` keys that
+Intel's Model API reads). Reading back runs the PPP ops alone on probe images, so a hand-made or stale IR is
+described by what it computes, not by its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferry.errors import FerryError, require
+from ferry.formats import ONNX, OPENVINO, SAVED_MODEL, TFLITE, detect_format
+from ferry.preprocess.contract import Preprocess
+from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
+from ferry.runtimes.probe import probe_affine, verify_embedded
+
+NAME = "openvino"
+RT_KEY = ["model_info", "ferry_preprocess"]
+_PPP_OPS = {"Convert", "Gather", "Subtract", "Multiply", "Divide", "Add", "Transpose", "Concat", "Split",
+            "Slice", "StridedSlice"}
+
+
+def _ov():
+    return require("openvino", "openvino")
+
+
+_CORE = None
+
+
+def core():
+    global _CORE
+    if _CORE is None:
+        _CORE = _ov().Core()
+    return _CORE
+
+
+def read_model(path: str | Path):
+    """An ov.Model from IR, ONNX, TFLite or a SavedModel directory, with one-line errors."""
+    p = Path(path)
+    fmt = detect_format(p)
+    if fmt == OPENVINO:
+        bin_path = p.with_suffix(".bin")
+        if not bin_path.is_file():
+            raise FerryError(f"{p}: its weights file {bin_path.name} is missing; keep the .xml and .bin together")
+    if fmt not in (OPENVINO, ONNX, TFLITE, SAVED_MODEL):
+        raise FerryError(f"{p}: OpenVINO cannot read a {fmt} file")
+    try:
+        if fmt == SAVED_MODEL:
+            return _ov().convert_model(str(p))
+        return core().read_model(str(p))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()
+        msg = next((line for line in first if "Check" in line or "ailed" in line or "rror" in line),
+                   first[0] if first else type(exc).__name__)
+        raise FerryError(f"{p}: OpenVINO cannot read it: {msg.strip()[:300]}") from None
+
+
+def _info(port) -> TensorInfo:
+    ps = port.get_partial_shape()
+    shape = None if ps.rank.is_dynamic else tuple(d.get_length() if d.is_static else None for d in ps)
+    try:
+        dtype = np.dtype(port.get_element_type().to_dtype()).name
+    except Exception:
+        dtype = str(port.get_element_type())
+    names = port.get_names()
+    return TensorInfo(port.get_any_name() if names else f"output{port.get_index()}", shape, dtype)
+
+
+@dataclass
+class OvModel(Model):
+    _compiled: Any = None
+    _request: Any = None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        try:
+            result = self._request.infer(feeds)
+        except Exception as exc:
+            raise FerryError(f"{self.path}: OpenVINO inference failed: {str(exc).splitlines()[0][:300]}") from None
+        outs = {}
+        for info, port in zip(self.outputs, self._compiled.outputs, strict=True):
+            outs[info.name] = np.array(result[port], copy=True)
+        return outs
+
+
+def load(path: str | Path) -> OvModel:
+    p = Path(path)
+    model = read_model(p)
+    embedded, notes = _embedded(model)
+    try:
+        compiled = core().compile_model(model, "CPU")
+    except Exception as exc:
+        raise FerryError(f"{p}: OpenVINO cannot compile it: {str(exc).splitlines()[0][:300]}") from None
+    fmt = detect_format(p)
+    return OvModel(
+        runtime=NAME, path=p, format=fmt,
+        inputs=[_info(i) for i in compiled.inputs], outputs=[_info(o) for o in compiled.outputs],
+        embedded=embedded, notes=notes, _compiled=compiled, _request=compiled.create_infer_request(),
+    )
+
+
+def _declared(model) -> Preprocess | None:
+    if not model.has_rt_info(RT_KEY):
+        return None
+    raw = model.get_rt_info(RT_KEY).astype(str)
+    return Preprocess.from_json(raw, source="rt_info model_info/ferry_preprocess")
+
+
+def _preprocessing_end(param):
+    """The last op of the preprocessing chain after `param`: unnamed elementwise/permute ops with constant
+    operands, as PrePostProcessor inserts them. None when the parameter feeds the model directly."""
+    end = None
+    node = param
+    while True:
+        targets = list(node.output(0).get_target_inputs())
+        if len(targets) != 1:
+            return end
+        nxt = targets[0].get_node()
+        if nxt.get_type_name() not in _PPP_OPS or nxt.output(0).get_names():
+            return end
+        others = [nxt.input_value(i).get_node() for i in range(nxt.get_input_size()) if i != targets[0].get_index()]
+        if any(o.get_type_name() != "Constant" for o in others):
+            return end
+        end = node = nxt
+
+
+def _embedded(model) -> tuple[Preprocess | None, list[str]]:
+    """Read back the preprocessing an IR performs on a u8 image input."""
+    declared = _declared(model)
+    params = [p for p in model.get_parameters() if len(p.get_partial_shape()) == 4]
+    if not params or params[0].get_element_type() != _ov().Type.u8:
+        if declared is not None:
+            return None, ["rt_info declares ferry preprocessing but the input is not uint8 pixels; ignored"]
+        return None, []
+    clone = model.clone()
+    param = [p for p in clone.get_parameters() if len(p.get_partial_shape()) == 4][0]
+    end = _preprocessing_end(param)
+    if end is None:
+        return None, []
+    ps = param.get_partial_shape()
+    if ps[1].is_dynamic or ps[2].is_dynamic:
+        h, w = (declared.size if declared and declared.size else (16, 16))
+    else:
+        h, w = ps[1].get_length(), ps[2].get_length()
+    ov = _ov()
+    sub = ov.Model([end.output(0)], [param], "ferry_preprocess_probe")
+    compiled = core().compile_model(sub, "CPU")
+    probed = probe_affine(lambda x: compiled(x)[0], h, w)
+    return verify_embedded(declared, probed)
+
+
+def read_preprocess(path: str | Path) -> Preprocess | None:
+    return _embedded(read_model(path))[0]
+
+
+def ppp_values(p: Preprocess) -> tuple[list[float], list[float]]:
+    """(mean, scale) for PrePostProcessor's (x - mean) / scale, from the contract's (x * s - m) / d."""
+    return [m / p.scale for m in p.mean], [d / p.scale for d in p.std]
+
+
+def embed(path: str | Path, preprocess: Preprocess, dest: str | Path, resize_in_graph: bool = False,
+          compress_to_fp16: bool = False) -> Path:
+    """Write an IR (dest .xml + .bin) that takes uint8 NHWC BGR pixels and applies `preprocess` in-graph.
+
+    With `resize_in_graph`, PPP also resizes from any input size (RESIZE_LINEAR): convenient, but it samples
+    differently from cv2.resize (about 1e-4 in normalised units, more when shrinking a lot) and is slower than
+    a host resize on large frames; ferry's check measures the difference.
+    """
+    ov = _ov()
+    from openvino.preprocess import ColorFormat, PrePostProcessor, ResizeAlgorithm
+
+    from ferry.io import atomic_write_files
+
+    model = read_model(path)
+    if preprocess.color == "GRAY":
+        raise FerryError(f"{path}: embedding a GRAY contract in OpenVINO is not supported yet")
+    params = [p for p in model.get_parameters() if len(p.get_partial_shape()) == 4]
+    if not params:
+        raise FerryError(f"{path}: no 4-D image input to put preprocessing in front of")
+    name = params[0].get_friendly_name()
+    ps = params[0].get_partial_shape()
+    layout = preprocess.layout or ("NCHW" if ps[1].is_static and ps[1].get_length() in (1, 3) else "NHWC")
+    ppp = PrePostProcessor(model)
+    inp = ppp.input(params[0].output(0).get_any_name()) if params[0].output(0).get_names() else ppp.input(name)
+    tensor = inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    tensor.set_color_format(ColorFormat.BGR)
+    if resize_in_graph:
+        tensor.set_spatial_dynamic_shape()
+    inp.model().set_layout(ov.Layout(layout))
+    steps = inp.preprocess().convert_element_type(ov.Type.f32)
+    if preprocess.color == "RGB":
+        steps.convert_color(ColorFormat.RGB)
+    if resize_in_graph:
+        steps.resize(ResizeAlgorithm.RESIZE_LINEAR)
+    mean, scale = ppp_values(preprocess)
+    if any(m != 0 for m in mean):
+        steps.mean(mean)
+    if any(s != 1 for s in scale):
+        steps.scale(scale)
+    model = ppp.build()
+    declared = preprocess.replace(layout=layout, size=preprocess.size or _size(ps, layout))
+    model.set_rt_info(declared.to_json(), RT_KEY)
+    model.set_rt_info(" ".join(f"{v:.9g}" for v in mean), ["model_info", "mean_values"])
+    model.set_rt_info(" ".join(f"{v:.9g}" for v in scale), ["model_info", "scale_values"])
+    model.set_rt_info(str(preprocess.color == "RGB"), ["model_info", "reverse_input_channels"])
+    model.set_rt_info(json.dumps(list(declared.size or [])), ["model_info", "ferry_input_size"])
+    xml = Path(dest).with_suffix(".xml")
+    atomic_write_files([xml, xml.with_suffix(".bin")],
+                       lambda tmps: _save(model, tmps[0], compress_to_fp16, tmps[1]))
+    return xml
+
+
+def _save(model, xml_tmp: Path, compress: bool, bin_tmp: Path) -> None:
+    ov = _ov()
+    ov.save_model(model, str(xml_tmp), compress_to_fp16=compress)
+    written_bin = xml_tmp.with_suffix(".bin")
+    if written_bin != bin_tmp:
+        written_bin.replace(bin_tmp)
+    # the .xml names its .bin implicitly (same stem), so rename pairs keep working after the final rename
+
+
+def _size(ps, layout: str) -> tuple[int, int] | None:
+    hi, wi = (2, 3) if layout == "NCHW" else (1, 2)
+    if ps[hi].is_static and ps[wi].is_static:
+        return (ps[hi].get_length(), ps[wi].get_length())
+    return None
+
+
+def native(preprocess: Preprocess) -> NativeRecipe:
+    """The PrePostProcessor calls that embed the contract (what the user pastes before compile_model)."""
+    mean, scale = ppp_values(preprocess)
+    layout = preprocess.layout or "NCHW"
+    lines = [
+        "from openvino.preprocess import PrePostProcessor, ColorFormat",
+        "ppp = PrePostProcessor(model)",
+        "ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout('NHWC'))"
+        ".set_color_format(ColorFormat.BGR)",
+        f"ppp.input().model().set_layout(ov.Layout('{layout}'))",
+        "ppp.input().preprocess().convert_element_type(ov.Type.f32)"
+        + (".convert_color(ColorFormat.RGB)" if preprocess.color == "RGB" else "")
+        + f".mean({[round(m, 6) for m in mean]}).scale({[round(s, 6) for s in scale]})",
+        "model = ppp.build()  # then feed cv2.imread(...) resized to the model size, as uint8 [1,H,W,3]",
+    ]
+    return NativeRecipe(NAME, {"mean_values": mean, "scale_values": scale,
+                               "reverse_input_channels": preprocess.color == "RGB", "layout": layout},
+                        "\n".join(lines))

@@ -1,0 +1,389 @@
+"""TFLite / LiteRT: run a .tflite flatbuffer with ai_edge_litert's Interpreter (tf.lite.Interpreter is deprecated).
+
+Names: inputs and outputs are the interpreter's tensor names (`serving_default_image:0`), what
+`get_input_details()` reports and what OpenVINO's TFLite frontend shows; `run` also takes the signature's input
+keys (`image`) for the same tensors.
+
+Batches: a model whose input's shape_signature leaves the batch free (-1, what the converter writes for a Keras
+model) is resized with `resize_tensor_input` + `allocate_tensors` when a feed's shape differs (once per new
+shape, so repeated batches of the same size pay nothing). A model whose batch is fixed in the file (often 1)
+cannot be resized safely (reshapes inside it may hard-code the batch), so a larger batch runs one slice of the
+fixed batch size at a time and the outputs are concatenated.
+
+Quantised models: an integer input with quantisation parameters (`quantization[name] = (scale, zero_point)`) takes
+the integer tensor as given (ferry does not requantise floats: the contract's dtype says uint8/int8 and the
+pixels go in as they are; a float feed is refused). Quantised integer outputs come back dequantised to float32,
+`(q - zero_point) * scale`, so they compare with a float model's outputs; their TensorInfo dtype is float32.
+
+Embedded preprocessing: a flatbuffer metadata entry named "ferry_preprocess" whose buffer holds the contract JSON.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferry.errors import FerryError, require
+from ferry.formats import TFLITE, detect_format
+from ferry.preprocess.contract import Preprocess
+from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
+
+RUNTIME = "tflite"
+METADATA_NAME = "ferry_preprocess"
+
+
+@dataclass
+class TFLiteModel(Model):
+    quantization: dict[str, tuple[float, int]] = field(default_factory=dict)
+    signature_inputs: dict[str, str] = field(default_factory=dict)  # signature key -> tensor name
+    _interpreter: Any = field(default=None, repr=False, compare=False)
+    _in: list[dict] = field(default_factory=list, repr=False, compare=False)
+    _out: list[dict] = field(default_factory=list, repr=False, compare=False)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        arrays = self._arrays(feeds)
+        n = _common_batch(self.path, arrays, self._in)
+        if all(_signature_fits(d, a.shape) for d, a in zip(self._in, arrays, strict=True)):
+            return self._invoke(arrays)
+        # The batch is fixed in the file: run slices of that size and concatenate.
+        fixed = [int(d["shape_signature"][0]) for d in self._in]
+        step = fixed[0]
+        if n is None or step < 1 or any(f != step for f in fixed) or n % step != 0 or not all(
+            _signature_fits(d, (step, *a.shape[1:])) for d, a in zip(self._in, arrays, strict=True)
+        ):
+            d, a = next((d, a) for d, a in zip(self._in, arrays, strict=True) if not _signature_fits(d, a.shape))
+            raise FerryError(
+                f"{self.path}: input {d['name']} takes shape {_sig(d)}, got {list(a.shape)}; fix the contract's "
+                "size or layout"
+            )
+        parts = [self._invoke([a[i:i + step] for a in arrays]) for i in range(0, n, step)]
+        return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
+
+    # -- internals ------------------------------------------------------------------------------------------
+    def _arrays(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        byname = {}
+        for key, value in feeds.items():
+            name = self.signature_inputs.get(key, key)
+            if name not in {d["name"] for d in self._in}:
+                raise FerryError(
+                    f"{self.path}: no input named {key!r}; the inputs are {', '.join(d['name'] for d in self._in)}"
+                )
+            byname[name] = value
+        missing = [d["name"] for d in self._in if d["name"] not in byname]
+        if missing:
+            raise FerryError(f"{self.path}: no feed for input {missing[0]}; feed every input")
+        return [
+            coerce(self.path, d["name"], byname[d["name"]], np.dtype(d["dtype"]), self.quantization.get(d["name"]))
+            for d in self._in
+        ]
+
+    def _invoke(self, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
+        it = self._interpreter
+        resized = False
+        current = {d["index"]: tuple(int(v) for v in d["shape"]) for d in it.get_input_details()}
+        for d, a in zip(self._in, arrays, strict=True):
+            if current[d["index"]] != a.shape:
+                try:
+                    it.resize_tensor_input(d["index"], list(a.shape), strict=True)
+                except (ValueError, RuntimeError) as exc:
+                    raise FerryError(f"{self.path}: cannot resize input {d['name']} to {list(a.shape)} "
+                                     f"({_first_line(exc)})") from None
+                resized = True
+        if resized:
+            try:
+                it.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                raise FerryError(f"{self.path}: cannot run a batch of shape {list(arrays[0].shape)} "
+                                 f"({_first_line(exc)})") from None
+        for d, a in zip(self._in, arrays, strict=True):
+            it.set_tensor(d["index"], np.ascontiguousarray(a))
+        try:
+            it.invoke()
+        except (ValueError, RuntimeError) as exc:
+            raise FerryError(f"{self.path}: LiteRT failed to run the model ({_first_line(exc)})") from None
+        return {d["name"]: _dequantize(it.get_tensor(d["index"]), d) for d in self._out}
+
+
+def load(path: str | Path) -> TFLiteModel:
+    p = Path(path)
+    fmt = detect_format(p)
+    if fmt != TFLITE:
+        raise FerryError(f"{p}: a {fmt} model, not a TFLite flatbuffer; load it with its own runtime")
+    interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
+    try:
+        it = interpreter_mod.Interpreter(model_path=str(p))
+        it.allocate_tensors()
+    except ValueError as exc:
+        raise FerryError(f"{p}: the TFLite file is truncated or corrupt ({_first_line(exc)}); re-export it") from None
+    except RuntimeError as exc:
+        raise FerryError(
+            f"{p}: LiteRT cannot prepare the model ({_first_line(exc)}); convert it with builtin ops only "
+            "(no Flex/custom ops)"
+        ) from None
+    embedded = read_preprocess(p)
+    ins, outs = list(it.get_input_details()), list(it.get_output_details())
+    quant: dict[str, tuple[float, int]] = {}
+    notes: list[str] = []
+    for d in ins + outs:
+        if _is_quantized(d):
+            scale, zp = d["quantization"]
+            quant[d["name"]] = (float(scale), int(zp))
+    for d in outs:
+        if _is_quantized(d):
+            notes.append(f"output {d['name']} is {np.dtype(d['dtype']).name}-quantised; run() returns it "
+                         "dequantised to float32")
+    for d in ins:
+        if _is_quantized(d):
+            scale, zp = quant[d["name"]]
+            notes.append(f"input {d['name']} is {np.dtype(d['dtype']).name}-quantised (scale {scale:.6g}, zero "
+                         f"point {zp}); run() takes the integer tensor as given")
+    signature_inputs: dict[str, str] = {}
+    names = {d["name"] for d in ins}
+    try:
+        for key in it.get_signature_list():
+            for sig_name, det in it.get_signature_runner(key).get_input_details().items():
+                if det["name"] in names and sig_name not in names:
+                    signature_inputs.setdefault(sig_name, det["name"])
+    except (ValueError, RuntimeError, KeyError):  # signature keys are a convenience only
+        signature_inputs = {}
+    return TFLiteModel(
+        runtime=RUNTIME,
+        path=p,
+        format=TFLITE,
+        inputs=[TensorInfo(d["name"], _shape(d), np.dtype(d["dtype"]).name) for d in ins],
+        outputs=[
+            TensorInfo(d["name"], _shape(d), "float32" if _is_quantized(d) else np.dtype(d["dtype"]).name)
+            for d in outs
+        ],
+        embedded=embedded,
+        notes=notes,
+        quantization=quant,
+        signature_inputs=signature_inputs,
+        _interpreter=it,
+        _in=ins,
+        _out=outs,
+    )
+
+
+def read_preprocess(path: str | Path) -> Preprocess | None:
+    """The contract in the flatbuffer's "ferry_preprocess" metadata entry, or None when there is none."""
+    p = Path(path)
+    data = read_metadata(p).get(METADATA_NAME)
+    if data is None:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FerryError(f"{p}: metadata {METADATA_NAME} is not UTF-8 JSON; embed the contract again") from None
+    return Preprocess.from_json(text, source=f"{p}:{METADATA_NAME}")
+
+
+def native(preprocess: Preprocess) -> NativeRecipe:
+    """Numpy preprocessing that reproduces ferry's reference bit for bit, then the interpreter's set_tensor."""
+    lines, params, notes = numpy_preprocess(preprocess)
+    lines += [
+        "interpreter.set_tensor(interpreter.get_input_details()[0]['index'], x)",
+        "interpreter.invoke()",
+    ]
+    return NativeRecipe(runtime=RUNTIME, params=params, code="\n".join(lines), exact=True, notes=tuple(notes))
+
+
+# -- the flatbuffer, read by hand (no tflite schema package needed) -----------------------------------------
+def read_metadata(path: Path) -> dict[str, bytes]:
+    """name -> bytes of every entry of the Model table's `metadata` vector. FerryError for a corrupt file."""
+    try:
+        with path.open("rb") as f:
+            if path.stat().st_size < 8:
+                raise struct.error("too short")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                return _metadata(buf)
+    except (struct.error, IndexError, ValueError):
+        raise FerryError(f"{path}: the TFLite file is truncated or corrupt; re-export it") from None
+    except OSError as exc:
+        raise FerryError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _metadata(buf) -> dict[str, bytes]:
+    size = len(buf)
+    if bytes(buf[4:8]) != b"TFL3":
+        raise ValueError("not a TFLite flatbuffer")
+
+    def u32(pos: int) -> int:
+        if pos < 0 or pos + 4 > size:
+            raise IndexError(pos)
+        return struct.unpack_from("<I", buf, pos)[0]
+
+    def field_pos(table: int, index: int) -> int | None:
+        vtable = table - struct.unpack_from("<i", buf, table)[0]
+        vsize = struct.unpack_from("<H", buf, vtable)[0]
+        if 4 + 2 * index >= vsize:
+            return None
+        off = struct.unpack_from("<H", buf, vtable + 4 + 2 * index)[0]
+        return table + off if off else None
+
+    def vector(pos: int) -> tuple[int, int]:
+        start = pos + u32(pos)
+        n = u32(start)
+        if start + 4 + n > size:
+            raise IndexError(start)
+        return start + 4, n
+
+    def tables(pos: int | None) -> list[int]:
+        if pos is None:
+            return []
+        start, n = vector(pos)
+        return [start + 4 * i + u32(start + 4 * i) for i in range(n)]
+
+    def u64(pos: int) -> int:
+        return struct.unpack_from("<Q", buf, pos)[0]
+
+    root = u32(0)
+    buffers = tables(field_pos(root, 4))
+    out: dict[str, bytes] = {}
+    for meta in tables(field_pos(root, 6)):
+        name_pos, buf_pos = field_pos(meta, 0), field_pos(meta, 1)
+        if name_pos is None or buf_pos is None:
+            continue
+        start, n = vector(name_pos)
+        name = bytes(buf[start:start + n]).decode("utf-8", "replace")
+        index = u32(buf_pos)
+        if index >= len(buffers):
+            raise IndexError(index)
+        b = buffers[index]
+        data_pos, off_pos, size_pos = field_pos(b, 0), field_pos(b, 1), field_pos(b, 2)
+        if data_pos is not None:
+            start, n = vector(data_pos)
+            out[name] = bytes(buf[start:start + n])
+        elif off_pos is not None and size_pos is not None and u64(off_pos) > 1:
+            start, n = u64(off_pos), u64(size_pos)  # large models keep buffers after the flatbuffer
+            if start + n > size:
+                raise IndexError(start)
+            out[name] = bytes(buf[start:start + n])
+        else:
+            out[name] = b""
+    return out
+
+
+# -- helpers shared with ferry.runtimes.tensorflow ----------------------------------------------------------
+def coerce(path: Path, name: str, value: Any, dtype: np.dtype, quant: tuple[float, int] | None = None) -> np.ndarray:
+    """The feed as the input's dtype: float widths convert, integers convert when they fit, floats never turn into
+    integers (a quantised input takes its integer tensor, ferry does not requantise)."""
+    a = np.asarray(value)
+    if a.dtype == dtype:
+        return a
+    if dtype.kind == "f" and a.dtype.kind in "fiub":
+        return a.astype(dtype)
+    if dtype.kind in "iu" and a.dtype.kind in "iub":
+        info = np.iinfo(dtype)
+        if a.size == 0 or (int(a.min()) >= info.min and int(a.max()) <= info.max):
+            return a.astype(dtype)
+    what = f"{dtype.name}-quantised (scale {quant[0]:.6g}, zero point {quant[1]})" if quant else dtype.name
+    raise FerryError(
+        f"{path}: input {name} is {what}, got {a.dtype.name} values; feed {dtype.name} (contract dtype: {dtype.name})"
+    )
+
+
+def numpy_preprocess(pre: Preprocess) -> tuple[list[str], dict[str, Any], list[str]]:
+    """Lines that turn `img` (a decoded BGR uint8 HxWx3 image, as cv2.imread gives) into `x`, the batch-of-one
+    input tensor, with the same float32 operations as ferry's reference; and the parameters they use."""
+    gain, offset = pre.affine()
+    r = pre.resize
+    lines: list[str] = []
+    notes: list[str] = []
+    if pre.size is None or r.mode == "none":
+        lines.append("# img is already at the model's input size (resize.mode none)")
+    elif r.mode == "stretch" and r.semantics == "opencv":
+        inter = {"nearest": "INTER_NEAREST", "bilinear": "INTER_LINEAR", "bicubic": "INTER_CUBIC",
+                 "area": "INTER_AREA"}[r.interpolation]
+        lines.append(f"img = cv2.resize(img, ({pre.size[1]}, {pre.size[0]}), interpolation=cv2.{inter})")
+    else:
+        lines.append("img = ferry.preprocess.reference.resize_image(img, contract)  "
+                     f"# {r.mode}, {r.semantics} {r.interpolation} to {pre.size[0]}x{pre.size[1]}")
+        notes.append(f"resize {r.mode} with {r.semantics} semantics: use ferry's resize_image for the exact pixels")
+    if pre.color == "GRAY":
+        if r.semantics == "pil":
+            lines.append("img = np.asarray(PIL.Image.fromarray(img[..., ::-1]).convert('L'))[..., None]")
+        else:
+            lines.append("img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[..., None]")
+        if pre.gray_zero_is == "white":
+            lines.append("img = 255 - img")
+        pixels = "img"
+    else:
+        pixels = "img[..., ::-1]" if pre.color == "RGB" else "img"
+    if pre.dtype in ("uint8", "int8"):
+        expr = f"{pixels}.astype(np.{pre.dtype})"
+    else:
+        g = ", ".join(repr(float(v)) for v in gain)
+        o = ", ".join(repr(float(v)) for v in offset)
+        expr = f"{pixels}.astype(np.float32) * np.array([{g}], np.float32) + np.array([{o}], np.float32)"
+        if pre.dtype == "float16":
+            expr = f"({expr}).astype(np.float16)"
+    if pre.layout == "NCHW":
+        expr = f"({expr}).transpose(2, 0, 1)"
+    lines.append(f"x = np.ascontiguousarray(({expr})[None])")
+    params = {
+        "color": pre.color,
+        "size": list(pre.size) if pre.size else None,
+        "resize": pre.resize.to_dict(),
+        "gain": list(gain),
+        "offset": list(offset),
+        "layout": pre.layout,
+        "dtype": pre.dtype,
+    }
+    return lines, params, notes
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0].strip() if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _is_quantized(d: dict) -> bool:
+    scale, _ = d.get("quantization", (0.0, 0))
+    return np.dtype(d["dtype"]).kind in "iu" and float(scale) != 0.0
+
+
+def _dequantize(q: np.ndarray, d: dict) -> np.ndarray:
+    if not _is_quantized(d):
+        return q
+    qp = d.get("quantization_parameters") or {}
+    scales = np.asarray(qp.get("scales", []), dtype=np.float32)
+    zps = np.asarray(qp.get("zero_points", []), dtype=np.float32)
+    if scales.size > 1:  # per-channel
+        shape = [1] * q.ndim
+        shape[int(qp.get("quantized_dimension", 0))] = scales.size
+        return (q.astype(np.float32) - zps.reshape(shape)) * scales.reshape(shape)
+    scale, zp = d["quantization"]
+    return (q.astype(np.float32) - np.float32(zp)) * np.float32(scale)
+
+
+def _shape(d: dict) -> tuple[int | None, ...]:
+    sig = d.get("shape_signature")
+    dims = sig if sig is not None and len(sig) == len(d["shape"]) else d["shape"]
+    return tuple(None if int(v) < 0 else int(v) for v in dims)
+
+
+def _sig(d: dict) -> list[int | None]:
+    return list(_shape(d))
+
+
+def _signature_fits(d: dict, shape: tuple[int, ...]) -> bool:
+    want = _shape(d)
+    return len(want) == len(shape) and all(w is None or w == s for w, s in zip(want, shape, strict=True))
+
+
+def _common_batch(path: Path, arrays: list[np.ndarray], ins: list[dict]) -> int | None:
+    batches = {a.shape[0] for a in arrays if a.ndim > 0}
+    if len(batches) > 1:
+        raise FerryError(f"{path}: the feeds have different batch sizes {sorted(batches)}; feed one batch size")
+    for d, a in zip(ins, arrays, strict=True):
+        if a.ndim != len(d["shape"]):
+            raise FerryError(f"{path}: input {d['name']} takes shape {_sig(d)}, got {list(a.shape)}; fix the "
+                             "contract's size or layout")
+    return batches.pop() if batches else None
