@@ -1,20 +1,23 @@
 """Seeded small TensorFlow models for the tests, built once and cached on disk.
 
-`tf_cnn()` returns the directory that holds one small Keras CNN classifier (NHWC 32x32x3 -> conv, batch norm with
-randomised moving statistics, relu, pooling, dense 10 logits) in every TensorFlow-family format:
+`tf_cnn()` returns the directory that holds one small Keras CNN classifier (NHWC 32x32x3 -> conv, batch
+norm with randomised moving statistics, relu, max pool, conv, max pool, dense 10 logits) in every
+TensorFlow format:
 
     cnn.keras             Keras v3 zip
     cnn.h5                legacy Keras HDF5
     cnn_savedmodel/       model.export(): a SavedModel with a serving_default signature
     cnn.tflite            TFLiteConverter.from_keras_model, float32
+    cnn_b1.tflite         the same with the batch fixed at 1 in the file
     cnn_uint8.tflite      full-integer quantised, uint8 input and output
     cnn_meta.tflite       cnn.tflite with a "ferry_preprocess" metadata entry holding META_CONTRACT
     lambda.keras, lambda.h5   a model with a Python Lambda layer (safe_mode must refuse it)
     reference.npz         x (3x32x32x3, seeded), y = the in-memory Keras model's own predict(x)
 
-The cache lives in $FERRY_TEST_CACHE (else ~/.cache/ferry-tests), in a folder named by a hash of this file and the
-TensorFlow/Keras versions, so editing a builder rebuilds. It is written atomically (built in a temporary folder,
-then os.replace), so two pytest-xdist workers building at once both end up with one complete folder.
+The cache lives in $FERRY_TEST_CACHE (else ~/.cache/ferry-tests), in a folder named by a hash of this
+file and the TensorFlow/Keras versions, so editing a builder rebuilds. It is written atomically (built in
+a temporary folder, then os.replace), so two pytest-xdist workers building at once both end up with one
+complete folder.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ def _cached(name: str, build) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=final.parent))
     try:
+        tmp.chmod(0o755)
         build(tmp)
         (tmp / "DONE").write_text("ok\n")
         try:
@@ -89,16 +93,17 @@ def _tf():
     return tf, keras
 
 
-def build_cnn(keras):
+def build_cnn(keras, batch_size: int | None = None):
     keras.utils.set_random_seed(SEED)
-    inp = keras.Input(shape=(32, 32, 3), name="image")
+    inp = keras.Input(shape=(32, 32, 3), batch_size=batch_size, name="image")
     x = keras.layers.Conv2D(8, 3, padding="same", name="conv")(inp)
     bn = keras.layers.BatchNormalization(name="bn")
     x = bn(x)
     x = keras.layers.ReLU(name="relu")(x)
     x = keras.layers.MaxPooling2D(name="pool")(x)
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.MaxPooling2D(name="pool2")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
     out = keras.layers.Dense(10, name="logits")(x)
     model = keras.Model(inp, out, name="tiny_cnn")
     rng = np.random.default_rng(SEED)
@@ -142,6 +147,11 @@ def _build_cnn_dir(d: Path) -> None:
     model.export(str(d / "cnn_savedmodel"), verbose=False)
 
     (d / "cnn.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+    # The same weights with the batch fixed at 1 in the file (shape_signature [1, 32, 32, 3]).
+    fixed = build_cnn(keras, batch_size=1)
+    fixed.set_weights(model.get_weights())
+    (d / "cnn_b1.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(fixed).convert())
 
     def representative():
         for i in range(16):

@@ -9,7 +9,11 @@ from rich.table import Table
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    import os
+    import sys
+
+    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 def print_inspect(info: dict[str, Any], path: str) -> None:
@@ -41,6 +45,12 @@ def _fmt(v: float | None) -> str:
     return f"{v:.3g}"
 
 
+def _short(path: str) -> str:
+    from pathlib import Path
+
+    return Path(path).name
+
+
 def print_check(result) -> None:
     con = _console()
     con.print(f"source: {result.source} ({result.source_runtime}), {len(result.images)} image(s)")
@@ -55,7 +65,7 @@ def print_check(result) -> None:
     for t in result.targets:
         for i, o in enumerate(t.outputs):
             verdict = "[green]pass[/green]" if o.passed else f"[red]FAIL[/red] {o.reason or ''}"
-            table.add_row(t.path if i == 0 else "", t.runtime if i == 0 else "", t.preprocess_path if i == 0 else "",
+            table.add_row(_short(t.path) if i == 0 else "", t.runtime if i == 0 else "", t.preprocess_path if i == 0 else "",
                           o.name, _fmt(o.max_abs), _fmt(o.max_rel), _fmt(o.mean_abs), f"{o.cosine:.6f}",
                           f"{o.within:.2%}", verdict)
         if not t.outputs:

@@ -24,6 +24,8 @@ from ferry.runtimes.probe import probe_affine, verify_embedded
 
 NAME = "openvino"
 RT_KEY = ["model_info", "ferry_preprocess"]
+# CPUs with AMX/AVX512-BF16 make OpenVINO default to bf16 inference: 1e-2 drift that hides real bugs.
+F32_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
 _PPP_OPS = {"Convert", "Gather", "Subtract", "Multiply", "Divide", "Add", "Transpose", "Concat", "Split",
             "Slice", "StridedSlice"}
 
@@ -93,11 +95,22 @@ class OvModel(Model):
 def load(path: str | Path) -> OvModel:
     p = Path(path)
     model = read_model(p)
-    embedded, notes = _embedded(model)
+    if detect_format(p) == ONNX:  # ferry's ONNX embedding lives in the ONNX graph, read it from there
+        from ferry.runtimes import onnx_graph
+        from ferry.runtimes.onnxruntime import _embedded as onnx_embedded
+
+        embedded, notes = onnx_embedded(onnx_graph.load_onnx(p), p)
+    else:
+        embedded, notes = _embedded(model)
     try:
-        compiled = core().compile_model(model, "CPU")
+        compiled = core().compile_model(model, "CPU", F32_CONFIG)
     except Exception as exc:
         raise FerryError(f"{p}: OpenVINO cannot compile it: {str(exc).splitlines()[0][:300]}") from None
+    hint = core().get_property("CPU", "INFERENCE_PRECISION_HINT")
+    default_precision = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+    if "f32" not in default_precision and "float32" not in default_precision:
+        notes.append(f"this CPU runs OpenVINO in {default_precision} by default (about 1e-2 off float32); ferry "
+                     "checks at f32: compile with {'INFERENCE_PRECISION_HINT': 'f32'} in your app to get these numbers")
     fmt = detect_format(p)
     return OvModel(
         runtime=NAME, path=p, format=fmt,
@@ -151,8 +164,12 @@ def _embedded(model) -> tuple[Preprocess | None, list[str]]:
         h, w = ps[1].get_length(), ps[2].get_length()
     ov = _ov()
     sub = ov.Model([end.output(0)], [param], "ferry_preprocess_probe")
-    compiled = core().compile_model(sub, "CPU")
-    probed = probe_affine(lambda x: compiled(x)[0], h, w)
+    try:
+        compiled = core().compile_model(sub, "CPU", F32_CONFIG)
+        probed = probe_affine(lambda x: compiled(x)[0], h, w)
+    except (RuntimeError, FerryError) as exc:
+        note = f"could not read back the embedded preprocessing ({str(exc).splitlines()[0][:200]})"
+        return declared, [note]
     return verify_embedded(declared, probed)
 
 
@@ -247,6 +264,7 @@ def native(preprocess: Preprocess) -> NativeRecipe:
         + (".convert_color(ColorFormat.RGB)" if preprocess.color == "RGB" else "")
         + f".mean({[round(m, 6) for m in mean]}).scale({[round(s, 6) for s in scale]})",
         "model = ppp.build()  # then feed cv2.imread(...) resized to the model size, as uint8 [1,H,W,3]",
+        "compiled = core.compile_model(model, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})",
     ]
     return NativeRecipe(NAME, {"mean_values": mean, "scale_values": scale,
                                "reverse_input_channels": preprocess.color == "RGB", "layout": layout},

@@ -27,7 +27,8 @@ def probe_affine(run: Callable[[np.ndarray], np.ndarray], height: int, width: in
     probes = np.zeros((4, height, width, 3), dtype=np.uint8)
     for c in range(3):
         probes[c + 1, :, :, c] = int(PROBE_LEVEL)
-    out = np.asarray(run(probes), dtype=np.float64)
+    # one probe at a time: embedded graphs often have a fixed batch of 1
+    out = np.concatenate([np.asarray(run(probes[i:i + 1]), dtype=np.float64) for i in range(4)])
     if out.ndim != 4 or out.shape[0] != 4:
         raise FerryError(f"embedded preprocessing gives shape {list(out.shape)}, not an image batch")
     if out.shape[1] == 3 and out.shape[3] != 3:
@@ -62,6 +63,15 @@ def verify_embedded(declared: Preprocess | None, probed: Preprocess) -> tuple[Pr
     shaped = declared.replace(size=probed.size, layout=probed.layout, resize=probed.resize, dtype=probed.dtype)
     if shaped.same_function(probed, rtol=1e-4):
         return declared, []
+    if declared.color in ("RGB", "BGR"):
+        # OpenVINO folds a reverse_channels step into the first convolution's weights (and reverses the mean
+        # and scale constants to match), so the graph's front reads as the other colour order with reversed
+        # constants. That is the same model function; say so rather than cry wolf.
+        folded = shaped.replace(color="BGR" if declared.color == "RGB" else "RGB", mean=declared.mean[::-1],
+                                std=declared.std[::-1])
+        if folded.same_function(probed, rtol=1e-4):
+            return declared, ["the R/B swap is folded into the first layer's weights; the normalisation in the "
+                              "graph matches the metadata (the swap itself is verified end to end by `check`)"]
     return probed, [
         "the file's preprocessing metadata does not match what its graph computes; ferry uses the graph: "
         f"metadata color={declared.color} mean={list(declared.mean)} std={list(declared.std)} "

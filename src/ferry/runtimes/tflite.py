@@ -1,21 +1,22 @@
-"""TFLite / LiteRT: run a .tflite flatbuffer with ai_edge_litert's Interpreter (tf.lite.Interpreter is deprecated).
+"""TFLite / LiteRT: run a .tflite flatbuffer with ai_edge_litert's Interpreter (tf.lite's is deprecated).
 
 Names: inputs and outputs are the interpreter's tensor names (`serving_default_image:0`), what
-`get_input_details()` reports and what OpenVINO's TFLite frontend shows; `run` also takes the signature's input
-keys (`image`) for the same tensors.
+`get_input_details()` reports and what OpenVINO's TFLite frontend shows; `run` also takes the
+signature's input keys (`image`) for the same tensors.
 
-Batches: a model whose input's shape_signature leaves the batch free (-1, what the converter writes for a Keras
-model) is resized with `resize_tensor_input` + `allocate_tensors` when a feed's shape differs (once per new
-shape, so repeated batches of the same size pay nothing). A model whose batch is fixed in the file (often 1)
-cannot be resized safely (reshapes inside it may hard-code the batch), so a larger batch runs one slice of the
-fixed batch size at a time and the outputs are concatenated.
+Batches: a model whose input's shape_signature leaves the batch free (-1, what the converter writes for
+a Keras model) is resized with `resize_tensor_input` + `allocate_tensors` when a feed's shape differs
+(once per new shape, so repeated batches of one size pay nothing). A model whose batch is fixed in the
+file (often 1) cannot be resized safely (reshapes inside it may hard-code the batch), so a larger batch
+runs one slice of the fixed batch size at a time and the outputs are concatenated.
 
-Quantised models: an integer input with quantisation parameters (`quantization[name] = (scale, zero_point)`) takes
-the integer tensor as given (ferry does not requantise floats: the contract's dtype says uint8/int8 and the
-pixels go in as they are; a float feed is refused). Quantised integer outputs come back dequantised to float32,
-`(q - zero_point) * scale`, so they compare with a float model's outputs; their TensorInfo dtype is float32.
+Quantised models: an integer input with quantisation parameters (`quantization[name] = (scale,
+zero_point)`) takes the integer tensor as given (ferry does not requantise: the contract's dtype says
+uint8/int8 and the pixels go in as they are; a float feed is refused). Quantised integer outputs come
+back dequantised to float32, `(q - zero_point) * scale`, so they compare with a float model's outputs;
+their TensorInfo dtype is float32.
 
-Embedded preprocessing: a flatbuffer metadata entry named "ferry_preprocess" whose buffer holds the contract JSON.
+Embedded preprocessing: a flatbuffer metadata entry named "ferry_preprocess" holding the contract JSON.
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ class TFLiteModel(Model):
         if n is None or step < 1 or any(f != step for f in fixed) or n % step != 0 or not all(
             _signature_fits(d, (step, *a.shape[1:])) for d, a in zip(self._in, arrays, strict=True)
         ):
-            d, a = next((d, a) for d, a in zip(self._in, arrays, strict=True) if not _signature_fits(d, a.shape))
+            d, a = next((d, a) for d, a in zip(self._in, arrays, strict=True)
+                        if not _signature_fits(d, a.shape))
             raise FerryError(
-                f"{self.path}: input {d['name']} takes shape {_sig(d)}, got {list(a.shape)}; fix the contract's "
-                "size or layout"
+                f"{self.path}: input {d['name']} takes shape {_sig(d)}, got {list(a.shape)}; fix the "
+                "contract's size or layout"
             )
         parts = [self._invoke([a[i:i + step] for a in arrays]) for i in range(0, n, step)]
         return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
@@ -70,15 +72,15 @@ class TFLiteModel(Model):
         for key, value in feeds.items():
             name = self.signature_inputs.get(key, key)
             if name not in {d["name"] for d in self._in}:
-                raise FerryError(
-                    f"{self.path}: no input named {key!r}; the inputs are {', '.join(d['name'] for d in self._in)}"
-                )
+                known = ", ".join(d["name"] for d in self._in)
+                raise FerryError(f"{self.path}: no input named {key!r}; the inputs are {known}")
             byname[name] = value
         missing = [d["name"] for d in self._in if d["name"] not in byname]
         if missing:
             raise FerryError(f"{self.path}: no feed for input {missing[0]}; feed every input")
         return [
-            coerce(self.path, d["name"], byname[d["name"]], np.dtype(d["dtype"]), self.quantization.get(d["name"]))
+            coerce(self.path, d["name"], byname[d["name"]], np.dtype(d["dtype"]),
+                   self.quantization.get(d["name"]))
             for d in self._in
         ]
 
@@ -119,7 +121,9 @@ def load(path: str | Path) -> TFLiteModel:
         it = interpreter_mod.Interpreter(model_path=str(p))
         it.allocate_tensors()
     except ValueError as exc:
-        raise FerryError(f"{p}: the TFLite file is truncated or corrupt ({_first_line(exc)}); re-export it") from None
+        raise FerryError(
+            f"{p}: the TFLite file is truncated or corrupt ({_first_line(exc)}); re-export it"
+        ) from None
     except RuntimeError as exc:
         raise FerryError(
             f"{p}: LiteRT cannot prepare the model ({_first_line(exc)}); convert it with builtin ops only "
@@ -140,8 +144,8 @@ def load(path: str | Path) -> TFLiteModel:
     for d in ins:
         if _is_quantized(d):
             scale, zp = quant[d["name"]]
-            notes.append(f"input {d['name']} is {np.dtype(d['dtype']).name}-quantised (scale {scale:.6g}, zero "
-                         f"point {zp}); run() takes the integer tensor as given")
+            notes.append(f"input {d['name']} is {np.dtype(d['dtype']).name}-quantised (scale {scale:.6g}, "
+                         f"zero point {zp}); run() takes the integer tensor as given")
     signature_inputs: dict[str, str] = {}
     names = {d["name"] for d in ins}
     try:
@@ -179,12 +183,14 @@ def read_preprocess(path: str | Path) -> Preprocess | None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise FerryError(f"{p}: metadata {METADATA_NAME} is not UTF-8 JSON; embed the contract again") from None
+        raise FerryError(
+            f"{p}: metadata {METADATA_NAME} is not UTF-8 JSON; embed the contract again"
+        ) from None
     return Preprocess.from_json(text, source=f"{p}:{METADATA_NAME}")
 
 
 def native(preprocess: Preprocess) -> NativeRecipe:
-    """Numpy preprocessing that reproduces ferry's reference bit for bit, then the interpreter's set_tensor."""
+    """Numpy preprocessing that reproduces ferry's reference bit for bit, then the interpreter call."""
     lines, params, notes = numpy_preprocess(preprocess)
     lines += [
         "interpreter.set_tensor(interpreter.get_input_details()[0]['index'], x)",
@@ -270,9 +276,10 @@ def _metadata(buf) -> dict[str, bytes]:
 
 
 # -- helpers shared with ferry.runtimes.tensorflow ----------------------------------------------------------
-def coerce(path: Path, name: str, value: Any, dtype: np.dtype, quant: tuple[float, int] | None = None) -> np.ndarray:
-    """The feed as the input's dtype: float widths convert, integers convert when they fit, floats never turn into
-    integers (a quantised input takes its integer tensor, ferry does not requantise)."""
+def coerce(path: Path, name: str, value: Any, dtype: np.dtype,
+           quant: tuple[float, int] | None = None) -> np.ndarray:
+    """The feed as the input's dtype: float widths convert, integers convert when they fit, floats never
+    turn into integers (a quantised input takes its integer tensor, ferry does not requantise)."""
     a = np.asarray(value)
     if a.dtype == dtype:
         return a
@@ -284,7 +291,8 @@ def coerce(path: Path, name: str, value: Any, dtype: np.dtype, quant: tuple[floa
             return a.astype(dtype)
     what = f"{dtype.name}-quantised (scale {quant[0]:.6g}, zero point {quant[1]})" if quant else dtype.name
     raise FerryError(
-        f"{path}: input {name} is {what}, got {a.dtype.name} values; feed {dtype.name} (contract dtype: {dtype.name})"
+        f"{path}: input {name} is {what}, got {a.dtype.name} values; feed {dtype.name} "
+        f"(contract dtype: {dtype.name})"
     )
 
 
@@ -304,7 +312,8 @@ def numpy_preprocess(pre: Preprocess) -> tuple[list[str], dict[str, Any], list[s
     else:
         lines.append("img = ferry.preprocess.reference.resize_image(img, contract)  "
                      f"# {r.mode}, {r.semantics} {r.interpolation} to {pre.size[0]}x{pre.size[1]}")
-        notes.append(f"resize {r.mode} with {r.semantics} semantics: use ferry's resize_image for the exact pixels")
+        notes.append(f"resize {r.mode} with {r.semantics} semantics: ferry's resize_image gives the exact "
+                     "pixels")
     if pre.color == "GRAY":
         if r.semantics == "pil":
             lines.append("img = np.asarray(PIL.Image.fromarray(img[..., ::-1]).convert('L'))[..., None]")
@@ -381,7 +390,8 @@ def _signature_fits(d: dict, shape: tuple[int, ...]) -> bool:
 def _common_batch(path: Path, arrays: list[np.ndarray], ins: list[dict]) -> int | None:
     batches = {a.shape[0] for a in arrays if a.ndim > 0}
     if len(batches) > 1:
-        raise FerryError(f"{path}: the feeds have different batch sizes {sorted(batches)}; feed one batch size")
+        raise FerryError(f"{path}: the feeds have different batch sizes {sorted(batches)}; feed one "
+                         "batch size")
     for d, a in zip(ins, arrays, strict=True):
         if a.ndim != len(d["shape"]):
             raise FerryError(f"{path}: input {d['name']} takes shape {_sig(d)}, got {list(a.shape)}; fix the "

@@ -1,0 +1,213 @@
+"""`ferry check` from the raw image: correct deployments pass, each injected preprocessing bug fails (exit 1),
+bad input exits 2 with one line. Real runtimes only: onnxruntime, OpenVINO, OpenCV DNN, torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ferry.cli import main
+from ferry.preprocess import preset
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check_json(capsys, *args) -> tuple[int, dict]:
+    code, out, err = run_cli(capsys, "check", *args, "--json")
+    assert code in (0, 1), err
+    return code, json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def imagenet_ir(classifier_onnx, tmp_path_factory) -> Path:
+    from ferry.runtimes import openvino
+
+    out = tmp_path_factory.mktemp("ir") / "classifier.xml"
+    return openvino.embed(classifier_onnx, preset("imagenet").replace(size=(48, 64), layout="NCHW"), out)
+
+
+def test_correct_deployments_pass_in_every_runtime(capsys, classifier_onnx, photos):
+    code, data = check_json(capsys, classifier_onnx, classifier_onnx, "--images", *photos,
+                            "--preprocess", "imagenet")
+    assert code == 0 and data["passed"] is True
+    assert [t["runtime"] for t in data["targets"]] == ["onnxruntime", "openvino", "opencv"]
+    for t in data["targets"]:
+        (out,) = t["outputs"]
+        assert set(out) >= {"name", "max_abs", "max_rel", "mean_abs", "cosine", "passed"}
+        assert out["name"] == "logits" and out["passed"]
+        assert out["max_abs"] < 1e-5 and out["cosine"] > 0.999999
+
+
+def test_segmenter_passes(capsys, segmenter_onnx, photos):
+    code, data = check_json(capsys, segmenter_onnx, segmenter_onnx, "--images", *photos[:4],
+                            "--preprocess", "imagenet", "--runtimes", "openvino,opencv")
+    assert code == 0, data
+    assert all(t["passed"] for t in data["targets"])
+
+
+def test_embedded_openvino_ir_takes_raw_bgr_pixels(capsys, classifier_onnx, imagenet_ir, photos):
+    from ferry.runtimes import load
+
+    model = load(imagenet_ir)
+    assert model.image_input.dtype == "uint8" and model.image_input.shape[1:] == (48, 64, 3)
+    assert model.embedded is not None and model.embedded.color == "RGB"
+    code, data = check_json(capsys, classifier_onnx, imagenet_ir, "--images", *photos, "--preprocess", "imagenet")
+    assert code == 0 and data["targets"][0]["preprocess_path"] == "embedded"
+
+
+def test_embedded_onnx_reads_back_and_passes(capsys, classifier_onnx, photos, tmp_path):
+    from ferry.runtimes import onnxruntime
+
+    contract = preset("imagenet").replace(size=(48, 64), layout="NCHW")
+    out = onnxruntime.embed(classifier_onnx, contract, tmp_path / "embedded.onnx")
+    back = onnxruntime.read_preprocess(out)
+    assert back is not None and back.same_function(contract)
+    code, data = check_json(capsys, classifier_onnx, out, "--images", *photos[:3], "--preprocess", "imagenet")
+    assert code == 0 and {t["runtime"] for t in data["targets"]} == {"onnxruntime", "openvino", "opencv"}
+
+
+def test_torchscript_source_against_onnx_targets(capsys, photos, tmp_path):
+    import torch_models
+
+    ts = torch_models.torchscript_path("classifier")
+    onnx_file = torch_models.onnx_path("classifier")
+    spec = tmp_path / "contract.yaml"
+    spec.write_text("preset: imagenet\nsize: [48, 64]\n")  # TorchScript records no input size
+    code, data = check_json(capsys, ts, onnx_file, "--images", *photos[:3], "--preprocess", spec,
+                            "--runtimes", "onnxruntime")
+    assert code == 0, data
+    assert "matched by position" in " ".join(data["targets"][0]["notes"])
+
+
+# ---- each injected bug makes the check fail ------------------------------------------------------------------
+BUGGY_APPS = {
+    "rgb_bgr_swapped": {"preset": "imagenet", "color": "BGR"},
+    "std_left_out": {"preset": "imagenet", "std": [1, 1, 1]},
+    "0_255_for_0_1": {"preset": "imagenet", "scale": 1.0},  # the app forgets the /255
+    "raw_for_unit": {"preset": "raw"},
+    "nhwc_fed_as_nchw": {"preset": "imagenet", "layout": "NHWC"},
+}
+
+
+@pytest.mark.parametrize("bug", sorted(BUGGY_APPS))
+def test_native_call_with_wrong_parameters_fails(capsys, classifier_onnx, photos, tmp_path, bug):
+    spec = tmp_path / f"{bug}.yaml"
+    spec.write_text(json.dumps(BUGGY_APPS[bug]))
+    code, data = check_json(capsys, classifier_onnx, classifier_onnx, "--images", *photos[:4],
+                            "--preprocess", "imagenet", "--target-preprocess", spec, "--runtimes", "opencv")
+    assert code == 1, data
+    (out,) = data["targets"][0]["outputs"]
+    assert not out["passed"] and out["max_abs"] > 1e-2
+
+
+def test_same_function_split_differently_passes(capsys, classifier_onnx, photos, tmp_path):
+    """0..255 with mean and std scaled by 255 is the same function as imagenet: no false failure."""
+    spec = tmp_path / "scaled.yaml"
+    spec.write_text(json.dumps({"color": "RGB", "scale": 1.0, "mean": [123.675, 116.28, 103.53],
+                                "std": [58.395, 57.12, 57.375]}))
+    code, _ = check_json(capsys, classifier_onnx, classifier_onnx, "--images", *photos[:4],
+                         "--preprocess", "imagenet", "--target-preprocess", spec, "--runtimes", "opencv")
+    assert code == 0
+
+
+def test_raw_for_unit_fails_on_unit_model(capsys, classifier_onnx, photos, tmp_path):
+    spec = tmp_path / "raw.yaml"
+    spec.write_text("preset: raw\n")
+    code, _ = check_json(capsys, classifier_onnx, classifier_onnx, "--images", *photos[:2],
+                         "--preprocess", "unit", "--target-preprocess", spec, "--runtimes", "onnxruntime")
+    assert code == 1
+
+
+def _buggy_ir(src: Path, dest: Path, order: str) -> Path:
+    """An app developer's own PrePostProcessor code with one mistake, written with the real OpenVINO API."""
+    import openvino as ov
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
+    model = ov.Core().read_model(str(src))
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(
+        ColorFormat.BGR).set_shape([1, 48, 64, 3])
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    steps = ppp.input().preprocess().convert_element_type(ov.Type.f32)
+    mean = [0.485 * 255, 0.456 * 255, 0.406 * 255]
+    scale = [0.229 * 255, 0.224 * 255, 0.225 * 255]
+    if order == "mean_before_swap":  # mean/scale in RGB order applied to BGR data, swap afterwards
+        steps.mean(mean).scale(scale).reverse_channels()
+    elif order == "no_swap":
+        steps.mean(mean).scale(scale)
+    elif order == "correct":
+        steps.convert_color(ColorFormat.RGB).mean(mean).scale(scale)
+    ov.save_model(ppp.build(), str(dest), compress_to_fp16=False)
+    return dest
+
+
+@pytest.mark.parametrize("order,expected", [("correct", 0), ("mean_before_swap", 1), ("no_swap", 1)])
+def test_ir_with_wrong_embedded_preprocessing_fails(capsys, classifier_onnx, photos, tmp_path, order, expected):
+    ir = _buggy_ir(classifier_onnx, tmp_path / f"{order}.xml", order)
+    code, data = check_json(capsys, classifier_onnx, ir, "--images", *photos[:4], "--preprocess", "imagenet")
+    assert code == expected, data
+
+
+def test_embedded_ir_with_wrong_contract_fails(capsys, classifier_onnx, photos, tmp_path):
+    from ferry.runtimes import openvino
+
+    wrong = preset("imagenet").replace(size=(48, 64), layout="NCHW", color="BGR")
+    ir = openvino.embed(classifier_onnx, wrong, tmp_path / "wrong.xml")
+    code, data = check_json(capsys, classifier_onnx, ir, "--images", *photos[:4], "--preprocess", "imagenet")
+    assert code == 1
+    assert data["targets"][0]["outputs"][0]["cosine"] < 0.9999
+
+
+def test_nan_outputs_never_pass():
+    from ferry.compare.tensor import compare_arrays
+
+    ref = np.ones((1, 10), np.float32)
+    tgt = ref.copy()
+    tgt[0, 3] = np.nan
+    result = compare_arrays("x", ref, tgt)
+    assert not result.passed and "NaN" in result.reason
+    assert not compare_arrays("x", ref, np.full_like(ref, np.inf)).passed
+
+
+# ---- bad input: one line, exit 2 -----------------------------------------------------------------------------
+def test_bad_inputs_exit_2_with_one_line(capsys, classifier_onnx, photos, tmp_path):
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(classifier_onnx.read_bytes()[:700])
+    text = tmp_path / "notes.onnx"
+    text.write_text("this is not a model\n")
+    pickle_file = tmp_path / "weights.pt"
+    pickle_file.write_bytes(b"\x80\x04\x95" + b"\x00" * 32)
+    cases = [
+        (["check", truncated, classifier_onnx, "--images", photos[0], "--preprocess", "imagenet"], "truncated"),
+        (["check", classifier_onnx, classifier_onnx, "--images", tmp_path / "missing.jpg", "--preprocess",
+          "imagenet"], "missing.jpg"),
+        (["check", text, classifier_onnx, "--images", photos[0], "--preprocess", "imagenet"], "notes.onnx"),
+        (["inspect", pickle_file], "pickle"),
+        (["check", classifier_onnx, classifier_onnx, "--images", photos[0]], "--preprocess"),
+        (["check", classifier_onnx, classifier_onnx, "--images", photos[0], "--preprocess", "nosuch"], "nosuch"),
+    ]
+    for args, needle in cases:
+        before = {p: p.read_bytes() for p in (truncated, text, pickle_file)}
+        code, out, err = run_cli(capsys, *args)
+        assert code == 2, (args, out, err)
+        lines = [line for line in err.strip().splitlines() if line]
+        assert len(lines) == 1 and needle in lines[0], err
+        assert "Traceback" not in err
+        assert {p: p.read_bytes() for p in before} == before
+
+
+def test_contract_with_bad_field_exits_2(capsys, classifier_onnx, photos, tmp_path):
+    spec = tmp_path / "bad.yaml"
+    for text, needle in [("std: [0.2, 0, 0.2]\n", "std[1]"), ("mean: [1, 2]\n", "mean has 2 values"),
+                         ("color: RGBA\n", "color"), ("scale: fast\n", "scale")]:
+        spec.write_text(text)
+        code, _, err = run_cli(capsys, "check", classifier_onnx, classifier_onnx, "--images", photos[0],
+                               "--preprocess", spec)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
