@@ -1,0 +1,47 @@
+"""`make demo`: a real pretrained model (PP-OCRv4 text detector, from the rapidocr-onnxruntime wheel) carried to
+every runtime that can load it, with its preprocessing, and checked from the raw photos.
+
+1. fetch the ONNX file from the registry package (cached);
+2. `ferry inspect` it;
+3. `ferry embed` its contract into an OpenVINO IR that takes uint8 BGR pixels;
+4. `ferry check` the ONNX file in onnxruntime (the source) against onnxruntime, OpenVINO and OpenCV DNN (each
+   fed the way an app feeds it) and the embedded IR, on two bundled photos;
+5. print the OpenCV line a user pastes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from fetch_models import fetch  # noqa: E402
+
+from ferry.cli import main  # noqa: E402
+
+
+def run(*args: str) -> int:
+    print(f"\n$ ferry {' '.join(args)}", flush=True)
+    return main(list(args))
+
+
+def demo() -> int:
+    model = fetch("ppocr_det")
+    contract = HERE / "ppocr_det.yaml"
+    out = HERE.parent / "out" / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    photos = [str(HERE / "images" / "text.jpg"), str(HERE / "images" / "coffee.jpg")]
+    if run("inspect", str(model)) != 0:
+        return 2
+    ir = out / "ppocr_det_u8_bgr.xml"
+    if run("embed", str(model), "--to", "openvino", "--preprocess", str(contract), "-o", str(ir), "--force") != 0:
+        return 2
+    code = run("check", str(model), str(model), str(ir), "--images", *photos, "--preprocess", str(contract))
+    run("native", "opencv", "--preprocess", str(contract))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(demo())
