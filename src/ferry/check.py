@@ -110,7 +110,8 @@ def check(
         chosen = [r for r in can if runtimes is None or r in runtimes]
         if not chosen:
             want = ", ".join(runtimes) if runtimes else "any installed runtime"
-            raise FerryError(f"{t}: none of {want} can load it; it runs in {', '.join(can) or 'no installed runtime'}")
+            runs_in = ", ".join(can) or "no installed runtime"
+            raise FerryError(f"{t}: none of {want} can load it; it runs in {runs_in}")
         pairs.extend(load(t, r) for r in chosen)
     files = image_files(list(images))
     accs: list[dict[str, Accumulator] | None] = [None] * len(pairs)
@@ -139,5 +140,6 @@ def check(
         results.append(TargetResult(str(model.path), model.runtime, passed, outs, how, model.notes + extra))
     return CheckResult(
         passed=bool(results) and all(r.passed for r in results), source=str(src.path),
-        source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results, notes=list(src.notes),
+        source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results,
+        notes=list(src.notes),
     )

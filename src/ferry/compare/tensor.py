@@ -1,8 +1,9 @@
 """Tensor-level comparison, accumulated image by image so memory stays flat over thousands of photos.
 
-An element passes when |target - reference| <= atol_eff + rtol * |reference|, with atol_eff = atol * max(1, peak)
-where peak is the largest |reference| of that output on that image: float32 error grows with the magnitude of what is summed, so a
-fixed atol would be too tight for logits of 30 and too loose for probabilities. Defaults (atol 1e-4, rtol 1e-3)
+An element passes when |target - reference| <= atol_eff + rtol * |reference|, with
+atol_eff = atol * max(1, peak), where peak is the largest |reference| of that output on that image: float32
+error grows with the magnitude of what is summed, so a fixed atol would be too tight for logits of 30 and too
+loose for probabilities. Defaults (atol 1e-4, rtol 1e-3)
 sit two to three orders of magnitude above the float32 drift measured between these runtimes on the same ONNX
 file (1e-8..2e-7 on seeded models, 2e-4 relative at worst on a real OCR model) and orders of magnitude below
 what any preprocessing mistake produces (a BGR/RGB swap moves logits by 1e-1 or more). NaN or Inf never passes.

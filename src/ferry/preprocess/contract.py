@@ -77,8 +77,8 @@ class Preprocess:
     size: tuple[int, int] | None = None  # (height, width); None: the model's fixed input size
     resize: Resize = field(default_factory=Resize)
     scale: float = 1.0
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    mean: tuple[float, ...] | None = None  # None: 0 for every channel
+    std: tuple[float, ...] | None = None  # None: 1 for every channel
     layout: str | None = None  # None: the model's layout, guessed from its input shape
     dtype: str = "float32"
 
@@ -103,8 +103,8 @@ class Preprocess:
             raise ContractError("scale must not be 0 (it would erase the image)")
         object.__setattr__(self, "scale", scale)
         n = self.channels
-        object.__setattr__(self, "mean", _per_channel("mean", self.mean, n))
-        std = _per_channel("std", self.std, n)
+        object.__setattr__(self, "mean", _per_channel("mean", 0.0 if self.mean is None else self.mean, n))
+        std = _per_channel("std", 1.0 if self.std is None else self.std, n)
         for i, s in enumerate(std):
             if s == 0:
                 raise ContractError(f"std[{i}] is 0: the model input would be infinite; use 1 for no division")

@@ -230,7 +230,7 @@ def from_timm(pretrained_cfg: Any, use_test_size: bool = False) -> Imported:
     if not use_test_size and cfg.get("test_input_size") is not None:
         notes.append(
             f"timm also names a test size {cfg.get('test_input_size')!r} (test_crop_pct "
-            f"{cfg.get('test_crop_pct')!r}); uses input_size (use_test_size=True takes the other)"
+            f"{cfg.get('test_crop_pct')!r}); the contract uses input_size (use_test_size=True: the other)"
         )
 
     input_size = cfg.get(size_key)
@@ -1068,6 +1068,11 @@ def _plain(value: Any) -> Any:
     """openvino's rt_info gives OVAny objects; everything else passes through."""
     if value is None or isinstance(value, str | int | float | bool | list | tuple | Mapping):
         return value
+    if callable(getattr(value, "items", None)):  # openvino RTMap: a mapping that is not a Mapping
+        try:
+            return dict(value.items())
+        except (TypeError, ValueError):
+            return str(value)
     inner = getattr(value, "value", None)
     if inner is not None:
         return inner

@@ -24,7 +24,8 @@ def print_inspect(info: dict[str, Any], path: str) -> None:
         for col in ("name", "shape", "dtype"):
             table.add_column(col)
         for t in info[kind]:
-            shape = "?" if t["shape"] is None else "[" + ", ".join("?" if d is None else str(d) for d in t["shape"]) + "]"
+            dims = t["shape"]
+            shape = "?" if dims is None else "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
             table.add_row(t["name"], shape, t["dtype"])
         con.print(table)
     pre = info.get("preprocess")
@@ -65,11 +66,14 @@ def print_check(result) -> None:
     for t in result.targets:
         for i, o in enumerate(t.outputs):
             verdict = "[green]pass[/green]" if o.passed else f"[red]FAIL[/red] {o.reason or ''}"
-            table.add_row(_short(t.path) if i == 0 else "", t.runtime if i == 0 else "", t.preprocess_path if i == 0 else "",
-                          o.name, _fmt(o.max_abs), _fmt(o.max_rel), _fmt(o.mean_abs), f"{o.cosine:.6f}",
+            first = i == 0
+            table.add_row(_short(t.path) if first else "", t.runtime if first else "",
+                          t.preprocess_path if first else "", o.name, _fmt(o.max_abs), _fmt(o.max_rel),
+                          _fmt(o.mean_abs), f"{o.cosine:.6f}",
                           f"{o.within:.2%}", verdict)
         if not t.outputs:
-            table.add_row(t.path, t.runtime, t.preprocess_path, "-", "", "", "", "", "", "[red]FAIL[/red] no outputs")
+            table.add_row(t.path, t.runtime, t.preprocess_path, "-", "", "", "", "", "",
+                          "[red]FAIL[/red] no outputs")
     con.print(table)
     for t in result.targets:
         for note in t.notes:

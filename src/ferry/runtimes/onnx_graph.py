@@ -77,7 +77,8 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
         cur = f"{NODE_PREFIX}rgb"
     consts.append(numpy_helper.from_array(np.asarray(gain, dtype=np.float32), f"{NODE_PREFIX}gain"))
     consts.append(numpy_helper.from_array(np.asarray(offset, dtype=np.float32), f"{NODE_PREFIX}offset"))
-    nodes.append(helper.make_node("Mul", [cur, f"{NODE_PREFIX}gain"], [f"{NODE_PREFIX}scaled"], name=f"{NODE_PREFIX}mul"))
+    nodes.append(helper.make_node("Mul", [cur, f"{NODE_PREFIX}gain"], [f"{NODE_PREFIX}scaled"],
+                                  name=f"{NODE_PREFIX}mul"))
     last = normalized if layout == "NHWC" else f"{NODE_PREFIX}nhwc"
     nodes.append(helper.make_node("Add", [f"{NODE_PREFIX}scaled", f"{NODE_PREFIX}offset"], [last],
                                   name=f"{NODE_PREFIX}add"))
@@ -107,7 +108,7 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
 
 def preprocessing_subgraph(model):
     """A model made of the `ferry_pre_*` nodes only (pixels in, normalised tensor out), or None."""
-    onnx = require("onnx", "onnx")
+    require("onnx", "onnx")
     from onnx import TensorProto, helper
 
     pre = [n for n in model.graph.node if n.name.startswith(NODE_PREFIX)]

@@ -201,7 +201,10 @@ def native(preprocess: Preprocess) -> NativeRecipe:
 
 # -- the flatbuffer, read by hand (no tflite schema package needed) -----------------------------------------
 def read_metadata(path: Path) -> dict[str, bytes]:
-    """name -> bytes of every entry of the Model table's `metadata` vector. FerryError for a corrupt file."""
+    """name -> bytes of every entry of the Model table's `metadata` vector.
+
+    A light reader: it bounds-checks what it reads (FerryError when that is cut off or corrupt) but does not
+    verify the rest of the file; `load` has LiteRT verify the whole flatbuffer."""
     try:
         with path.open("rb") as f:
             if path.stat().st_size < 8:
@@ -224,12 +227,17 @@ def _metadata(buf) -> dict[str, bytes]:
             raise IndexError(pos)
         return struct.unpack_from("<I", buf, pos)[0]
 
+    def u16(pos: int) -> int:
+        if pos < 0 or pos + 2 > size:
+            raise IndexError(pos)
+        return struct.unpack_from("<H", buf, pos)[0]
+
     def field_pos(table: int, index: int) -> int | None:
+        u32(table)
         vtable = table - struct.unpack_from("<i", buf, table)[0]
-        vsize = struct.unpack_from("<H", buf, vtable)[0]
-        if 4 + 2 * index >= vsize:
+        if 4 + 2 * index >= u16(vtable):
             return None
-        off = struct.unpack_from("<H", buf, vtable + 4 + 2 * index)[0]
+        off = u16(vtable + 4 + 2 * index)
         return table + off if off else None
 
     def vector(pos: int) -> tuple[int, int]:
@@ -246,6 +254,8 @@ def _metadata(buf) -> dict[str, bytes]:
         return [start + 4 * i + u32(start + 4 * i) for i in range(n)]
 
     def u64(pos: int) -> int:
+        if pos < 0 or pos + 8 > size:
+            raise IndexError(pos)
         return struct.unpack_from("<Q", buf, pos)[0]
 
     root = u32(0)
