@@ -137,8 +137,16 @@ class Model:
                         f"{self.path}: input {info.name} takes shape {list(info.shape)}, the contract makes "
                         f"{list(tensor.shape)}; fix the contract's size or layout"
                     )
-        dtype = np.dtype(info.dtype) if info.dtype not in ("", "unknown") else tensor.dtype
+        try:
+            dtype = np.dtype(info.dtype)
+        except TypeError:
+            dtype = tensor.dtype
         if tensor.dtype != dtype:
+            if np.issubdtype(tensor.dtype, np.floating) and not np.issubdtype(dtype, np.floating):
+                raise FerryError(
+                    f"{self.path}: input {info.name} takes {dtype.name} but the contract makes {tensor.dtype.name}; "
+                    f"set dtype: {dtype.name} in the contract (raw pixels) or feed a float model"
+                )
             tensor = tensor.astype(dtype)
         return {info.name: tensor}
 
