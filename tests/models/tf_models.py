@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -176,4 +177,10 @@ def _build_cnn_dir(d: Path) -> None:
 
 def tf_cnn() -> Path:
     """The folder with the CNN in every format (see the module docstring)."""
-    return _cached("tf-cnn", _build_cnn_dir)
+
+    def build(d: Path) -> None:
+        with warnings.catch_warnings():  # legacy-HDF5 and converter chatter, once per build
+            warnings.simplefilter("ignore")
+            _build_cnn_dir(d)
+
+    return _cached("tf-cnn", build)

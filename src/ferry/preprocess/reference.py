@@ -123,15 +123,19 @@ def normalize(pixels: np.ndarray, contract: Preprocess) -> np.ndarray:
                 "are not supported yet)"
             )
         x = pixels.astype(contract.dtype)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if contract.layout == "NCHW" else x)
+    n, h, w, c = pixels.shape
+    if contract.layout == "NCHW":
+        # One pass per channel, written straight into the NCHW planes: no full-size float temporaries.
+        x = np.empty((n, c, h, w), dtype=np.float32)
+        for k in range(c):
+            np.multiply(pixels[..., k], np.float32(gain[k]), out=x[:, k], dtype=np.float32)
+            x[:, k] += np.float32(offset[k])
     else:
         x = pixels.astype(np.float32)
         x *= np.asarray(gain, dtype=np.float32)
         x += np.asarray(offset, dtype=np.float32)
-        if contract.dtype == "float16":
-            x = x.astype(np.float16)
-    if contract.layout == "NCHW":
-        x = x.transpose(0, 3, 1, 2)
-    return np.ascontiguousarray(x)
+    return x.astype(np.float16) if contract.dtype == "float16" else x
 
 
 def resize_batch(images: list[np.ndarray], contract: Preprocess) -> np.ndarray:

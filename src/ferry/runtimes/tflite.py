@@ -52,9 +52,9 @@ class TFLiteModel(Model):
         if all(_signature_fits(d, a.shape) for d, a in zip(self._in, arrays, strict=True)):
             return self._invoke(arrays)
         # The batch is fixed in the file: run slices of that size and concatenate.
-        fixed = [int(d["shape_signature"][0]) for d in self._in]
+        fixed = [(_shape(d) or (None,))[0] for d in self._in]
         step = fixed[0]
-        if n is None or step < 1 or any(f != step for f in fixed) or n % step != 0 or not all(
+        if n is None or step is None or any(f != step for f in fixed) or n % step != 0 or not all(
             _signature_fits(d, (step, *a.shape[1:])) for d, a in zip(self._in, arrays, strict=True)
         ):
             d, a = next((d, a) for d, a in zip(self._in, arrays, strict=True)
