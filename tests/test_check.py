@@ -211,3 +211,40 @@ def test_contract_with_bad_field_exits_2(capsys, classifier_onnx, photos, tmp_pa
         code, _, err = run_cli(capsys, "check", classifier_onnx, classifier_onnx, "--images", photos[0],
                                "--preprocess", spec)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_openvino_ir_without_its_bin_and_unwritable_output(capsys, imagenet_ir, photos, tmp_path):
+    import shutil
+
+    lone = tmp_path / "lone.xml"
+    shutil.copy(imagenet_ir, lone)
+    code, _, err = run_cli(capsys, "inspect", lone)
+    assert code == 2 and "lone.bin" in err and len(err.strip().splitlines()) == 1
+    cut = tmp_path / "cut.xml"
+    shutil.copy(imagenet_ir, cut)
+    cut.with_suffix(".bin").write_bytes(imagenet_ir.with_suffix(".bin").read_bytes()[:1000])
+    code, _, err = run_cli(capsys, "inspect", cut)
+    assert code == 2 and "cut.xml" in err and "Traceback" not in err
+
+
+def test_embed_never_overwrites_and_writes_atomically(capsys, classifier_onnx, tmp_path):
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"keep me")
+    code, _, err = run_cli(capsys, "embed", classifier_onnx, "--to", "onnx", "--preprocess", "imagenet", "-o", out)
+    assert code == 2 and "--force" in err and out.read_bytes() == b"keep me"
+    code, _, err = run_cli(capsys, "embed", classifier_onnx, "--to", "onnx", "--preprocess", "imagenet", "-o",
+                           classifier_onnx, "--force")
+    assert code == 2 and "never overwrites" in err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code, _, err = run_cli(capsys, "embed", classifier_onnx, "--to", "onnx", "--preprocess", "imagenet",
+                               "-o", locked / "x.onnx")
+        import os
+
+        if os.geteuid() != 0:  # root writes anywhere; the check only means something for a user
+            assert code == 2 and "cannot write" in err
+    finally:
+        locked.chmod(0o700)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
