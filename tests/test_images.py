@@ -14,7 +14,7 @@ def test_16bit_cmyk_gray_and_alpha_become_bgr(tmp_path):
     rgb = np.zeros((6, 8, 3), np.uint8)
     rgb[..., 0] = 200  # red
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=100)
-    Image.fromarray((np.arange(48, dtype=np.uint16).reshape(6, 8) * 1000)).save(tmp_path / "deep.png")
+    Image.fromarray(np.arange(48, dtype=np.uint16).reshape(6, 8) * 1000).save(tmp_path / "deep.png")
     Image.fromarray(rgb).convert("RGBA").save(tmp_path / "alpha.png")
     cmyk = load_image(tmp_path / "cmyk.jpg")
     assert cmyk.shape == (6, 8, 3) and cmyk.dtype == np.uint8

@@ -37,7 +37,8 @@ def load_image(path: str | Path) -> np.ndarray:
                 im.load()
                 arr = _to_bgr(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise FerryError(f"{p}: too many pixels (over {MAX_PIXELS}, a decompression bomb guard); downscale it") from None
+        raise FerryError(f"{p}: too many pixels (over {MAX_PIXELS}, a decompression bomb guard); downscale it") \
+            from None
     except UnidentifiedImageError:
         raise FerryError(f"{p}: not an image ferry can decode (PNG, JPEG, BMP, TIFF, WebP)") from None
     except (OSError, SyntaxError, ValueError) as exc:

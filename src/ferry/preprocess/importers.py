@@ -1143,7 +1143,7 @@ def from_openvino_rt_info(model_info: Any) -> Imported:
     std_t = _nonzero(source, "scale_values", _channels(source, "scale_values", std, 3))
 
     resize_type = info.get("resize_type") or "standard"
-    if resize_type not in _MODEL_API_RESIZE:
+    if not isinstance(resize_type, str) or resize_type not in _MODEL_API_RESIZE:
         raise _fail(source, f"resize_type {_short(resize_type)} is not one of {', '.join(_MODEL_API_RESIZE)}")
     pad = info.get("pad_value")
     pad_list = [] if pad is None else _ov_values(source, "pad_value", pad)
@@ -1162,7 +1162,7 @@ def from_openvino_rt_info(model_info: Any) -> Imported:
     resize = _resize(
         source,
         mode=_MODEL_API_RESIZE[resize_type],
-        pad_value=float(pad_value),
+        pad_value=float(pad_value) if resize_type.startswith("fit_to_window") else 0.0,
         interpolation="bilinear",
         semantics="opencv",
     )
