@@ -178,7 +178,7 @@ class Preprocess:
 
             base = preset(str(data.pop("preset"))).to_dict()
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
             raise ContractError(f"{source}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(known))}")
         merged = {**base, **data}
@@ -190,10 +190,13 @@ class Preprocess:
         base_resize = base.get("resize", {}) if isinstance(base.get("resize"), dict) else {}
         resize = {**base_resize, **resize}
         rknown = {f.name for f in fields(Resize)}
-        runknown = sorted(set(resize) - rknown)
+        runknown = sorted(map(str, set(resize) - rknown))
         if runknown:
             raise ContractError(f"{source}: unknown key resize.{runknown[0]}; the keys are {', '.join(sorted(rknown))}")
-        merged["resize"] = Resize(**resize)
+        try:
+            merged["resize"] = Resize(**resize)
+        except ContractError as exc:
+            raise ContractError(f"{source}: {exc}") from None
         color = merged.get("color", "RGB")
         n = 1 if color == "GRAY" else 3
         merged.setdefault("mean", (0.0,) * n)
@@ -291,7 +294,10 @@ def _number(name: str, value: Any) -> float:
                 raise ContractError(f"{name} must be a number, got {value!r}") from None
         else:
             raise ContractError(f"{name} must be a number, got {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ContractError(f"{name} is too large, got {value!r:.40}") from None
     if not math.isfinite(value):
         raise ContractError(f"{name} must be finite, got {value}")
     return value
@@ -301,12 +307,15 @@ def _fraction(text: str) -> float:
     """Accept '1/255' as users write it in YAML."""
     if "/" in text:
         num, den = text.split("/", 1)
+        if float(den) == 0:
+            raise ValueError("division by zero")
         return float(num) / float(den)
     return float(text)
 
 
 def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value or value < 1:
+    if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            or int(value) != value or value < 1):
         raise ContractError(f"{name} must be a positive whole number of pixels, got {value!r}")
     if value > 16384:
         raise ContractError(f"{name} of {value} pixels is beyond what ferry accepts (16384)")
