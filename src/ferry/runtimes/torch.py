@@ -77,7 +77,7 @@ def load(path: str | Path) -> TorchModel:
                              "float32")]
     else:
         raise FerryError(f"{spec}: torch cannot load a {fmt} file")
-    if hasattr(module, "eval"):
+    if fmt != EXPORTED_PROGRAM:  # an ExportedProgram's module is already traced in eval mode; it refuses eval()
         module.eval()
     outputs = _outputs(module, inputs, example)
     notes = [] if example is not None or fmt == EXPORTED_PROGRAM else [

@@ -1,0 +1,47 @@
+"""torch sources: ExportedProgram and nn.Module factories load, run, and match the ONNX export."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferry.errors import FerryError
+from ferry.runtimes import load
+
+
+@pytest.fixture(scope="module")
+def program_path(tmp_path_factory):
+    import torch
+    import torch_models
+
+    path = tmp_path_factory.mktemp("ep") / "classifier.pt2"
+    ep = torch.export.export(torch_models.classifier(), (torch.randn(1, 3, 48, 64),))
+    torch.export.save(ep, str(path))
+    return path
+
+
+def test_exported_program_matches_onnx(program_path, classifier_onnx):
+    model = load(program_path)
+    assert model.format == "torch-exported-program"
+    assert model.image_input.shape == (1, 3, 48, 64)
+    x = np.random.default_rng(0).standard_normal((1, 3, 48, 64)).astype(np.float32)
+    got = next(iter(model.run({model.image_input.name: x}).values()))
+    ref = load(classifier_onnx).run({"input": x})["logits"]
+    assert np.abs(got - ref).max() < 1e-4
+    assert np.abs(got - load(classifier_onnx).run({"input": x + 0.1})["logits"]).max() > 1e-3
+
+
+def test_factory_spec_loads_module_with_example_input(tmp_path):
+    factory = tmp_path / "my_model.py"
+    factory.write_text(
+        "import torch\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten()), torch.zeros(1, 3, 8, 8)\n"
+    )
+    model = load(f"{factory}:build")
+    assert model.image_input.shape == (1, 3, 8, 8)
+    out = model.run({"input": np.ones((1, 3, 8, 8), np.float32)})
+    assert out["output0"].shape == (1, 4 * 6 * 6)
+    with pytest.raises(FerryError, match="has no nosuch"):
+        load(f"{factory}:nosuch")
