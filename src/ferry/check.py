@@ -101,6 +101,7 @@ def check(
 
     atol = atol or {}
     rtol = rtol or {}
+    files = image_files(list(images))  # cheap: a missing photo is reported before any model loads
     src = load(source)
     contract = src.resolve(resolve_contract(src, preprocess))
     tgt_contract_spec = load_contract(target_preprocess) if target_preprocess is not None else None
@@ -113,7 +114,6 @@ def check(
             runs_in = ", ".join(can) or "no installed runtime"
             raise FerryError(f"{t}: none of {want} can load it; it runs in {runs_in}")
         pairs.extend(load(t, r) for r in chosen)
-    files = image_files(list(images))
     accs: list[dict[str, Accumulator] | None] = [None] * len(pairs)
     notes: list[list[str]] = [[] for _ in pairs]
     for start in range(0, len(files), batch):

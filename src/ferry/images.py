@@ -86,7 +86,3 @@ def image_files(paths: list[str | Path]) -> list[Path]:
             raise FerryError(f"{f}: no such image file")
     return files
 
-
-def load_images(paths: list[str | Path]) -> list[tuple[Path, np.ndarray]]:
-    """Expand directories and decode every image (for small sets; `check` streams instead)."""
-    return [(f, load_image(f)) for f in image_files(paths)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -53,13 +52,3 @@ def atomic_write_files(dests: list[Path], write: Callable[[list[Path]], object])
             tmp.unlink(missing_ok=True)
         raise
 
-
-def atomic_copy_tree(src: Path, dest: Path) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        shutil.copytree(src, tmp / "x")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp / "x", dest)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

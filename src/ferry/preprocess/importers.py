@@ -142,8 +142,8 @@ def _short(value: Any) -> str:
 def _build(source: str, **kwargs: Any) -> Preprocess:
     """Construct the contract, with every failure as one ContractError naming the source.
 
-    The importers validate their numbers before this point; the broad except is a second line that keeps a
-    contract.py validation gap (see the tests' known-bug list) from escaping as a traceback.
+    The importers validate their numbers before this point; the broad except is a second line that keeps any
+    future contract.py validation gap from escaping as a traceback.
     """
     try:
         return Preprocess(**kwargs)

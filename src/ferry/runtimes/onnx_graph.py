@@ -8,7 +8,6 @@ not match OpenCV's or PIL's pixels (see README), and an app resizes anyway.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -126,15 +125,6 @@ def preprocessing_subgraph(model):
     sub = helper.make_model(graph, opset_imports=list(model.opset_import))
     sub.ir_version = model.ir_version
     return sub
-
-
-def describe_meta(model) -> dict[str, str]:
-    return {p.key: p.value for p in model.metadata_props}
-
-
-def metadata_json(model) -> dict:
-    raw = describe_meta(model).get(METADATA_KEY)
-    return json.loads(raw) if raw else {}
 
 
 def quiet_ort() -> None:
