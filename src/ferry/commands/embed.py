@@ -1,0 +1,37 @@
+"""`ferry embed MODEL --to onnx|openvino`: a copy of the model that takes raw u8 pixels, the contract inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ferry.commands import EXIT_PASS
+from ferry.errors import FerryError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("embed", help="write a copy of a model with the contract inside (ONNX or OpenVINO IR)")
+    p.add_argument("model")
+    p.add_argument("--to", choices=["onnx", "openvino"], required=True)
+    p.add_argument("--preprocess", required=True)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+    p.add_argument("--resize-in-graph", action="store_true", help="OpenVINO: resize in the graph too")
+
+
+def run(args) -> int:
+    from ferry.preprocess.contract import load_contract
+    from ferry.runtimes import get_runtime, load
+
+    out = Path(args.output)
+    src = Path(args.model)
+    if out.exists() and not args.force:
+        raise FerryError(f"{out}: exists; pass --force to replace it")
+    if out.resolve() == src.resolve():
+        raise FerryError(f"{out}: is the input model; ferry never overwrites what you gave it")
+    contract = load(src).resolve(load_contract(args.preprocess))
+    if args.to == "openvino":
+        written = get_runtime("openvino").embed(src, contract, out, resize_in_graph=args.resize_in_graph)
+    else:
+        written = get_runtime("onnxruntime").embed(src, contract, out)
+    print(f"wrote {written} (takes uint8 NHWC BGR pixels at {contract.size[0]}x{contract.size[1]})")
+    return EXIT_PASS
