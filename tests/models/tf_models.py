@@ -184,3 +184,90 @@ def tf_cnn() -> Path:
             _build_cnn_dir(d)
 
     return _cached("tf-cnn", build)
+
+
+# -- the seed-000 detector ------------------------------------------------------------------------------------
+DETECTOR_CLASSES = 4
+DETECTOR_MAX = 10
+DETECTOR_MASK = 14
+# What the TF Object Detection API's exported models take: RGB uint8 pixels, normalised inside the graph.
+DETECTOR_CONTRACT = {"color": "RGB", "size": [96, 128], "scale": 1.0, "layout": "NHWC", "dtype": "uint8"}
+
+
+def build_detector(tf):
+    """A seeded detector with the TF Object Detection API Mask R-CNN signature and the ops that make the real one
+    hard to convert: dynamic height and width, NonMaxSuppressionV5, CropAndResize on the feature map, outputs
+    padded to a fixed count with num_detections saying how many are real.
+
+        image_tensor uint8 [1, H, W, 3]  ->  detection_boxes [1, 10, 4] (ymin, xmin, ymax, xmax in 0..1),
+        detection_scores [1, 10], detection_classes [1, 10] (float, 1-based), detection_masks [1, 10, 14, 14],
+        num_detections [1]
+    """
+    rng = np.random.default_rng(SEED)
+    anchors = 3
+
+    def var(*shape, std=0.3):
+        return tf.Variable(rng.normal(0.0, std, shape).astype(np.float32))
+
+    class Detector(tf.Module):
+        def __init__(self):
+            super().__init__(name="mask_rcnn_like")
+            self.w1, self.w2, self.w3 = var(3, 3, 3, 16), var(3, 3, 16, 32, std=0.15), var(3, 3, 32, 32, std=0.12)
+            self.w_cls = var(1, 1, 32, anchors * DETECTOR_CLASSES, std=0.3)
+            self.b_cls = tf.Variable(np.full(anchors * DETECTOR_CLASSES, -0.3, np.float32))
+            self.w_box = var(1, 1, 32, anchors * 4, std=0.05)
+            self.w_m1, self.w_m2 = var(3, 3, 32, 16, std=0.15), var(1, 1, 16, 1, std=0.4)
+            self.sizes = tf.constant([[0.25, 0.25], [0.4, 0.2], [0.2, 0.4]], tf.float32)
+
+        @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="image_tensor")])
+        def __call__(self, image_tensor):
+            x = tf.cast(image_tensor, tf.float32) * (2.0 / 255.0) - 1.0  # the model's own normalisation
+            f = tf.nn.relu(tf.nn.conv2d(x, self.w1, 2, "SAME"))
+            f = tf.nn.relu(tf.nn.conv2d(f, self.w2, 2, "SAME"))
+            f = tf.nn.relu(tf.nn.conv2d(f, self.w3, 2, "SAME"))
+            fh, fw = tf.shape(f)[1], tf.shape(f)[2]
+            centred = f - tf.reduce_mean(f, -1, keepdims=True)  # so no class wins everywhere by construction
+            logits = tf.reshape(tf.nn.conv2d(centred, self.w_cls, 1, "SAME") + self.b_cls, [-1, DETECTOR_CLASSES])
+            deltas = tf.reshape(tf.nn.conv2d(f, self.w_box, 1, "SAME"), [-1, anchors, 4])
+            cy = (tf.cast(tf.range(fh), tf.float32) + 0.5) / tf.cast(fh, tf.float32)
+            cx = (tf.cast(tf.range(fw), tf.float32) + 0.5) / tf.cast(fw, tf.float32)
+            gy, gx = tf.meshgrid(cy, cx, indexing="ij")
+            centres = tf.reshape(tf.stack([gy, gx], -1), [-1, 1, 2])
+            ctr = centres + deltas[..., :2] * self.sizes
+            size = self.sizes * tf.exp(tf.clip_by_value(deltas[..., 2:], -2.0, 2.0))
+            boxes = tf.clip_by_value(tf.reshape(tf.concat([ctr - size / 2, ctr + size / 2], -1), [-1, 4]), 0.0, 1.0)
+            probs = tf.sigmoid(logits)
+            best = tf.reduce_max(probs, -1)
+            classes = tf.cast(tf.argmax(probs, -1), tf.float32) + 1.0
+            # NonMaxSuppressionV4 padded to a fixed count with the number of valid boxes, as the TF Object
+            # Detection API's post-processing does. (Counting with tf.shape(nms_output)[0] cast to float instead
+            # gives garbage in OpenVINO 2026.4's CPU plugin; README, Findings.)
+            keep, valid = tf.image.non_max_suppression_padded(
+                boxes, best, max_output_size=DETECTOR_MAX, iou_threshold=0.5, score_threshold=0.5,
+                pad_to_max_output_size=True)
+            real = tf.cast(tf.range(DETECTOR_MAX) < valid, tf.float32)
+            det_boxes = tf.gather(boxes, keep) * real[:, None]
+            crops = tf.image.crop_and_resize(f, det_boxes, tf.zeros([DETECTOR_MAX], tf.int32),
+                                             [DETECTOR_MASK, DETECTOR_MASK])
+            m = tf.nn.relu(tf.nn.conv2d(crops, self.w_m1, 1, "SAME"))
+            masks = tf.sigmoid(tf.nn.conv2d(m, self.w_m2, 1, "SAME"))[..., 0] * real[:, None, None]
+            return {
+                "detection_boxes": det_boxes[None],
+                "detection_scores": (tf.gather(best, keep) * real)[None],
+                "detection_classes": (tf.gather(classes, keep) * real)[None],
+                "detection_masks": masks[None],
+                "num_detections": tf.cast(valid, tf.float32)[None],
+            }
+
+    return Detector()
+
+
+def detector_savedmodel() -> Path:
+    """The seed-000 detector as a SavedModel directory (serving_default signature, see build_detector)."""
+
+    def build(d: Path) -> None:
+        tf, _ = _tf()
+        module = build_detector(tf)
+        tf.saved_model.save(module, str(d / "saved_model"), signatures={"serving_default": module.__call__})
+
+    return _cached("tf-detector", build) / "saved_model"

@@ -61,6 +61,14 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
     size = preprocess.size or ((dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2]))
     if preprocess.color == "GRAY":
         raise FerryError(f"{src}: embedding a GRAY contract in ONNX is not supported yet; feed gray pixels natively")
+    elem = image.type.tensor_type.elem_type
+    integer_input = elem not in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16)
+    if integer_input:
+        gain, offset = preprocess.affine()
+        if any(abs(g - 1) > 1e-12 for g in gain) or any(abs(o) > 1e-12 for o in offset):
+            raise FerryError(
+                f"{src}: the model takes {TensorProto.DataType.Name(elem).lower()} pixels and normalises them "
+                "itself; a contract with mean/scale would normalise twice: use scale 1, mean 0, std 1")
     name = image.name
     normalized = f"{name}__ferry_normalized"
     for node in graph.node:  # the old input becomes an internal tensor
@@ -78,18 +86,24 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
     consts.append(numpy_helper.from_array(np.asarray(offset, dtype=np.float32), f"{NODE_PREFIX}offset"))
     nodes.append(helper.make_node("Mul", [cur, f"{NODE_PREFIX}gain"], [f"{NODE_PREFIX}scaled"],
                                   name=f"{NODE_PREFIX}mul"))
-    last = normalized if layout == "NHWC" else f"{NODE_PREFIX}nhwc"
+    last = normalized if layout == "NHWC" and not integer_input else f"{NODE_PREFIX}nhwc"
     nodes.append(helper.make_node("Add", [f"{NODE_PREFIX}scaled", f"{NODE_PREFIX}offset"], [last],
                                   name=f"{NODE_PREFIX}add"))
     if layout == "NCHW":
-        nodes.append(helper.make_node("Transpose", [last], [normalized], perm=[0, 3, 1, 2],
+        target = normalized if not integer_input else f"{NODE_PREFIX}nchw"
+        nodes.append(helper.make_node("Transpose", [last], [target], perm=[0, 3, 1, 2],
                                       name=f"{NODE_PREFIX}to_nchw"))
+        last = target
+    if integer_input:  # back to the model's own pixel type (exact: the map is a permutation of whole values)
+        nodes.append(helper.make_node("Cast", [last], [normalized], to=elem, name=f"{NODE_PREFIX}cast_back"))
     new_nodes = nodes + list(graph.node)
     del graph.node[:]
     graph.node.extend(new_nodes)
     graph.initializer.extend(consts)
     batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else "N"
-    new_input = helper.make_tensor_value_info(name, TensorProto.UINT8, [batch, size[0], size[1], 3])
+    hw = (dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2])
+    spatial = [d if isinstance(d, int) and d > 0 else n for d, n in zip(hw, ("height", "width"), strict=True)]
+    new_input = helper.make_tensor_value_info(name, TensorProto.UINT8, [batch, *spatial, 3])
     idx = list(graph.input).index(image)
     graph.input.remove(image)
     graph.input.insert(idx, new_input)
@@ -120,7 +134,10 @@ def preprocessing_subgraph(model):
     inits = [t for t in model.graph.initializer if t.name in consumed]
     if len(final) != 1 or len(inputs) != 1:
         return None
-    out = helper.make_tensor_value_info(final[0], TensorProto.FLOAT, None)
+    last = next(n for n in pre if final[0] in n.output)
+    elem = next((a.i for a in last.attribute if a.name == "to"), TensorProto.FLOAT) if last.op_type == "Cast" \
+        else TensorProto.FLOAT
+    out = helper.make_tensor_value_info(final[0], elem, None)
     graph = helper.make_graph(pre, "ferry_preprocess_probe", inputs, [out], initializer=inits)
     sub = helper.make_model(graph, opset_imports=list(model.opset_import))
     sub.ir_version = model.ir_version

@@ -85,6 +85,8 @@ def _embedded(model, path: Path) -> tuple[Preprocess | None, list[str]]:
     sess = session(sub)
     dims = sub.graph.input[0].type.tensor_type.shape.dim
     h, w = dims[1].dim_value, dims[2].dim_value
+    if h <= 0 or w <= 0:  # dynamic height/width: probe at the declared size (any size gives the same map)
+        h, w = declared.size if declared is not None and declared.size else (16, 16)
     probed = probe_affine(lambda x: sess.run(None, {sess.get_inputs()[0].name: x})[0], h, w)
     return verify_embedded(declared, probed)
 

@@ -142,6 +142,8 @@ def _preprocessing_end(param):
         if any(o.get_type_name() != "Constant" for o in others):
             return end
         end = node = nxt
+        if nxt.get_type_name() == "Convert" and not nxt.get_output_element_type(0).is_real():
+            return end  # PPP's cast back to an integer model input: what follows is the model's own graph
 
 
 def _embedded(model) -> tuple[Preprocess | None, list[str]]:
@@ -190,17 +192,30 @@ def embed(path: str | Path, preprocess: Preprocess, dest: str | Path, resize_in_
     differently from cv2.resize (about 1e-4 in normalised units, more when shrinking a lot) and is slower than
     a host resize on large frames; ferry's check measures the difference.
     """
+    return embed_model(read_model(path), preprocess, dest, resize_in_graph, compress_to_fp16, origin=path)
+
+
+def embed_model(model, preprocess: Preprocess, dest: str | Path, resize_in_graph: bool = False,
+                compress_to_fp16: bool = False, origin: str | Path = "") -> Path:
+    """`embed` for an ov.Model already in memory (what openvino.convert_model returned)."""
     ov = _ov()
     from openvino.preprocess import ColorFormat, PrePostProcessor, ResizeAlgorithm
 
     from ferry.io import atomic_write_files
 
-    model = read_model(path)
+    path = origin or dest
     if preprocess.color == "GRAY":
         raise FerryError(f"{path}: embedding a GRAY contract in OpenVINO is not supported yet")
     params = [p for p in model.get_parameters() if len(p.get_partial_shape()) == 4]
     if not params:
         raise FerryError(f"{path}: no 4-D image input to put preprocessing in front of")
+    if not params[0].get_element_type().is_real():
+        gain, offset = preprocess.affine()
+        if any(abs(g - 1) > 1e-12 for g in gain) or any(abs(o) > 1e-12 for o in offset):
+            raise FerryError(
+                f"{path}: the model takes {params[0].get_element_type()} pixels and normalises them itself; a "
+                "contract with mean/scale would normalise twice and round to integers (mo's --mean_values/"
+                "--scale_values on a TF Object Detection API model): use scale 1, mean 0, std 1 with its colour order")
     name = params[0].get_friendly_name()
     ps = params[0].get_partial_shape()
     layout = preprocess.layout or ("NCHW" if ps[1].is_static and ps[1].get_length() in (1, 3) else "NHWC")

@@ -200,6 +200,26 @@ def native(preprocess: Preprocess) -> NativeRecipe:
 
 
 # -- the flatbuffer, read by hand (no tflite schema package needed) -----------------------------------------
+def write_metadata(path: Path, name: str, data: bytes) -> None:
+    """Add (or replace) a metadata entry in a TFLite flatbuffer, atomically. Uses TensorFlow's own flatbuffer
+    schema bindings, so it needs TensorFlow (ferry only writes TFLite files when converting from TF)."""
+    require("tensorflow", "tensorflow")
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from ferry.io import atomic_write_with
+
+    model = flatbuffer_utils.read_model(str(path))
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(data, dtype=np.uint8)
+    model.buffers.append(buf)
+    meta = schema.MetadataT()
+    meta.name = name
+    meta.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name not in (name, name.encode())] + [meta]
+    atomic_write_with(Path(path), lambda tmp: flatbuffer_utils.write_model(model, str(tmp)), suffix=".tflite")
+
+
 def read_metadata(path: Path) -> dict[str, bytes]:
     """name -> bytes of every entry of the Model table's `metadata` vector.
 

@@ -1,0 +1,352 @@
+"""`ferry convert`: one source, every target, the contract embedded where the runtime can hold it, each result
+checked against the source from the raw image before it is called done.
+
+Routes (ferry picks one per target and says which in the manifest):
+
+    target    torch source                      TF SavedModel / Keras                 ONNX source
+    onnx      torch.onnx -> ferry_pre nodes     tf2onnx -> ferry_pre nodes            the file -> ferry_pre nodes
+    openvino  torch.onnx -> convert_model+PPP   convert_model(SavedModel/Keras)+PPP   convert_model+PPP
+    opencv    torch.onnx (float in) + params    tf2onnx (float in) + params           the file + params
+    coreml    coremltools (ferry.runtimes.coreml.convert)                              unreachable (no frontend)
+    tflite    unreachable (see TFLITE_FROM)     TFLiteConverter (builtin ops)         unreachable (see TFLITE_FROM)
+
+OpenCV DNN has no place in the file for preprocessing, so its target is the plain ONNX model plus the exact
+blobFromImageWithParams parameters (in ferry.json and its metadata). TFLite keeps the contract as a flatbuffer
+metadata entry; the app applies it (ferry native tflite prints the lines).
+
+Nothing is written at the destination until it is complete: every file is built in a hidden staging folder inside
+OUTDIR and renamed into place; a convert killed midway leaves at most that staging folder, never a partial model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ferry.convert import exporters
+from ferry.convert.manifest import MANIFEST_NAME, Manifest, TargetEntry, source_digest, versions
+from ferry.convert.op_errors import ConversionError, opencv_blockers
+from ferry.errors import FerryError
+from ferry.formats import (
+    EXPORTED_PROGRAM,
+    KERAS,
+    ONNX,
+    SAVED_MODEL,
+    TORCH_MODULE,
+    TORCHSCRIPT,
+    is_factory_spec,
+)
+from ferry.io import atomic_write_text
+from ferry.preprocess.contract import Preprocess
+
+TARGETS = ("onnx", "openvino", "opencv", "coreml", "tflite")
+RUNTIME_OF = {"onnx": "onnxruntime", "openvino": "openvino", "opencv": "opencv", "coreml": "coreml",
+              "tflite": "tflite"}
+TORCH_FORMATS = (TORCHSCRIPT, EXPORTED_PROGRAM, TORCH_MODULE)
+TF_FORMATS = (SAVED_MODEL, KERAS)
+
+TFLITE_FROM = (
+    "no maintained converter from {src} to TFLite installs here: ai-edge-torch pins its own torch and TF, and "
+    "onnx2tf (ONNX -> TF -> TFLite) downloads calibration data and overwrites its input (see README, Limitations); "
+    "export the model from TensorFlow/Keras, or deploy the ONNX or OpenVINO target"
+)
+COREML_FROM_ONNX = ("coremltools 7+ has no ONNX frontend; convert from the torch or TensorFlow source "
+                    "(ferry convert model.py:factory --to coreml)")
+
+
+@dataclass
+class Outputs:
+    """Where each target's files go."""
+
+    outdir: Path
+    name: str
+
+    def path(self, target: str) -> Path:
+        return self.outdir / {
+            "onnx": f"{self.name}.onnx", "openvino": f"{self.name}.xml", "opencv": f"{self.name}.opencv.onnx",
+            "coreml": f"{self.name}.mlpackage", "tflite": f"{self.name}.tflite"}[target]
+
+    def files(self, target: str) -> list[Path]:
+        p = self.path(target)
+        return [p, p.with_suffix(".bin")] if target == "openvino" else [p]
+
+
+def default_name(source: str | Path) -> str:
+    spec = str(source)
+    if is_factory_spec(spec):
+        return spec.rpartition(":")[2]
+    p = Path(spec)
+    if p.is_dir() and p.name in ("saved_model", "1") and p.parent.name:
+        return p.parent.name
+    return p.stem if p.suffix else p.name
+
+
+def parse_targets(to: str | list[str] | None) -> list[str]:
+    if to is None:
+        return list(TARGETS)
+    items = [t.strip().lower() for t in (to.split(",") if isinstance(to, str) else to) if t.strip()]
+    aliases = {"ir": "openvino", "openvino-ir": "openvino", "mlpackage": "coreml", "litert": "tflite",
+               "cv2": "opencv", "ort": "onnx"}
+    items = [aliases.get(t, t) for t in items]
+    bad = [t for t in items if t not in TARGETS]
+    if bad or not items:
+        raise FerryError(f"--to {','.join(bad) or '(empty)'}: the targets are {','.join(TARGETS)}")
+    return list(dict.fromkeys(items))
+
+
+def convert(
+    source: str | Path,
+    to: str | list[str] | None = None,
+    preprocess: str | Path | dict | Preprocess | None = None,
+    outdir: str | Path = "ferry-out",
+    images: list[str | Path] | None = None,
+    force: bool = False,
+    check: bool = True,
+    name: str | None = None,
+    task: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Manifest:
+    """Convert SOURCE to every target in `to`, check each against SOURCE on `images`, write OUTDIR/ferry.json.
+
+    Raises FerryError (exit 2) for bad input before anything is written: an unreadable source, a bad contract,
+    existing outputs without `force`, an output that would overwrite the source, no images while `check`.
+    A target that cannot be produced is recorded as unreachable with the reason; the others still convert.
+    """
+    from ferry.check import resolve_contract
+    from ferry.images import image_files
+    from ferry.runtimes import load
+
+    say = progress or (lambda msg: None)
+    targets = parse_targets(to)
+    files = image_files(list(images)) if check else []
+    if check and not files:
+        raise FerryError("give --images PHOTOS (a few of your own photos) to check each target, or --no-check")
+    out = Outputs(Path(outdir), name or default_name(source))
+    _refuse_clobber(source, out, targets, force)
+    src = load(source)
+    contract = src.resolve(resolve_contract(src, preprocess))
+    fmt = src.format
+    digest = source_digest(source)
+    out.outdir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".ferry-convert-", dir=out.outdir))
+    entries: list[TargetEntry] = []
+    try:
+        plain: dict[str, object] = {}  # the intermediate float-input ONNX, made once when a target needs it
+
+        def plain_onnx() -> tuple[Path, str]:
+            if "path" not in plain:
+                plain["path"], plain["route"] = _plain_onnx(src, contract, staging / "plain.onnx")
+            return plain["path"], plain["route"]  # type: ignore[return-value]
+
+        for target in targets:
+            say(f"converting to {target}")
+            entry = _convert_one(target, source, src, fmt, contract, out, staging, plain_onnx, force)
+            entries.append(entry)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    manifest = Manifest(preprocess=contract, source={"path": str(source), "sha256": digest, "format": fmt},
+                        targets=entries, images=[str(f) for f in files], checked=check)
+    if check:
+        for entry in entries:
+            if entry.reachable and entry.path:
+                say(f"checking {entry.format} in {entry.runtime}")
+                _check_entry(entry, source, contract, files, task)
+    atomic_write_text(out.outdir / MANIFEST_NAME, manifest.to_json() + "\n")
+    return manifest
+
+
+def _refuse_clobber(source: str | Path, out: Outputs, targets: list[str], force: bool) -> None:
+    src_real = Path(str(source)).resolve() if not is_factory_spec(str(source)) else None
+    dests = [f for t in targets for f in out.files(t)] + [out.outdir / MANIFEST_NAME]
+    for d in dests:
+        if src_real is not None and (d.resolve() == src_real or src_real in d.resolve().parents):
+            raise FerryError(f"{d}: would overwrite the source; choose another -o OUTDIR or --name")
+    existing = [str(d) for d in dests if d.exists()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise FerryError(f"{existing[0]}: exists{more}; pass --force to replace, or choose another -o OUTDIR")
+
+
+def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
+    if src.format in TORCH_FORMATS:
+        notes = exporters.torch_to_onnx(src, contract, dest)
+        return dest, "torch -> onnx: " + "; ".join(notes)
+    if src.format in TF_FORMATS:
+        notes = exporters.tf_to_onnx(src, contract, dest)
+        return dest, "tensorflow -> onnx: " + "; ".join(notes)
+    if src.format == ONNX:
+        from ferry.runtimes import onnx_graph
+
+        if onnx_graph.preprocessing_subgraph(onnx_graph.load_onnx(src.path)) is not None:
+            raise ConversionError(f"{src.path}: already holds ferry preprocessing nodes; convert the file it was "
+                                  "made from, so the contract is not applied twice")
+        shutil.copyfile(src.path, dest)
+        return dest, "onnx (the source file)"
+    raise ConversionError(f"{src.path}: ferry cannot convert a {src.format} source")
+
+
+def _convert_one(target, source, src, fmt, contract, out: Outputs, staging: Path, plain_onnx, force) -> TargetEntry:
+    runtime = RUNTIME_OF[target]
+    entry = TargetEntry(format=target, path=None, route=None, passed=False, runtime=runtime)
+    try:
+        route, vers, staged, extra = _produce(target, source, src, fmt, contract, out, staging, plain_onnx)
+    except ConversionError as exc:
+        entry.reachable = False
+        entry.reason, entry.op, entry.node = str(exc), exc.op, exc.node
+        return entry
+    dest = out.path(target)
+    _move_into_place(staged, out.files(target), force)
+    entry.path, entry.route, entry.versions = str(dest), route, vers
+    entry.native = extra.get("native")
+    entry.notes = extra.get("notes", [])
+    return entry
+
+
+def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, staging: Path, plain_onnx):
+    """Build the target in staging: (route, versions, staged files in Outputs.files order, extras)."""
+    from ferry.runtimes import get_runtime
+
+    base = versions("ferry")
+    if fmt in TORCH_FORMATS:
+        base |= versions("torch")
+    elif fmt in TF_FORMATS:
+        base |= versions("tensorflow")
+    if target == "onnx":
+        plain, route = plain_onnx()
+        dest = staging / out.path("onnx").name
+        get_runtime("onnxruntime").embed(plain, contract, dest)
+        _loads_in("onnxruntime", dest, out.path("onnx"))
+        return (f"{route} -> contract embedded as ferry_pre_* nodes (uint8 NHWC BGR in)",
+                base | versions("onnx", "onnxruntime", *(["tf2onnx"] if fmt in TF_FORMATS else [])), [dest], {})
+    if target == "openvino":
+        from ferry.runtimes import openvino as ov_rt
+
+        if fmt in TF_FORMATS:
+            model, how = exporters.to_openvino_model(src, None)
+            route = how
+        else:
+            plain, route = plain_onnx()
+            model, how = exporters.to_openvino_model(src, plain)
+            route = f"{route} -> {how}"
+        dest = staging / out.path("openvino").name
+        ov_rt.embed_model(model, contract, dest, origin=source)
+        _loads_in("openvino", dest, out.path("openvino"))
+        return (f"{route} -> PrePostProcessor (uint8 NHWC BGR in; rt_info model_info)",
+                base | versions("openvino"), [dest, dest.with_suffix(".bin")], {})
+    if target == "opencv":
+        plain, route = plain_onnx()
+        blockers = opencv_blockers(plain)
+        if blockers:
+            op, node = blockers[0]
+            raise ConversionError(
+                f"{source}: OpenCV DNN cannot run op {op} (node {node}"
+                f"{', and ' + str(len(blockers) - 1) + ' more' if len(blockers) > 1 else ''}): it has no layer for "
+                "it; run this model with ONNX Runtime or OpenVINO, or cut the graph before the op and do that step "
+                "in your app", op=op, node=node, tool="opencv")
+        dest = staging / out.path("opencv").name
+        _write_declared_onnx(plain, contract, dest)
+        _loads_in("opencv", dest, out.path("opencv"))
+        recipe = get_runtime("opencv").native(contract)
+        return (f"{route} (float input) + cv2.dnn.blobFromImageWithParams parameters",
+                base | versions("onnx", "opencv-python-headless"), [dest],
+                {"native": recipe.to_dict(), "notes": list(recipe.notes)})
+    if target == "coreml":
+        if fmt == ONNX:
+            raise ConversionError(f"{source}: {COREML_FROM_ONNX}", tool="coremltools")
+        try:
+            coreml = get_runtime("coreml")
+        except FerryError as exc:
+            raise ConversionError(f"{source}: {exc}", tool="coremltools") from None
+        dest = staging / out.path("coreml").name
+        try:
+            coreml.convert(source, contract, dest)
+        except ConversionError:
+            raise
+        except FerryError as exc:
+            raise ConversionError(str(exc), tool="coremltools") from None
+        return ("coremltools.convert -> mlprogram, ImageType input (scale, bias, colour layout)",
+                base | versions("coremltools"), [dest], {})
+    if target == "tflite":
+        if fmt not in TF_FORMATS:
+            what = "torch" if fmt in TORCH_FORMATS else fmt
+            raise ConversionError(f"{source}: {TFLITE_FROM.format(src=what)}", tool="tflite")
+        dest = staging / out.path("tflite").name
+        notes = exporters.tf_to_tflite(src, dest)
+        _add_tflite_contract(dest, contract)
+        _loads_in("tflite", dest, out.path("tflite"))
+        return ("tensorflow -> " + "; ".join(notes) + " + contract in metadata 'ferry_preprocess' (host applies it)",
+                base | versions("ai-edge-litert"), [dest], {})
+    raise FerryError(f"unknown target {target}")
+
+
+def _loads_in(runtime: str, path: Path, final: Path) -> None:
+    """A converted file must load in its runtime; if not, say which op (the runtime's own message names it)."""
+    from ferry.convert.op_errors import explain
+    from ferry.runtimes import get_runtime
+
+    try:
+        get_runtime(runtime).load(path)
+    except FerryError as exc:
+        raise explain(RuntimeError(str(exc).replace(str(path), str(final))), runtime, final) from None
+
+
+def _write_declared_onnx(plain: Path, contract: Preprocess, dest: Path) -> None:
+    """The plain model with the contract as metadata ("ferry_host_preprocess": the host applies it)."""
+    from ferry.io import atomic_write_bytes
+    from ferry.runtimes.onnx_graph import load_onnx
+
+    model = load_onnx(plain)
+    meta = {p.key: p.value for p in model.metadata_props}
+    meta["ferry_host_preprocess"] = contract.to_json()
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
+    atomic_write_bytes(dest, model.SerializeToString())
+
+
+def _add_tflite_contract(path: Path, contract: Preprocess) -> None:
+    from ferry.runtimes.tflite import METADATA_NAME, write_metadata
+
+    write_metadata(path, METADATA_NAME, contract.to_json().encode())
+
+
+def _move_into_place(staged: list[Path], dests: list[Path], force: bool) -> None:
+    """Rename each staged file (or .mlpackage folder) over its destination. A folder cannot be replaced in one
+    rename, so the old one is first moved aside and deleted after the new one is in place."""
+    for s, d in zip(staged, dests, strict=True):
+        if d.exists() and not force:
+            raise FerryError(f"{d}: appeared while converting; pass --force to replace it")
+        if s.is_dir():
+            aside = None
+            if d.exists():
+                aside = d.with_name(f".{d.name}.old-{os.getpid()}")
+                os.replace(d, aside)
+            os.replace(s, d)
+            if aside is not None:
+                shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(s, d)
+
+
+def _check_entry(entry: TargetEntry, source, contract: Preprocess, files: list[Path], task: str | None) -> None:
+    from ferry.check import check
+
+    kwargs = {"task": task} if task else {}
+    try:
+        result = check(source, [entry.path], files, preprocess=contract, runtimes=[entry.runtime], **kwargs)
+    except FerryError as exc:
+        entry.passed = False
+        entry.reason = f"check failed to run: {exc}"
+        return
+    t = result.targets[0]
+    entry.passed = t.passed
+    entry.check = t.to_dict()
+    entry.notes = list(dict.fromkeys([*entry.notes, *t.notes]))
+    if not t.passed:
+        bad = [o for o in t.outputs if not o.passed]
+        entry.reason = "; ".join(f"{o.name}: {o.reason or f'max abs diff {o.max_abs:.3g}'}" for o in bad[:3]) \
+            or "outputs differ"

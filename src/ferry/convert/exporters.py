@@ -1,0 +1,192 @@
+"""The real converters, called the way that works (see ../shared/stack.md), one function per edge of the graph.
+
+    torch   -> ONNX      torch.onnx.export, the TorchScript exporter (dynamo=False, opset 17): its ONNX runs in
+                         OpenCV DNN, OpenVINO and onnxruntime; the dynamo exporter emits opset 18 files OpenCV
+                         misreads (all-zero Linear biases dropped, Concat after Resize unparsed).
+    TF      -> ONNX      tf2onnx: SavedModel through tf2onnx.tf_loader (which freezes the variables; calling
+                         from_function on a restored signature leaves them as extra inputs), Keras with from_keras.
+    TF      -> TFLite    tf.lite.TFLiteConverter, builtin ops only (the Flex delegate is not in ai-edge-litert).
+    *       -> OpenVINO  openvino.convert_model, then PrePostProcessor (ferry.runtimes.openvino.embed_model).
+
+Each writes a plain model (float tensor in, the source's outputs out, the source's output names kept); the
+preprocessing is embedded afterwards by the target's own means. A converter's failure becomes a FerryError that
+names the op and the way around it (ferry.convert.op_errors), not a stack trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+from ferry.convert.op_errors import ConversionError, explain
+from ferry.errors import require
+from ferry.formats import KERAS, SAVED_MODEL
+from ferry.preprocess.contract import Preprocess
+from ferry.runtimes.base import Model
+
+ONNX_OPSET = 17
+
+
+@contextlib.contextmanager
+def quiet():
+    """Converters print pages of progress, MLIR locations and deprecation chatter, some of it from C++ straight to
+    file descriptors 1 and 2; keep the user's terminal for ferry's answer. The text still reaches the exception
+    that a failing converter raises, which is what explain() reads."""
+    import os
+    import sys
+    import tempfile
+
+    loggers = [logging.getLogger(n) for n in ("tensorflow", "tf2onnx", "absl", "torch.onnx")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    saved: list[tuple[int, int]] = []
+    sink = tempfile.TemporaryFile()
+    try:
+        for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+            try:
+                stream.flush()
+                saved.append((fd, os.dup(fd)))
+                os.dup2(sink.fileno(), fd)
+            except (OSError, ValueError, AttributeError):
+                continue
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        sink.close()
+        for lg, lv in zip(loggers, levels, strict=True):
+            lg.setLevel(lv)
+
+
+def example_shape(source: Model, contract: Preprocess) -> tuple[int, ...]:
+    channels = 1 if contract.color == "GRAY" else 3
+    h, w = contract.size
+    return (1, channels, h, w) if (contract.layout or "NCHW") == "NCHW" else (1, h, w, channels)
+
+
+def torch_to_onnx(source: Model, contract: Preprocess, dest: Path) -> list[str]:
+    """Export a loaded torch model (TorchScript, ExportedProgram or factory module) to ONNX, dynamic in batch,
+    height and width, with the source's input and output names."""
+    torch = require("torch", "torch")
+    import numpy as np
+
+    module = source._module  # type: ignore[attr-defined]
+    shape = example_shape(source, contract)
+    example = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32))
+    in_name = source.inputs[0].name
+    with torch.inference_mode():
+        probe = module(example)
+    n_out = len(probe) if isinstance(probe, list | tuple) else (len(probe) if isinstance(probe, dict) else 1)
+    names = [o.name for o in source.outputs]
+    if isinstance(probe, dict):
+        names = [str(k) for k in probe]
+    elif len(names) != n_out:
+        names = [f"output{i}" for i in range(n_out)]
+    # Batch only: torch modules declare no shapes, and OpenCV DNN fails to import reshapes over dynamic
+    # height/width (measured on the seeded classifier), so height and width stay the contract's.
+    dynamic = {in_name: {0: "batch"}, **{n: {0: "batch"} for n in names}}
+    try:
+        with quiet():
+            torch.onnx.export(module, (example,), str(dest), dynamo=False, opset_version=ONNX_OPSET,
+                              input_names=[in_name], output_names=names, dynamic_axes=dynamic,
+                              do_constant_folding=True)
+    except Exception as exc:  # noqa: BLE001 - the exporter raises anything; explain() names the op
+        raise explain(exc, "torch.onnx.export", source.path) from None
+    return [f"torch.onnx.export (TorchScript exporter, opset {ONNX_OPSET}), dynamic batch"]
+
+
+def tf_to_onnx(source: Model, contract: Preprocess, dest: Path) -> list[str]:
+    """SavedModel or Keras to ONNX with tf2onnx, keeping the signature's input and output names."""
+    tf = require("tensorflow", "tensorflow")
+    tf2onnx = require("tf2onnx", "tensorflow")
+    try:
+        with quiet():
+            if source.format == SAVED_MODEL:
+                from tf2onnx import tf_loader
+
+                graph_def, inputs, outputs, rename = tf_loader.from_saved_model(
+                    str(source.path), None, None, tag="serve", signatures=[source.signature],  # type: ignore
+                    return_tensors_to_rename=True)
+                tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, output_names=outputs,
+                                               opset=ONNX_OPSET, output_path=str(dest), tensors_to_rename=rename)
+            elif source.format == KERAS:
+                model = source._model  # type: ignore[attr-defined]
+                spec = [tf.TensorSpec(tuple(i.shape or ()), i.dtype, name=i.name) for i in source.inputs]
+                tf2onnx.convert.from_keras(model, input_signature=spec, opset=ONNX_OPSET, output_path=str(dest))
+            else:
+                raise ConversionError(f"{source.path}: tf2onnx takes a SavedModel or Keras model, not {source.format}")
+    except ConversionError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, "tf2onnx", source.path) from None
+    _rename_onnx_outputs(dest, [o.name for o in source.outputs])
+    return [f"tf2onnx {_version('tf2onnx')} (opset {ONNX_OPSET})"]
+
+
+def _rename_onnx_outputs(path: Path, names: list[str]) -> None:
+    """tf2onnx names Keras outputs after internal tensors; give them the source's names when they differ."""
+    onnx = require("onnx", "onnx")
+    model = onnx.load(str(path))
+    have = [o.name for o in model.graph.output]
+    if have == names or sorted(have) == sorted(names) or len(have) != len(names):
+        return
+    mapping = dict(zip(have, names, strict=True))
+    for node in model.graph.node:
+        node.output[:] = [mapping.get(o, o) for o in node.output]
+        node.input[:] = [mapping.get(i, i) for i in node.input]
+    for o in model.graph.output:
+        o.name = mapping[o.name]
+    onnx.save(model, str(path))
+
+
+def tf_to_tflite(source: Model, dest: Path) -> list[str]:
+    """SavedModel or Keras to a float32 TFLite flatbuffer, builtin ops only."""
+    tf = require("tensorflow", "tensorflow")
+    try:
+        with quiet():
+            if source.format == SAVED_MODEL:
+                conv = tf.lite.TFLiteConverter.from_saved_model(str(source.path),
+                                                                signature_keys=[source.signature])  # type: ignore
+            else:
+                conv = tf.lite.TFLiteConverter.from_keras_model(source._model)  # type: ignore[attr-defined]
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+            data = conv.convert()
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, "tf.lite.TFLiteConverter", source.path) from None
+    dest.write_bytes(data)
+    return [f"tf.lite.TFLiteConverter (TensorFlow {_version('tensorflow-cpu', 'tensorflow')}, builtin ops, float32)"]
+
+
+def to_openvino_model(source: Model, onnx_file: Path | None):
+    """An ov.Model: straight from a SavedModel or Keras model (OpenVINO's TF frontend keeps signature names),
+    else from the ONNX file."""
+    ov = require("openvino", "openvino")
+    try:
+        with quiet():
+            if source.format == SAVED_MODEL:
+                return ov.convert_model(str(source.path)), "openvino.convert_model(SavedModel)"
+            if source.format == KERAS:
+                return ov.convert_model(source._model), "openvino.convert_model(Keras model)"  # type: ignore
+            assert onnx_file is not None
+            return ov.convert_model(str(onnx_file)), "openvino.convert_model(ONNX)"
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, "openvino.convert_model", source.path) from None
+
+
+def _version(*dists: str) -> str:
+    import importlib.metadata
+
+    for d in dists:
+        try:
+            return importlib.metadata.version(d)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "?"

@@ -1,0 +1,130 @@
+"""OUTDIR/ferry.json: what was converted from what, how, with which versions, and whether it passed.
+
+    {"preprocess": CONTRACT, "source": {"path", "sha256", "format"},
+     "targets": [{"format", "path", "route", "passed", "versions", "reachable", "runtime", "reason", "op", "node",
+                  "check", "native"}],
+     "images": [...], "ferry": VERSION}
+
+`format`, `path`, `route`, `passed` and `versions` are the public keys (issue 3); the rest are additions.
+A target that could not be produced has "reachable": false, "path": null and the reason (with the op, when a
+converter or runtime named one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ferry.errors import FerryError
+from ferry.formats import is_factory_spec
+from ferry.preprocess.contract import Preprocess
+
+MANIFEST_NAME = "ferry.json"
+
+
+@dataclass
+class TargetEntry:
+    format: str
+    path: str | None
+    route: str | None
+    passed: bool
+    versions: dict[str, str] = field(default_factory=dict)
+    reachable: bool = True
+    runtime: str | None = None
+    reason: str | None = None
+    op: str | None = None
+    node: str | None = None
+    check: dict[str, Any] | None = None
+    native: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Manifest:
+    preprocess: Preprocess
+    source: dict[str, str]
+    targets: list[TargetEntry]
+    images: list[str] = field(default_factory=list)
+    checked: bool = True
+
+    @property
+    def passed(self) -> bool:
+        return all(t.reachable and t.passed for t in self.targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preprocess": self.preprocess.to_dict(), "source": self.source,
+                "targets": [t.to_dict() for t in self.targets], "passed": self.passed, "checked": self.checked,
+                "images": self.images, "ferry": _version("ferry")}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def source_digest(source: str | Path) -> str:
+    """sha256 of a model file, of every file of a model directory (names and bytes, in sorted order), or of the
+    Python file/module behind a `module:factory` spec."""
+    spec = str(source)
+    if is_factory_spec(spec):
+        mod = spec.rpartition(":")[0]
+        if mod.endswith(".py"):
+            return _file_digest(Path(mod))
+        import importlib.util
+
+        found = importlib.util.find_spec(mod)
+        if found is not None and found.origin and Path(found.origin).is_file():
+            return _file_digest(Path(found.origin))
+        return hashlib.sha256(spec.encode()).hexdigest()
+    p = Path(spec)
+    if p.is_dir():
+        h = hashlib.sha256()
+        for f in sorted(x for x in p.rglob("*") if x.is_file()):
+            h.update(str(f.relative_to(p)).encode() + b"\0")
+            h.update(_file_digest(f).encode())
+        return h.hexdigest()
+    return _file_digest(p)
+
+
+def _file_digest(p: Path) -> str:
+    h = hashlib.sha256()
+    with p.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def versions(*dists: str) -> dict[str, str]:
+    return {d: _version(d) for d in dists}
+
+
+def _version(dist: str) -> str:
+    for name in (dist, f"{dist}-cpu"):
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def find_entry(model_path: str | Path) -> tuple[Preprocess, TargetEntry] | None:
+    """The contract and entry of a file ferry wrote, from the ferry.json beside it (for `ferry inspect`)."""
+    p = Path(model_path)
+    manifest = p.parent / MANIFEST_NAME
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        for t in data.get("targets", []):
+            if t.get("path") and Path(t["path"]).name == p.name:
+                known = set(TargetEntry.__dataclass_fields__)
+                return (Preprocess.from_dict(data["preprocess"], source=str(manifest)),
+                        TargetEntry(**{k: v for k, v in t.items() if k in known}))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FerryError(f"{manifest}: not a ferry manifest ({exc}); re-run ferry convert") from None
+    return None
