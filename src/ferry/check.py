@@ -59,6 +59,8 @@ def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess |
         return load_contract(preprocess)
     if source.embedded is not None:
         return source.embedded
+    if source.declared is not None:
+        return source.declared
     declared = get_runtime(source.runtime).read_preprocess(source.path)
     if declared is not None:
         return declared

@@ -153,7 +153,8 @@ def test_quantized_model(u8, cnn, ref):
 def test_embedded_contract(cnn):
     expected = Preprocess.from_dict(tf_models.META_CONTRACT)
     assert tflite.read_preprocess(cnn / "cnn_meta.tflite") == expected
-    assert tflite.load(cnn / "cnn_meta.tflite").embedded == expected
+    assert tflite.load(cnn / "cnn_meta.tflite").declared == expected
+    assert tflite.load(cnn / "cnn_meta.tflite").embedded is None  # metadata only: the host applies it
     assert tflite.read_preprocess(cnn / "cnn.tflite") is None
     assert {"min_runtime_version", "ferry_preprocess"} <= set(tflite.read_metadata(cnn / "cnn_meta.tflite"))
 

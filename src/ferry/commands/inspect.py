@@ -1,8 +1,10 @@
-"""`ferry inspect MODEL`: format, inputs, outputs and the preprocessing the file itself performs."""
+"""`ferry inspect MODEL`: format, inputs, outputs, the preprocessing the file performs, and the contract ferry
+recorded for it (in the file's metadata, or in the ferry.json that `ferry convert` wrote beside it)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ferry.commands import EXIT_PASS, add_json
 
@@ -14,16 +16,46 @@ def add_parser(sub) -> None:
     add_json(p)
 
 
+def declared_contract(model) -> tuple[dict | None, str | None]:
+    """The contract a file records but does not compute: (contract dict, where it was found)."""
+    if model.declared is not None:
+        return model.declared.to_dict(), "the file's metadata"
+    from ferry.convert.manifest import find_entry
+
+    found = find_entry(model.path)
+    if found is not None:
+        return found[0].to_dict(), str(Path(model.path).parent / "ferry.json")
+    if model.format == "onnx":
+        from ferry.preprocess.contract import Preprocess
+        from ferry.runtimes.onnx_graph import HOST_METADATA_KEY as HOST_KEY
+        from ferry.runtimes.onnx_graph import load_onnx
+
+        meta = {p.key: p.value for p in load_onnx(model.path, load_external=False).metadata_props}
+        if HOST_KEY in meta:
+            return Preprocess.from_json(meta[HOST_KEY], source=f"{model.path}:{HOST_KEY}").to_dict(), \
+                f"ONNX metadata {HOST_KEY}"
+    return None, None
+
+
 def run(args) -> int:
     from ferry.runtimes import load
 
     model = load(args.model, args.runtime)
     info = model.describe()
     info["notes"] = model.notes
+    if info.get("preprocess") is None:
+        info["declared_preprocess"], where = declared_contract(model)
+        if where:
+            info["declared_from"] = where
     if args.json:
         print(json.dumps(info, indent=2))
         return EXIT_PASS
     from ferry.report.terminal import print_inspect
 
     print_inspect(info, args.model)
+    if info.get("declared_preprocess"):
+        import yaml
+
+        print(f"contract for the host to apply (from {info.get('declared_from')}):")
+        print(yaml.safe_dump(info["declared_preprocess"], sort_keys=False).rstrip())
     return EXIT_PASS

@@ -297,11 +297,12 @@ def _loads_in(runtime: str, path: Path, final: Path) -> None:
 def _write_declared_onnx(plain: Path, contract: Preprocess, dest: Path) -> None:
     """The plain model with the contract as metadata ("ferry_host_preprocess": the host applies it)."""
     from ferry.io import atomic_write_bytes
+    from ferry.runtimes.onnx_graph import HOST_METADATA_KEY as HOST_KEY
     from ferry.runtimes.onnx_graph import load_onnx
 
     model = load_onnx(plain)
     meta = {p.key: p.value for p in model.metadata_props}
-    meta["ferry_host_preprocess"] = contract.to_json()
+    meta[HOST_KEY] = contract.to_json()
     del model.metadata_props[:]
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)

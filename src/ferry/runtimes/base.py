@@ -95,6 +95,7 @@ class Model:
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     embedded: Preprocess | None = None  # the preprocessing the file itself performs, read back from it
+    declared: Preprocess | None = None  # a contract the file only records for the host to apply (metadata)
     notes: list[str] = field(default_factory=list)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -175,5 +176,6 @@ class Model:
             "inputs": [i.to_dict() for i in self.inputs],
             "outputs": [o.to_dict() for o in self.outputs],
             "preprocess": self.embedded.to_dict() if self.embedded else None,
+            "declared_preprocess": self.declared.to_dict() if self.declared else None,
         }
 

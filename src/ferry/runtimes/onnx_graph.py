@@ -17,6 +17,7 @@ from ferry.errors import FerryError, require
 from ferry.preprocess.contract import Preprocess
 
 METADATA_KEY = "ferry_preprocess"
+HOST_METADATA_KEY = "ferry_host_preprocess"  # a plain model's contract that the host applies (OpenCV)
 NODE_PREFIX = "ferry_pre_"
 
 

@@ -16,7 +16,9 @@ uint8/int8 and the pixels go in as they are; a float feed is refused). Quantised
 back dequantised to float32, `(q - zero_point) * scale`, so they compare with a float model's outputs;
 their TensorInfo dtype is float32.
 
-Embedded preprocessing: a flatbuffer metadata entry named "ferry_preprocess" holding the contract JSON.
+Preprocessing: TFLite has no place for it in the graph, so a "ferry_preprocess" flatbuffer metadata entry holds
+the contract JSON for the host to apply; it is the model's `declared` contract (never `embedded`: the file takes a
+ready tensor).
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def load(path: str | Path) -> TFLiteModel:
             f"{p}: LiteRT cannot prepare the model ({_first_line(exc)}); convert it with builtin ops only "
             "(no Flex/custom ops)"
         ) from None
-    embedded = read_preprocess(p)
+    declared = read_preprocess(p)
     ins, outs = list(it.get_input_details()), list(it.get_output_details())
     quant: dict[str, tuple[float, int]] = {}
     notes: list[str] = []
@@ -164,7 +166,7 @@ def load(path: str | Path) -> TFLiteModel:
             TensorInfo(d["name"], _shape(d), "float32" if _is_quantized(d) else np.dtype(d["dtype"]).name)
             for d in outs
         ],
-        embedded=embedded,
+        declared=declared,
         notes=notes,
         quantization=quant,
         signature_inputs=signature_inputs,

@@ -1,0 +1,49 @@
+"""The table `ferry convert` prints: one row per target with its route and verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from ferry.report.terminal import _console
+
+
+def print_convert(manifest, outdir: str | Path, strict: bool) -> None:
+    con = _console()
+    src = manifest.source
+    p = manifest.preprocess
+    con.print(f"source: {src['path']} ({src['format']}, sha256 {src['sha256'][:12]})")
+    con.print(f"contract: {p.color} scale={p.scale:.6g} mean={list(p.mean)} std={list(p.std)} "
+              f"size={list(p.size) if p.size else None} layout={p.layout} dtype={p.dtype}")
+    table = Table()
+    for col in ("target", "file", "route", "verdict"):
+        table.add_column(col, overflow="fold")
+    for t in manifest.targets:
+        if not t.reachable:
+            verdict = "[yellow]unreachable[/yellow]" + (f" (op {t.op})" if t.op else "")
+        elif not manifest.checked:
+            verdict = "converted, not checked"
+        elif t.passed:
+            worst = max((o["max_abs"] or 0.0 for o in (t.check or {}).get("outputs", [])), default=0.0)
+            verdict = f"[green]pass[/green] (max abs diff {worst:.2g})"
+        else:
+            verdict = "[red]FAIL[/red]"
+        table.add_row(t.format, Path(t.path).name if t.path else "-", t.route or "-", verdict)
+    con.print(table)
+    for t in manifest.targets:
+        if t.reason:
+            con.print(f"[bold]{t.format}[/bold]: {t.reason}")
+        for note in t.notes:
+            con.print(f"[yellow]note[/yellow] ({t.format}): {note}")
+        if t.native and t.format == "opencv":
+            con.print(f"[bold]opencv[/bold]: feed it like this:\n{t.native['code']}")
+    con.print(f"manifest: {Path(outdir) / 'ferry.json'}")
+    reached = [t for t in manifest.targets if t.reachable]
+    if not manifest.checked:
+        con.print("[yellow]NOT CHECKED[/yellow] (--no-check): run ferry check before you deploy")
+    elif all(t.passed for t in reached) and (not strict or len(reached) == len(manifest.targets)):
+        con.print(f"[bold green]PASSED[/bold green]: {len(reached)} target(s) give the source's outputs")
+    else:
+        con.print("[bold red]FAILED[/bold red]: " + ", ".join(
+            t.format for t in manifest.targets if (t.reachable and not t.passed) or (strict and not t.reachable)))
