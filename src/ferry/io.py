@@ -17,6 +17,9 @@ def _tmp_beside(dest: Path, suffix: str = ".tmp") -> Path:
     except OSError as exc:
         raise FerryError(f"{dest.parent}: cannot write here ({exc.strerror}); choose a writable output path") from None
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # mkstemp makes 0600; the file ferry writes is an ordinary file
     return Path(name)
 
 

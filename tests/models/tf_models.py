@@ -196,7 +196,7 @@ DETECTOR_CONTRACT = {"color": "RGB", "size": [96, 128], "scale": 1.0, "layout": 
 
 def build_detector(tf):
     """A seeded detector with the TF Object Detection API Mask R-CNN signature and the ops that make the real one
-    hard to convert: dynamic height and width, NonMaxSuppressionV5, CropAndResize on the feature map, outputs
+    hard to convert: dynamic height and width, NonMaxSuppressionV4, CropAndResize on the feature map, outputs
     padded to a fixed count with num_detections saying how many are real.
 
         image_tensor uint8 [1, H, W, 3]  ->  detection_boxes [1, 10, 4] (ymin, xmin, ymax, xmax in 0..1),
@@ -242,8 +242,8 @@ def build_detector(tf):
             # NonMaxSuppressionV4 padded to a fixed count with the number of valid boxes, as the TF Object
             # Detection API's post-processing does. (Counting with tf.shape(nms_output)[0] cast to float instead
             # gives garbage in OpenVINO 2026.4's CPU plugin; README, Findings.)
-            keep, valid = tf.image.non_max_suppression_padded(
-                boxes, best, max_output_size=DETECTOR_MAX, iou_threshold=0.5, score_threshold=0.5,
+            keep, valid = tf.raw_ops.NonMaxSuppressionV4(
+                boxes=boxes, scores=best, max_output_size=DETECTOR_MAX, iou_threshold=0.5, score_threshold=0.5,
                 pad_to_max_output_size=True)
             real = tf.cast(tf.range(DETECTOR_MAX) < valid, tf.float32)
             det_boxes = tf.gather(boxes, keep) * real[:, None]

@@ -30,7 +30,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from ferry.convert import convert
 
-    progress = None if args.json else (lambda msg: print(f"ferry: {msg}", file=sys.stderr))
+    # progress for a person at a terminal; scripts and CI logs get only the table (or JSON) and errors
+    progress = (lambda msg: print(f"ferry: {msg}", file=sys.stderr)) if sys.stderr.isatty() and not args.json \
+        else None
     manifest = convert(args.source, to=args.to, preprocess=args.preprocess, outdir=args.output,
                        images=args.images, force=args.force, check=not args.no_check, name=args.name,
                        task=args.task, progress=progress)

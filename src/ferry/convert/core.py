@@ -122,9 +122,9 @@ def convert(
 
     say = progress or (lambda msg: None)
     targets = parse_targets(to)
-    files = image_files(list(images)) if check else []
-    if check and not files:
+    if check and not images:
         raise FerryError("give --images PHOTOS (a few of your own photos) to check each target, or --no-check")
+    files = image_files(list(images)) if check and images else []
     out = Outputs(Path(outdir), name or default_name(source))
     _refuse_clobber(source, out, targets, force)
     src = load(source)
@@ -232,6 +232,7 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
             plain, route = plain_onnx()
             model, how = exporters.to_openvino_model(src, plain)
             route = f"{route} -> {how}"
+        _keep_output_names(model, [o.name for o in src.outputs])
         dest = staging / out.path("openvino").name
         ov_rt.embed_model(model, contract, dest, origin=source)
         _loads_in("openvino", dest, out.path("openvino"))
@@ -281,6 +282,15 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
         return ("tensorflow -> " + "; ".join(notes) + " + contract in metadata 'ferry_preprocess' (host applies it)",
                 base | versions("ai-edge-litert"), [dest], {})
     raise FerryError(f"unknown target {target}")
+
+
+def _keep_output_names(model, names: list[str]) -> None:
+    """OpenVINO names a Keras model's outputs after internal tensors (keras_tensor_15); give them the source's
+    names, by position, when the count matches and the set differs."""
+    have = [o.get_any_name() if o.get_names() else "" for o in model.outputs]
+    if len(have) == len(names) and set(have) != set(names):
+        for port, name in zip(model.outputs, names, strict=True):
+            port.get_tensor().set_names({name})
 
 
 def _loads_in(runtime: str, path: Path, final: Path) -> None:
