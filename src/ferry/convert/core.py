@@ -8,7 +8,7 @@ Routes (ferry picks one per target and says which in the manifest):
     openvino  torch.onnx -> convert_model+PPP   convert_model(SavedModel/Keras)+PPP   convert_model+PPP
     opencv    torch.onnx (float in) + params    tf2onnx (float in) + params           the file + params
     coreml    coremltools (ferry.runtimes.coreml.convert)                              unreachable (no frontend)
-    tflite    unreachable (see TFLITE_FROM)     TFLiteConverter (builtin ops)         unreachable (see TFLITE_FROM)
+    tflite    litert_torch.convert (extra)      TFLiteConverter (builtin ops)         unreachable (see TFLITE_FROM)
 
 OpenCV DNN has no place in the file for preprocessing, so its target is the plain ONNX model plus the exact
 blobFromImageWithParams parameters (in ferry.json and its metadata). TFLite keeps the contract as a flatbuffer
@@ -50,10 +50,13 @@ TORCH_FORMATS = (TORCHSCRIPT, EXPORTED_PROGRAM, TORCH_MODULE)
 TF_FORMATS = (SAVED_MODEL, KERAS)
 
 TFLITE_FROM = (
-    "no maintained converter from {src} to TFLite installs here: ai-edge-torch pins its own torch and TF, and "
-    "onnx2tf (ONNX -> TF -> TFLite) downloads calibration data and overwrites its input (see README, Limitations); "
-    "export the model from TensorFlow/Keras, or deploy the ONNX or OpenVINO target"
+    "ferry makes TFLite only from a TensorFlow/Keras source (TFLiteConverter) or a torch source (litert-torch); "
+    "from {src} the one converter, onnx2tf (ONNX -> TF -> TFLite), downloads calibration data and overwrites its "
+    "input (see README, Limitations): convert the model's torch or TensorFlow source, or deploy the ONNX or "
+    "OpenVINO target"
 )
+TFLITE_FROM_TORCH_MISSING = ("torch -> TFLite needs litert-torch, an optional extra (about 1 GB with jax): "
+                             "pip install 'ferry[tflite-torch]'")
 COREML_FROM_ONNX = ("coremltools 7+ has no ONNX frontend; convert from the torch or TensorFlow source "
                     "(ferry convert model.py:factory --to coreml)")
 
@@ -272,15 +275,23 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
         return ("coremltools.convert -> mlprogram, ImageType input (scale, bias, colour layout)",
                 base | versions("coremltools"), [dest], {})
     if target == "tflite":
-        if fmt not in TF_FORMATS:
-            what = "torch" if fmt in TORCH_FORMATS else fmt
-            raise ConversionError(f"{source}: {TFLITE_FROM.format(src=what)}", tool="tflite")
+        if fmt not in TF_FORMATS + TORCH_FORMATS:
+            raise ConversionError(f"{source}: {TFLITE_FROM.format(src=fmt)}", tool="tflite")
         dest = staging / out.path("tflite").name
-        notes = exporters.tf_to_tflite(src, dest)
+        if fmt in TORCH_FORMATS:
+            from ferry.errors import MissingRuntime
+
+            try:
+                notes = exporters.torch_to_tflite(src, contract, dest)
+            except MissingRuntime:  # an optional extra: the other targets still convert
+                raise ConversionError(f"{source}: {TFLITE_FROM_TORCH_MISSING}", tool="litert_torch") from None
+            what, tools = "torch", ("litert-torch", "ai-edge-litert")
+        else:
+            notes, what, tools = exporters.tf_to_tflite(src, dest), "tensorflow", ("ai-edge-litert",)
         _add_tflite_contract(dest, contract)
         _loads_in("tflite", dest, out.path("tflite"))
-        return ("tensorflow -> " + "; ".join(notes) + " + contract in metadata 'ferry_preprocess' (host applies it)",
-                base | versions("ai-edge-litert"), [dest], {})
+        return (f"{what} -> " + "; ".join(notes) + " + contract in metadata 'ferry_preprocess' (host applies it)",
+                base | versions(*tools), [dest], {})
     raise FerryError(f"unknown target {target}")
 
 

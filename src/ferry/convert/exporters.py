@@ -165,6 +165,99 @@ def tf_to_tflite(source: Model, dest: Path) -> list[str]:
     return [f"tf.lite.TFLiteConverter (TensorFlow {_version('tensorflow-cpu', 'tensorflow')}, builtin ops, float32)"]
 
 
+TFLITE_TORCH_EXTRA = "tflite-torch"
+
+
+def torch_to_tflite(source: Model, contract: Preprocess, dest: Path) -> list[str]:
+    """A loaded torch model to a float32 TFLite flatbuffer with litert_torch.convert (formerly ai-edge-torch),
+    which lowers the torch.export graph to TFLite builtin ops without going through ONNX or TensorFlow.
+
+    Rejected: onnx2tf (ONNX -> TF -> TFLite) downloads calibration data and overwrites its input file.
+    The file keeps the torch layout (NCHW in, as the contract says) and a fixed batch of 1: litert_torch
+    cannot lower AdaptiveAvgPool/Flatten with a dynamic batch (measured on the seeded classifier), and
+    ferry's TFLite runtime runs a larger batch one image at a time. The signature keeps the source's input and
+    output names (tensor names get a `serving_default_` prefix). A TorchScript module is first turned into an
+    ExportedProgram with torch's TS2EPConverter (torch.export cannot trace a ScriptModule).
+    """
+    torch = require("torch", "torch")
+    import numpy as np
+
+    with quiet():
+        litert_torch = require("litert_torch", TFLITE_TORCH_EXTRA)
+    module = source._module  # type: ignore[attr-defined]
+    shape = (1, *example_shape(source, contract)[1:])
+    example = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32))
+    notes = [f"litert_torch.convert {_version('litert-torch')} (float32, builtin ops), input layout "
+             f"{contract.layout or 'NCHW'}, batch fixed at 1"]
+    try:
+        with quiet():
+            if isinstance(module, torch.jit.ScriptModule):
+                from torch._export.converter import TS2EPConverter
+
+                module = TS2EPConverter(module, (example,)).convert().module()
+                notes.append("TorchScript -> ExportedProgram (torch TS2EPConverter)")
+            with torch.inference_mode():
+                probe = module(example)
+            in_name = _identifier(source.inputs[0].name, "input")
+            named = _named_io(module, in_name, _output_names(source, probe), torch)
+            data = litert_torch.convert(named, (), {in_name: example}).model_content()
+    except Exception as exc:  # noqa: BLE001 - the converter raises anything; explain() keeps its first line
+        raise _litert_error(exc, source.path) from None
+    dest.write_bytes(data)
+    return notes
+
+
+def _litert_error(exc: BaseException, path) -> ConversionError:
+    """litert_torch names an aten op it has no lowering for ("Lowering not found: aten.histc.default")."""
+    import re
+
+    m = re.search(r"Lowering not found: aten\.(?P<op>\w+)", str(exc))
+    if not m:
+        return explain(exc, "litert_torch.convert", path)
+    op = m.group("op")
+    return ConversionError(f"{path}: litert_torch.convert has no TFLite lowering for torch op {op}: deploy this "
+                           "model to OpenVINO or ONNX Runtime, or replace the op in the model", op=op,
+                           tool="litert_torch.convert")
+
+
+def _output_names(source: Model, probe) -> list[str]:
+    if isinstance(probe, dict):
+        return [str(k) for k in probe]
+    n_out = len(probe) if isinstance(probe, list | tuple) else 1
+    names = [o.name for o in source.outputs]
+    names = names if len(names) == n_out else [f"output{i}" for i in range(n_out)]
+    return [_identifier(n, f"output{i}") for i, n in enumerate(names)]
+
+
+def _identifier(name: str, fallback: str) -> str:
+    """litert_torch takes the signature names from Python keyword arguments and dict keys."""
+    import re
+
+    clean = re.sub(r"\W", "_", name)
+    return clean if clean.isidentifier() else fallback
+
+
+def _named_io(module, in_name: str, out_names: list[str], torch):
+    """Wrap `module` so its input is a keyword argument and its outputs a dict: litert_torch writes those names
+    into the TFLite signature, where positional ones become args_0 / output_0."""
+
+    class NamedIO(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = module
+
+        def forward(self, **feeds):
+            out = self.inner(feeds[in_name])
+            if isinstance(out, dict):
+                return {str(k): v for k, v in out.items()}
+            outs = out if isinstance(out, list | tuple) else [out]
+            return dict(zip(out_names, outs, strict=True))
+
+    wrapper = NamedIO()
+    wrapper.training = False  # not eval(): an ExportedProgram's module refuses it, and the source is in eval mode
+    return wrapper
+
+
 def to_openvino_model(source: Model, onnx_file: Path | None):
     """An ov.Model: straight from a SavedModel or Keras model (OpenVINO's TF frontend keeps signature names),
     else from the ONNX file."""
