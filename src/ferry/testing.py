@@ -56,9 +56,19 @@ def _tol(value: float | dict[str, float] | None) -> dict[str, float] | None:
 
 
 def _table(result: CheckResult) -> str:
+    import os
+
     from ferry.report.terminal import print_check
 
     buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        print_check(result)
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "200"  # a table that fits: pytest workers may report a narrow terminal
+    try:
+        with contextlib.redirect_stdout(buf):
+            print_check(result)
+    finally:
+        if columns is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = columns
     return "the deployed model's outputs differ from the source's\n" + buf.getvalue()
