@@ -129,13 +129,18 @@ def convert(
         raise FerryError("give --images PHOTOS (a few of your own photos) to check each target, or --no-check")
     files = image_files(list(images)) if check and images else []
     out = Outputs(Path(outdir), name or default_name(source))
+    if out.outdir.exists() and not out.outdir.is_dir():
+        raise FerryError(f"{out.outdir}: exists and is not a directory; choose another -o OUTDIR")
     _refuse_clobber(source, out, targets, force)
     src = load(source)
     contract = src.resolve(resolve_contract(src, preprocess))
     fmt = src.format
     digest = source_digest(source)
-    out.outdir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".ferry-convert-", dir=out.outdir))
+    try:
+        out.outdir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".ferry-convert-", dir=out.outdir))
+    except OSError as exc:
+        raise FerryError(f"{out.outdir}: cannot write here ({exc.strerror}); choose a writable -o OUTDIR") from None
     entries: list[TargetEntry] = []
     try:
         plain: dict[str, object] = {}  # the intermediate float-input ONNX, made once when a target needs it

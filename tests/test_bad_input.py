@@ -1,0 +1,173 @@
+"""The bad-input corpus (made here, not committed): each case exits 2 (or 1 for a mismatch) with one line naming the
+file and what to do, no traceback, and changes nothing the user gave."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ferry.cli import main
+
+
+def run(capsys, *args) -> tuple[int, list[str]]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, [line for line in err.strip().splitlines() if line]
+
+
+def snapshot(d: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+class _Evil:
+    """Unpickling this would create a file: proof that a model file was (not) unpickled."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.fixture
+def corpus(tmp_path, classifier_onnx) -> Path:
+    d = tmp_path / "corpus"
+    d.mkdir()
+    (d / "empty.onnx").write_bytes(b"")
+    (d / "truncated.onnx").write_bytes(classifier_onnx.read_bytes()[:500])
+    (d / "classifier really onnx.tflite").write_bytes(classifier_onnx.read_bytes())  # wrong extension
+    with (d / "evil.pt").open("wb") as f:
+        pickle.dump(_Evil(tmp_path / "PWNED"), f)
+    (d / "notes.txt").write_text("not a photo\n")
+    return d
+
+
+def test_empty_and_truncated_models(capsys, corpus, photos):
+    before = snapshot(corpus)
+    for name, needle in (("empty.onnx", "empty.onnx"), ("truncated.onnx", "truncated.onnx")):
+        code, err = run(capsys, "check", corpus / name, corpus / name, "--images", photos[0], "--preprocess",
+                        "imagenet")
+        assert code == 2 and len(err) == 1 and needle in err[0], err
+    assert snapshot(corpus) == before
+
+
+def test_a_file_is_read_by_its_content_not_its_extension(capsys, corpus, classifier_onnx, photos):
+    code, err = run(capsys, "check", classifier_onnx, corpus / "classifier really onnx.tflite", "--images",
+                    photos[0], "--preprocess", "imagenet", "--runtimes", "onnxruntime")
+    assert code == 0, err
+
+
+def test_a_pickle_is_never_unpickled(capsys, corpus, tmp_path):
+    code, err = run(capsys, "inspect", corpus / "evil.pt")
+    assert code == 2 and len(err) == 1 and "evil.pt" in err[0] and "pickle" in err[0]
+    assert not (tmp_path / "PWNED").exists(), "ferry executed code from a pickle"
+
+
+def test_truncated_openvino_bin(capsys, classifier_onnx, tmp_path, photos):
+    from ferry.preprocess import preset
+    from ferry.runtimes import openvino
+
+    xml = openvino.embed(classifier_onnx, preset("imagenet").replace(size=(48, 64), layout="NCHW"),
+                         tmp_path / "m.xml")
+    bin_path = xml.with_suffix(".bin")
+    bin_path.write_bytes(bin_path.read_bytes()[:100])
+    before = snapshot(tmp_path)
+    code, err = run(capsys, "check", classifier_onnx, xml, "--images", photos[0], "--preprocess", "imagenet")
+    assert code == 2 and len(err) == 1 and ("m.xml" in err[0] or "m.bin" in err[0]), err
+    assert snapshot(tmp_path) == before
+
+
+def test_16_bit_and_cmyk_photos_decode_to_the_same_pixels(tmp_path, photos):
+    from ferry.images import load_image
+
+    rgb = np.asarray(Image.open(photos[0]).convert("RGB"))
+    sixteen = (rgb[:, :, 0].astype(np.uint16) * 257)  # 16-bit gray, full range
+    Image.fromarray(sixteen).save(tmp_path / "gray16.png")
+    got = load_image(tmp_path / "gray16.png")
+    assert got.dtype == np.uint8 and np.array_equal(got[:, :, 0], rgb[:, :, 0])
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=100)
+    cmyk = load_image(tmp_path / "cmyk.jpg")[:, :, ::-1].astype(int)
+    assert cmyk.shape == rgb.shape and np.abs(cmyk - rgb).mean() < 4  # JPEG rounding only, colours kept
+
+
+def test_a_non_image_among_the_photos(capsys, corpus, classifier_onnx, photos):
+    mixed = corpus / "photos"
+    mixed.mkdir()
+    shutil.copy(photos[0], mixed / "a.jpg")
+    (mixed / "b.jpg").write_text("not a photo, named like one\n")
+    code, err = run(capsys, "check", classifier_onnx, classifier_onnx, "--images", mixed, "--preprocess", "imagenet")
+    assert code == 2 and len(err) == 1 and "b.jpg" in err[0], err
+
+
+def test_model_with_no_image_input_and_mismatched_shapes(capsys, tmp_path, classifier_onnx, photos):
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Relu", ["v"], ["y"])], "vec",
+                          [helper.make_tensor_value_info("v", TensorProto.FLOAT, [1, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(tmp_path / "vector.onnx"))
+    code, err = run(capsys, "check", tmp_path / "vector.onnx", tmp_path / "vector.onnx", "--images", photos[0],
+                    "--preprocess", "imagenet")
+    assert code == 2 and len(err) == 1 and "image-like" in err[0], err
+    contract = tmp_path / "wrong_size.yaml"
+    contract.write_text("preset: imagenet\nsize: [40, 40]\n")
+    code, err = run(capsys, "check", classifier_onnx, classifier_onnx, "--images", photos[0], "--preprocess",
+                    contract)
+    assert code == 2 and len(err) == 1 and "shape" in err[0] and "size" in err[0], err
+
+
+def test_unicode_path_with_spaces(capsys, tmp_path, classifier_onnx, photos):
+    d = tmp_path / "módels & phötos 模型"
+    d.mkdir()
+    model = d / "my classifier.onnx"
+    shutil.copy(classifier_onnx, model)
+    shutil.copy(photos[0], d / "phöto 1.jpg")
+    code, err = run(capsys, "check", model, model, "--images", d / "phöto 1.jpg", "--preprocess", "imagenet")
+    assert code == 0, err
+
+
+def test_unwritable_output_directory(capsys, tmp_path, classifier_onnx, photos):
+    """/proc refuses new entries even to root (CI runs as root, where chmod 0500 would not stop a write)."""
+    locked = Path("/proc/ferry-out") if Path("/proc/self").exists() else tmp_path / "locked"
+    if locked.parent == tmp_path:
+        locked.mkdir()
+        locked.chmod(0o500)
+    code, err = run(capsys, "convert", classifier_onnx, "--to", "onnx", "--preprocess", "imagenet", "-o",
+                    locked / "out", "--images", photos[0])
+    assert code == 2 and len(err) == 1 and ("ferry-out" in err[0] or "locked" in err[0]), err
+    assert "writable" in err[0]
+
+
+def test_output_path_that_is_a_file(capsys, tmp_path, classifier_onnx, photos):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output directory should go\n")
+    code, err = run(capsys, "convert", classifier_onnx, "--to", "onnx", "--preprocess", "imagenet", "-o",
+                    blocker, "--images", photos[0])
+    assert code == 2 and len(err) == 1 and "out" in err[0], err
+    assert blocker.read_text().startswith("a file")
+
+
+@pytest.mark.parametrize("text, field", [
+    ("scale: [1, 2]\n", "scale"),
+    ("mean: fast\n", "mean"),
+    ("size: 224\n", "size"),
+    ("color: purple\n", "color"),
+    ("std: [0.2, 0, 0.2]\n", "std"),
+    ("- just\n- a list\n", "contract"),
+    ("resize: {mode: sideways}\n", "mode"),
+])
+def test_contract_yaml_with_wrong_types(capsys, tmp_path, classifier_onnx, photos, text, field):
+    contract = tmp_path / "contract.yaml"
+    contract.write_text(text)
+    code, err = run(capsys, "check", classifier_onnx, classifier_onnx, "--images", photos[0], "--preprocess",
+                    contract)
+    assert code == 2 and len(err) == 1 and field in err[0], err
