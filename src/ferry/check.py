@@ -5,6 +5,14 @@
 
 Feeding the target a tensor ferry preprocessed would prove nothing about the deployment, so every target starts
 from the decoded image. Models load once; photos stream through in small batches so memory stays flat.
+
+Next to the tensor comparison, the task comparison (`ferry.compare.task`) decodes both sides' answers. The verdict:
+- classify / segment: the target must pass both. The tensor check catches what keeps the answer for now (a BGR
+  swap that keeps the top-1 class); the task check says what a user would see change.
+- detect: the detection outputs (boxes, scores, classes, masks, count) are judged by task only, because runtimes
+  may return the same detections in another order or pad differently, which a tensor diff calls a failure; any
+  other output of a detector is still judged by tensor.
+- none (or nothing recognised by auto): tensor only, as before.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ferry.compare.task import TASKS, TaskComparison, TaskPlan, pick_task, task_accumulator
 from ferry.compare.tensor import DEFAULT_ATOL, DEFAULT_RTOL, Accumulator, OutputComparison, match_outputs
 from ferry.errors import FerryError
 from ferry.preprocess.contract import Preprocess, load_contract
@@ -30,11 +39,28 @@ class TargetResult:
     outputs: list[OutputComparison] = field(default_factory=list)
     preprocess_path: str = ""  # "embedded" or "native"
     notes: list[str] = field(default_factory=list)
+    task: TaskComparison | None = None
+    tensor_passed: bool = True  # every output within tensor tolerance (detection outputs included)
+    bisect: dict[str, Any] | None = None  # ferry.bisect's finding, with --bisect on a failing ONNX/OpenVINO pair
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "runtime": self.runtime, "passed": self.passed,
-                "preprocess_path": self.preprocess_path,
-                "outputs": [o.to_dict() for o in self.outputs], "notes": self.notes}
+        d = {"path": self.path, "runtime": self.runtime, "passed": self.passed,
+             "preprocess_path": self.preprocess_path,
+             "outputs": [o.to_dict() for o in self.outputs], "notes": self.notes,
+             "tensor_passed": self.tensor_passed, "task": self.task.to_dict() if self.task else None}
+        if self.bisect is not None:
+            d["bisect"] = self.bisect
+        return d
+
+
+@dataclass
+class Sample:
+    """One photo kept for the report: what the model saw (resized u8 BGR) and every side's outputs."""
+
+    image: str
+    view: np.ndarray
+    source: dict[str, np.ndarray]
+    targets: list[dict[str, np.ndarray]]  # per target, keyed by the reference's output names
 
 
 @dataclass
@@ -46,11 +72,18 @@ class CheckResult:
     images: list[str]
     targets: list[TargetResult]
     notes: list[str] = field(default_factory=list)
+    plan: TaskPlan | None = None
+    threshold: float = 0.5
+    labels: list[str] | None = None
+    samples: list[Sample] = field(default_factory=list)  # kept photos (keep=N), for the report; not in JSON
 
     def to_dict(self) -> dict[str, Any]:
+        task = None
+        if self.plan is not None:
+            task = {**self.plan.to_dict(), "threshold": self.threshold}
         return {"passed": self.passed, "source": self.source, "source_runtime": self.source_runtime,
                 "preprocess": self.preprocess.to_dict(), "images": self.images,
-                "targets": [t.to_dict() for t in self.targets], "notes": self.notes}
+                "targets": [t.to_dict() for t in self.targets], "notes": self.notes, "task": task}
 
 
 def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess | None) -> Preprocess:
@@ -97,10 +130,26 @@ def check(
     rtol: dict[str, float] | None = None,
     batch: int = 8,
     progress=None,
+    task: str | None = "auto",
+    threshold: float = 0.5,
+    labels: str | Path | list[str] | None = None,
+    keep: int = 0,
+    bisect: bool = False,
 ) -> CheckResult:
-    """Compare every output of every (target, runtime) with the source on the same photos."""
-    from ferry.images import image_files, load_image
+    """Compare every output of every (target, runtime) with the source on the same photos, as tensors and as
+    answers (`task`: auto, classify, segment, detect, none; `threshold`: binary masks and detection scores).
 
+    `keep` photos are kept with every side's outputs for `ferry.report.html`; `labels` (a file or a list) names
+    classes there. `bisect` looks for the first layer that parts on each failing ONNX/OpenVINO target."""
+    from ferry.decode.labels import load_labels
+    from ferry.images import image_files, load_image
+    from ferry.preprocess.reference import resize_batch
+
+    if not 0.0 <= float(threshold) <= 1.0:
+        raise FerryError(f"--threshold {threshold}: must be between 0 and 1")
+    names = list(labels) if isinstance(labels, list) else load_labels(labels)
+    if (task or "auto").lower() not in TASKS:  # bad input before any model loads
+        raise FerryError(f"--task {task}: unknown task; use one of {', '.join(TASKS)}")
     atol = atol or {}
     rtol = rtol or {}
     files = image_files(list(images))  # cheap: a missing photo is reported before any model loads
@@ -118,9 +167,19 @@ def check(
         pairs.extend(load(t, r) for r in chosen)
     accs: list[dict[str, Accumulator] | None] = [None] * len(pairs)
     notes: list[list[str]] = [[] for _ in pairs]
+    plan: TaskPlan | None = None
+    tasks: list = [None] * len(pairs)
+    samples: list[Sample] = []
+    first_bad: list[int | None] = [None] * len(pairs)  # the first photo each target fails on (for --bisect)
     for start in range(0, len(files), batch):
         pixels = [load_image(f) for f in files[start:start + batch]]
         ref = _run_chunked(lambda ch: src.run_reference(ch, contract), src, pixels, batch)
+        if plan is None:
+            plan = pick_task(task, ref[0])
+        kept = max(0, min(keep - len(samples), len(pixels)))
+        if kept:
+            views = resize_batch(pixels[:kept], contract)
+            samples.extend(Sample(str(files[start + i]), views[i], ref[i], []) for i in range(kept))
         for k, model in enumerate(pairs):
             tcontract = tgt_contract_spec or contract
             tgt = _run_chunked(lambda ch, m=model, c=tcontract: m.run_image(ch, c), model, pixels, batch)
@@ -129,19 +188,71 @@ def check(
                 accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
                                           rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r)
                            for t, r in mapping.items()}
-            for r_out, t_out in zip(ref, tgt, strict=True):
+                tasks[k] = task_accumulator(plan, threshold)
+                if tasks[k] is not None and not set(plan.outputs) <= set(mapping.values()):
+                    notes[k].append(f"task {plan.task} needs outputs {', '.join(plan.outputs)}; the target lacks "
+                                    "some: compared by tensor only")
+                    tasks[k] = None
+            for i, (r_out, t_out) in enumerate(zip(ref, tgt, strict=True)):
                 for t, acc in accs[k].items():
                     acc.add(r_out[acc.reference_name], t_out[t])
+                by_ref = {acc.reference_name: t_out[t] for t, acc in accs[k].items()}
+                ok = tasks[k].add(r_out, by_ref) if tasks[k] is not None else True
+                if not ok and first_bad[k] is None:
+                    first_bad[k] = start + i
+                if i < kept:
+                    samples[len(samples) - kept + i].targets.append(by_ref)
         if progress:
             progress(min(start + batch, len(files)), len(files))
     results: list[TargetResult] = []
-    for model, acc, extra in zip(pairs, accs, notes, strict=True):
+    for model, acc, extra, tacc in zip(pairs, accs, notes, tasks, strict=True):
         outs = [a.result() for a in (acc or {}).values()]
-        passed = bool(outs) and all(o.passed for o in outs)
+        tensor_ok = bool(outs) and all(o.passed for o in outs)
+        tres = tacc.result() if tacc is not None else None
+        passed = _verdict(outs, tres, plan)
         how = "embedded" if model.embedded is not None else "native"
-        results.append(TargetResult(str(model.path), model.runtime, passed, outs, how, model.notes + extra))
+        results.append(TargetResult(str(model.path), model.runtime, passed, outs, how, model.notes + extra,
+                                    task=tres, tensor_passed=tensor_ok))
+    if bisect:
+        _bisect_failures(src, pairs, results, files, first_bad, contract, tgt_contract_spec, atol, rtol)
     return CheckResult(
         passed=bool(results) and all(r.passed for r in results), source=str(src.path),
         source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results,
-        notes=list(src.notes),
+        notes=list(src.notes), plan=plan, threshold=float(threshold), labels=names, samples=samples,
     )
+
+
+def _verdict(outs, tres: TaskComparison | None, plan: TaskPlan | None) -> bool:
+    """Tensor and task parity combined (module docstring): detection outputs by task, everything else by tensor."""
+    if not outs:
+        return False
+    if tres is None or plan is None:
+        return all(o.passed for o in outs)
+    if plan.task == "detect":
+        rest = [o for o in outs if (o.reference_name or o.name) not in plan.outputs]
+        return tres.passed and all(o.passed for o in rest)
+    return tres.passed and all(o.passed for o in outs)
+
+
+def _bisect_failures(src, pairs, results, files, first_bad, contract, tcontract, atol, rtol) -> None:
+    """Run ferry.bisect on each failing target, on the first photo it fails on."""
+    from ferry.bisect import bisect_models
+    from ferry.images import load_image
+
+    for k, (model, res) in enumerate(zip(pairs, results, strict=True)):
+        if res.passed:
+            continue
+        idx = first_bad[k]
+        if idx is None:
+            bad = [o for o in res.outputs if not o.passed]
+            idx = 0 if bad else None
+        if idx is None:
+            continue
+        try:
+            found = bisect_models(src, model, load_image(files[idx]), contract, tcontract or contract,
+                                  atol=atol.get("*", DEFAULT_ATOL), rtol=rtol.get("*", DEFAULT_RTOL))
+        except FerryError as exc:
+            res.bisect = {"found": False, "reason": str(exc)}
+            continue
+        found["image"] = str(files[idx])
+        res.bisect = found

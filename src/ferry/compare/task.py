@@ -1,0 +1,475 @@
+"""Task-aware parity: does the deployed model give the same *answer*, not only the same numbers?
+
+Three comparators, accumulated image by image like `compare/tensor.py` so memory stays flat:
+
+- classify: top-1 agreement (a flip between two classes whose reference probabilities are closer than the
+  probability tolerance is a tie, not a disagreement), top-k agreement (reported), largest probability delta.
+- segment: a label map per side (argmax over that side's own class axis, so an NCHW source and an NHWC target
+  compare; a single-channel map is a binary mask at `threshold`), pixel agreement, per-class IoU, mIoU.
+- detect: detections at `threshold` matched by IoU, greedily best first (as pycocotools matches; no Hungarian
+  solver because scipy is not a ferry dependency and greedy is what detection metrics use), so the order in
+  which a runtime returns boxes does not matter; class agreement, score delta, mask IoU, unmatched boxes on either
+  side. Raw candidates (per-class scores, YOLO-style tensors) go through OpenCV's NMS first.
+
+`pick_task("auto", ...)` reads the reference outputs of the first image (shapes and names) and says why it picked
+what it picked. Tolerances (defaults below) are measured; see each constant.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ferry.decode.answers import (
+    DetAnswer,
+    box_iou,
+    class_axis,
+    decode_classify,
+    decode_segment,
+    nms,
+)
+from ferry.errors import FerryError
+
+TASKS = ("auto", "classify", "segment", "detect", "none")
+
+# Classification: largest allowed change of any class probability. Measured on the seeded classifier: runtimes on
+# the same ONNX file differ by < 1e-7 in probability; an RGB/BGR swap moves it by > 0.05 on the photos. One
+# percentage point is far above float noise (and fp16 drift) and below what a user would call the same answer.
+PROB_TOL = 0.01
+# Segmentation: share of pixels whose label must agree, and the least mIoU. Float noise flips only pixels whose
+# two best classes (or probability and threshold) tie: measured 0 flips in 10 photos between onnxruntime, OpenVINO
+# and OpenCV on the seeded segmenter and on PP-OCRv4; an RGB/BGR swap flips > 2% of the segmenter's pixels.
+PIXEL_TOL = 0.995
+MIOU_TOL = 0.98
+# Detection: a matched box must overlap its reference by this IoU; score within SCORE_TOL; masks by MASK_IOU_TOL.
+# Measured on the seed detector: OpenVINO vs TensorFlow IoU > 0.9999, score delta < 1e-6, mask IoU 1.0.
+BOX_IOU_TOL = 0.9
+SCORE_TOL = 0.02
+MASK_IOU_TOL = 0.9
+MATCH_IOU = 0.5  # below this two boxes are different detections
+
+
+@dataclass
+class TaskPlan:
+    """What to decode and how: the task, the reference outputs it reads, and why it was picked."""
+
+    task: str
+    why: str
+    roles: dict[str, str] = field(default_factory=dict)  # role (out, boxes, scores, classes, masks, num) -> output
+    box_order: str = "xyxy"  # xyxy | yxyx (TF Object Detection API) | cxcywh (YOLO)
+    raw: bool = False  # candidates that need NMS
+    yolo: bool = False  # one tensor [K, 4 + C] (or transposed)
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(dict.fromkeys(self.roles.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "why": self.why, "roles": self.roles}
+
+
+def _one(a: np.ndarray) -> np.ndarray:
+    """Drop a leading batch dimension of one."""
+    a = np.asarray(a)
+    return a[0] if a.ndim >= 2 and a.shape[0] == 1 else a
+
+
+def _classify_fits(a: np.ndarray) -> bool:
+    s = [d for d in np.asarray(a).shape[1:]] if np.asarray(a).ndim >= 2 else list(np.asarray(a).shape)
+    if np.asarray(a).ndim >= 2 and np.asarray(a).shape[0] != 1:
+        return False
+    core = [d for d in s if d != 1]
+    return len(core) == 1 and core[0] >= 2 and (len(s) == 1 or s[1:] == [1] * (len(s) - 1))
+
+
+def _segment_fits(a: np.ndarray) -> bool:
+    a = np.asarray(a)
+    if a.ndim == 4 and a.shape[0] == 1:
+        try:
+            ax = class_axis(a.shape)
+        except ValueError:
+            return False
+        spatial = [d for i, d in enumerate(a.shape[1:], start=1) if i != (ax if ax is not None else 1)]
+        return len(spatial) == 2 and min(spatial) >= 4
+    if a.ndim == 3 and a.shape[0] == 1:
+        return min(a.shape[1:]) >= 4
+    return False
+
+
+_NAME = {
+    "boxes": re.compile(r"box"),
+    "scores": re.compile(r"score|conf"),
+    "classes": re.compile(r"class|label"),
+    "masks": re.compile(r"mask"),
+    "num": re.compile(r"num"),
+}
+
+
+def _detect_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
+    roles: dict[str, str] = {}
+    for role, pat in _NAME.items():
+        for name, arr in outs.items():
+            if name in roles.values() or not pat.search(name.lower()):
+                continue
+            if role == "boxes" and np.asarray(arr).shape[-1:] != (4,):
+                continue
+            roles[role] = name
+            break
+    if "boxes" in roles and "scores" in roles:
+        scores = _one(outs[roles["scores"]])
+        raw = scores.ndim == 2 and scores.shape[1] > 1 and "classes" not in roles
+        order = "yxyx" if "detection_boxes" in roles["boxes"] else "xyxy"
+        what = "; raw candidates with per-class scores: OpenCV NMS applied" if raw else ""
+        why = (f"outputs named {', '.join(f'{k}={v}' for k, v in roles.items())} form a detector"
+               f" (boxes as {order}{', TF Object Detection API' if order == 'yxyx' else ''}){what}")
+        return TaskPlan("detect", why, roles, box_order=order, raw=raw)
+    if len(outs) == 1:
+        name, arr = next(iter(outs.items()))
+        a = _one(arr)
+        if a.ndim == 2 and min(a.shape) >= 5 and max(a.shape) >= 8 * min(a.shape):
+            return TaskPlan("detect", f"{name} {list(np.asarray(arr).shape)} looks like YOLO candidates "
+                            "(cx, cy, w, h, class scores...); OpenCV NMS applied", {"candidates": name},
+                            box_order="cxcywh", raw=True, yolo=True)
+    return None
+
+
+def pick_task(requested: str | None, outs: dict[str, np.ndarray]) -> TaskPlan:
+    """The task for these (reference, one image) outputs; `requested` is auto, none, or a task to force."""
+    requested = (requested or "auto").lower()
+    if requested not in TASKS:
+        raise FerryError(f"--task {requested}: unknown task; use one of {', '.join(TASKS)}")
+    shapes = ", ".join(f"{n}{list(np.asarray(a).shape)}" for n, a in outs.items())
+    if requested == "none":
+        return TaskPlan("none", "--task none: tensor comparison only")
+    if requested in ("auto", "detect"):
+        plan = _detect_plan(outs)
+        if plan is not None:
+            if requested == "auto":
+                plan.why = "auto: " + plan.why
+            return plan
+        if requested == "detect":
+            raise FerryError(f"--task detect: no boxes and scores among the outputs ({shapes}); a detector needs an "
+                             "output named *box* [.., K, 4] and one named *score*/*conf*, or one YOLO-style tensor")
+    for name, arr in outs.items():
+        shape = list(np.asarray(arr).shape)
+        if requested in ("auto", "classify") and _classify_fits(arr):
+            n = int(np.asarray(arr).size)
+            return TaskPlan("classify", f"{'auto: ' if requested == 'auto' else ''}{name} {shape} holds one "
+                            f"score per class ({n} classes)", {"out": name})
+        if requested in ("auto", "segment") and _segment_fits(arr):
+            ax = class_axis(np.asarray(arr).shape) if np.asarray(arr).ndim == 4 else None
+            kind = (f"argmax over axis {ax} ({shape[ax]} classes)" if ax is not None
+                    else "one channel: a binary mask at the threshold")
+            return TaskPlan("segment", f"{'auto: ' if requested == 'auto' else ''}{name} {shape} is a map: {kind}",
+                            {"out": name})
+    if requested == "auto":
+        return TaskPlan("none", f"auto: no output looks like class scores, a map or detections ({shapes}); "
+                        "tensor comparison only")
+    raise FerryError(f"--task {requested}: no output fits ({shapes}); use --task auto or none")
+
+
+def decode_detect(plan: TaskPlan, outs: dict[str, np.ndarray], min_score: float) -> DetAnswer:
+    """Detections with score >= min_score, boxes as (x1, y1, x2, y2)."""
+    if plan.yolo:
+        a = _one(outs[plan.roles["candidates"]]).astype(np.float64)
+        if a.shape[0] < a.shape[1]:
+            a = a.T
+        c = a[:, :4]
+        boxes = np.concatenate([c[:, :2] - c[:, 2:] / 2, c[:, :2] + c[:, 2:] / 2], axis=1)
+        cls_scores = a[:, 4:]
+        classes, scores = np.argmax(cls_scores, 1), np.max(cls_scores, 1)
+        masks = None
+    else:
+        boxes = _one(outs[plan.roles["boxes"]]).astype(np.float64).reshape(-1, 4)
+        s = _one(outs[plan.roles["scores"]]).astype(np.float64)
+        if plan.raw:
+            s = s.reshape(len(boxes), -1)
+            classes, scores = np.argmax(s, 1), np.max(s, 1)
+        else:
+            scores = s.reshape(-1)
+            classes = (_one(outs[plan.roles["classes"]]).reshape(-1).round().astype(np.int64)
+                       if "classes" in plan.roles else np.zeros(len(scores), np.int64))
+        masks = _one(outs[plan.roles["masks"]]).astype(np.float64) if "masks" in plan.roles else None
+        if masks is not None and masks.ndim == 4 and masks.shape[1] == 1:
+            masks = masks[:, 0]
+        if "num" in plan.roles:
+            n = int(round(float(np.asarray(outs[plan.roles["num"]]).reshape(-1)[0])))
+            boxes, scores, classes = boxes[:n], scores[:n], classes[:n]
+            masks = masks[:n] if masks is not None else None
+    if plan.box_order == "yxyx":
+        boxes = boxes[:, [1, 0, 3, 2]]
+    if plan.raw:
+        keep = nms(boxes, scores, classes, min_score)
+    else:
+        keep = np.nonzero(scores >= min_score)[0]
+        keep = keep[np.argsort(-scores[keep], kind="stable")]
+    normalized = bool(np.abs(boxes).max(initial=0.0) <= 1.5)
+    return DetAnswer(boxes[keep], scores[keep], classes[keep].astype(np.int64),
+                     [masks[i] for i in keep] if masks is not None else [], normalized)
+
+
+def decode(plan: TaskPlan, outs: dict[str, np.ndarray], threshold: float = 0.5):
+    """The answer one image's outputs give under `plan` (ClassAnswer, SegAnswer, DetAnswer, or None)."""
+    if plan.task == "classify":
+        return decode_classify(outs[plan.roles["out"]])
+    if plan.task == "segment":
+        return decode_segment(outs[plan.roles["out"]], threshold)
+    if plan.task == "detect":
+        return decode_detect(plan, outs, threshold)
+    return None
+
+
+@dataclass
+class TaskComparison:
+    """The task-level verdict for one target: metrics, the tolerances they were held to, and which images fail."""
+
+    task: str
+    why: str
+    outputs: list[str]
+    passed: bool
+    metrics: dict[str, Any]
+    tolerances: dict[str, float]
+    reason: str | None = None
+    images: int = 0
+    failing_images: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        def clean(v):
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and not np.isfinite(v):
+                return None
+            if isinstance(v, list):
+                return [clean(x) for x in v]
+            return v
+
+        return {"task": self.task, "why": self.why, "outputs": self.outputs, "passed": self.passed,
+                "metrics": {k: clean(v) for k, v in self.metrics.items()}, "tolerances": self.tolerances,
+                "reason": self.reason, "images": self.images, "failing_images": [int(i) for i in self.failing_images]}
+
+
+class _Base:
+    def __init__(self, plan: TaskPlan, threshold: float, tolerances: dict[str, float]):
+        self.plan = plan
+        self.threshold = threshold
+        self.tol = tolerances
+        self.n = 0
+        self.failing: list[int] = []
+        self.problem: str | None = None
+
+    def add(self, ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray]) -> bool:
+        """One image's outputs (target keyed by the reference's names). Returns whether it passes by task."""
+        try:
+            ok = self._add(ref, tgt)
+        except (ValueError, KeyError, IndexError) as exc:
+            self.problem = self.problem or f"cannot decode the target's answer: {exc}"
+            ok = False
+        if not ok:
+            self.failing.append(self.n)
+        self.n += 1
+        return ok
+
+    def _add(self, ref, tgt) -> bool:
+        raise NotImplementedError
+
+    def result(self) -> TaskComparison:
+        metrics, reason = self._metrics()
+        reason = self.problem or reason
+        return TaskComparison(self.plan.task, self.plan.why, self.plan.outputs, reason is None and self.n > 0,
+                              metrics, dict(self.tol), reason if self.n else "no images compared", self.n,
+                              self.failing)
+
+    def _metrics(self) -> tuple[dict[str, Any], str | None]:
+        raise NotImplementedError
+
+
+class ClassifyAccumulator(_Base):
+    def __init__(self, plan, threshold, prob_tol: float = PROB_TOL, k: int = 5):
+        super().__init__(plan, threshold, {"prob_delta": prob_tol})
+        self.k = k
+        self.top1 = 0
+        self.ties = 0
+        self.topk = 0
+        self.max_delta = 0.0
+
+    def _add(self, ref, tgt) -> bool:
+        name = self.plan.roles["out"]
+        r, t = decode_classify(ref[name]), decode_classify(tgt[name])
+        if r.probs.shape != t.probs.shape:
+            raise ValueError(f"{t.probs.size} classes where the reference has {r.probs.size}")
+        k = min(self.k, r.probs.size)
+        ri, ti = int(np.argmax(r.probs)), int(np.argmax(t.probs))
+        delta = float(np.max(np.abs(r.probs - t.probs)))
+        self.max_delta = max(self.max_delta, delta)
+        tie = ri != ti and abs(r.probs[ri] - r.probs[ti]) < self.tol["prob_delta"]
+        self.top1 += int(ri == ti)
+        self.ties += int(tie)
+        self.topk += int({i for i, _ in r.top(k)} == {i for i, _ in t.top(k)})
+        return (ri == ti or tie) and delta <= self.tol["prob_delta"]
+
+    def _metrics(self):
+        n = max(self.n, 1)
+        m = {"top1_agreement": self.top1 / n, "topk_agreement": self.topk / n, "k": self.k,
+             "max_prob_delta": self.max_delta, "ties": self.ties}
+        reason = None
+        flips = self.n - self.top1 - self.ties
+        if flips:
+            reason = f"top-1 class differs on {flips} of {self.n} image(s)"
+        elif self.max_delta > self.tol["prob_delta"]:
+            reason = f"a class probability moves by {self.max_delta:.3g} (> {self.tol['prob_delta']:g})"
+        return m, reason
+
+
+class SegmentAccumulator(_Base):
+    def __init__(self, plan, threshold, pixel_tol: float = PIXEL_TOL, miou_tol: float = MIOU_TOL):
+        super().__init__(plan, threshold, {"pixel_agreement": pixel_tol, "miou": miou_tol, "threshold": threshold})
+        self.inter: np.ndarray | None = None
+        self.union: np.ndarray | None = None
+        self.same = 0
+        self.total = 0
+        self.worst = 1.0
+        self.binary = False
+
+    def _add(self, ref, tgt) -> bool:
+        name = self.plan.roles["out"]
+        r, t = decode_segment(ref[name], self.threshold), decode_segment(tgt[name], self.threshold)
+        if r.labels.shape != t.labels.shape:
+            raise ValueError(f"label map {list(t.labels.shape)} where the reference's is {list(r.labels.shape)}")
+        if r.n_classes != t.n_classes:
+            raise ValueError(f"{t.n_classes} classes where the reference has {r.n_classes}")
+        n = r.n_classes
+        self.binary = r.binary
+        if self.inter is None:
+            self.inter, self.union = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        rl, tl = r.labels.ravel(), t.labels.ravel()
+        self.inter += np.bincount(rl[rl == tl], minlength=n)[:n]
+        self.union += (np.bincount(rl, minlength=n) + np.bincount(tl, minlength=n))[:n] \
+            - np.bincount(rl[rl == tl], minlength=n)[:n]
+        same = int(np.count_nonzero(rl == tl))
+        self.same += same
+        self.total += rl.size
+        agree = same / rl.size if rl.size else 1.0
+        self.worst = min(self.worst, agree)
+        return agree >= self.tol["pixel_agreement"]
+
+    def _metrics(self):
+        if self.inter is None:
+            return {}, "no images compared"
+        present = self.union > 0
+        iou = np.where(present, self.inter / np.maximum(self.union, 1), np.nan)
+        miou = float(np.nanmean(iou)) if present.any() else 1.0
+        agree = self.same / self.total if self.total else 1.0
+        m = {"pixel_agreement": agree, "worst_image_pixel_agreement": self.worst, "miou": miou,
+             "per_class_iou": [None if np.isnan(v) else float(v) for v in iou], "binary": self.binary}
+        reason = None
+        if self.failing:
+            reason = (f"{len(self.failing)} image(s) with pixel agreement below {self.tol['pixel_agreement']:g} "
+                      f"(worst {self.worst:.4f})")
+        elif miou < self.tol["miou"]:
+            reason = f"mIoU {miou:.4f} below {self.tol['miou']:g}"
+        return m, reason
+
+
+def _mask_iou(a: np.ndarray | None, b: np.ndarray | None, threshold: float) -> float | None:
+    if a is None or b is None:
+        return None
+    ma, mb = np.asarray(a) >= threshold, np.asarray(b) >= threshold
+    if ma.shape != mb.shape:
+        return 0.0
+    union = np.count_nonzero(ma | mb)
+    return 1.0 if union == 0 else np.count_nonzero(ma & mb) / union
+
+
+def match_detections(r: DetAnswer, t: DetAnswer) -> list[tuple[int, int, float]]:
+    """Greedy one-to-one matching by IoU, best pair first; pairs below MATCH_IOU stay unmatched."""
+    if len(r.boxes) == 0 or len(t.boxes) == 0:
+        return []
+    iou = box_iou(r.boxes, t.boxes)
+    pairs: list[tuple[int, int, float]] = []
+    used_r, used_t = set(), set()
+    for flat in np.argsort(-iou, axis=None, kind="stable"):
+        i, j = np.unravel_index(flat, iou.shape)
+        if iou[i, j] < MATCH_IOU:
+            break
+        if i in used_r or j in used_t:
+            continue
+        used_r.add(int(i))
+        used_t.add(int(j))
+        pairs.append((int(i), int(j), float(iou[i, j])))
+    return pairs
+
+
+class DetectAccumulator(_Base):
+    def __init__(self, plan, threshold, box_iou_tol: float = BOX_IOU_TOL, score_tol: float = SCORE_TOL,
+                 mask_iou_tol: float = MASK_IOU_TOL):
+        super().__init__(plan, threshold, {"box_iou": box_iou_tol, "score_delta": score_tol,
+                                           "mask_iou": mask_iou_tol, "threshold": threshold})
+        self.ref_boxes = self.tgt_boxes = self.matched = 0
+        self.unmatched_ref = self.unmatched_tgt = self.class_mismatch = 0
+        self.min_iou = 1.0
+        self.max_score_delta = 0.0
+        self.min_mask_iou: float | None = None
+
+    def _add(self, ref, tgt) -> bool:
+        # Candidates down to threshold - score_tol on both sides, so a box just under the threshold on one side
+        # still matches its twin just over it on the other; only boxes at or above the threshold count as missing.
+        low = max(self.threshold - self.tol["score_delta"], 0.0)
+        r, t = decode_detect(self.plan, ref, low), decode_detect(self.plan, tgt, low)
+        pairs = match_detections(r, t)
+        ok = True
+        mr = {i for i, _, _ in pairs}
+        mt = {j for _, j, _ in pairs}
+        miss_r = [i for i in range(len(r.scores)) if i not in mr and r.scores[i] >= self.threshold]
+        miss_t = [j for j in range(len(t.scores)) if j not in mt and t.scores[j] >= self.threshold]
+        self.ref_boxes += int(np.count_nonzero(r.scores >= self.threshold))
+        self.tgt_boxes += int(np.count_nonzero(t.scores >= self.threshold))
+        self.unmatched_ref += len(miss_r)
+        self.unmatched_tgt += len(miss_t)
+        ok &= not miss_r and not miss_t
+        for i, j, iou in pairs:
+            self.matched += 1
+            self.min_iou = min(self.min_iou, iou)
+            d = abs(float(r.scores[i]) - float(t.scores[j]))
+            self.max_score_delta = max(self.max_score_delta, d)
+            cls_ok = r.classes[i] == t.classes[j]
+            self.class_mismatch += int(not cls_ok)
+            ok &= bool(cls_ok) and iou >= self.tol["box_iou"] and d <= self.tol["score_delta"]
+            if r.masks and t.masks:
+                m = _mask_iou(r.masks[i], t.masks[j], self.threshold)
+                if m is not None:
+                    self.min_mask_iou = m if self.min_mask_iou is None else min(self.min_mask_iou, m)
+                    ok &= m >= self.tol["mask_iou"]
+        return bool(ok)
+
+    def _metrics(self):
+        m = {"ref_detections": self.ref_boxes, "target_detections": self.tgt_boxes, "matched": self.matched,
+             "unmatched_ref": self.unmatched_ref, "unmatched_target": self.unmatched_tgt,
+             "class_mismatches": self.class_mismatch, "min_box_iou": self.min_iou if self.matched else None,
+             "max_score_delta": self.max_score_delta, "min_mask_iou": self.min_mask_iou}
+        problems = []
+        if self.unmatched_ref:
+            problems.append(f"{self.unmatched_ref} reference detection(s) missing in the target")
+        if self.unmatched_tgt:
+            problems.append(f"{self.unmatched_tgt} extra detection(s) in the target")
+        if self.class_mismatch:
+            problems.append(f"{self.class_mismatch} matched box(es) with another class")
+        if self.matched and self.min_iou < self.tol["box_iou"]:
+            problems.append(f"box IoU down to {self.min_iou:.3f} (< {self.tol['box_iou']:g})")
+        if self.max_score_delta > self.tol["score_delta"]:
+            problems.append(f"score moves by {self.max_score_delta:.3g} (> {self.tol['score_delta']:g})")
+        if self.min_mask_iou is not None and self.min_mask_iou < self.tol["mask_iou"]:
+            problems.append(f"mask IoU down to {self.min_mask_iou:.3f} (< {self.tol['mask_iou']:g})")
+        return m, "; ".join(problems) or None
+
+
+def task_accumulator(plan: TaskPlan, threshold: float = 0.5) -> _Base | None:
+    if plan.task == "classify":
+        return ClassifyAccumulator(plan, threshold)
+    if plan.task == "segment":
+        return SegmentAccumulator(plan, threshold)
+    if plan.task == "detect":
+        return DetectAccumulator(plan, threshold)
+    return None

@@ -1,0 +1,135 @@
+"""What a model's outputs mean: a class ranking, a label map, a set of detections.
+
+Decoding is shared by the task comparison (`ferry.compare.task`), `ferry show` and the HTML report, so the answer
+a user sees drawn is exactly the answer the verdict was computed on. Only numpy here; NMS uses OpenCV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class ClassAnswer:
+    """Probabilities over classes (softmax applied when the output holds logits) and the ranking."""
+
+    probs: np.ndarray
+    softmaxed: bool
+
+    def top(self, k: int = 5) -> list[tuple[int, float]]:
+        order = np.argsort(-self.probs, kind="stable")[:k]
+        return [(int(i), float(self.probs[i])) for i in order]
+
+
+@dataclass
+class SegAnswer:
+    """A label map (H, W) of class ids; binary maps (one channel at a threshold) have classes 0 and 1."""
+
+    labels: np.ndarray
+    n_classes: int
+    binary: bool
+    class_axis: int | None = None  # the axis the argmax ran over, in the per-image output (None: 1-channel)
+
+
+@dataclass
+class DetAnswer:
+    """Detections kept at or above a score, boxes as (x1, y1, x2, y2); `normalized` when in 0..1 of the input."""
+
+    boxes: np.ndarray  # (K, 4) float64
+    scores: np.ndarray  # (K,)
+    classes: np.ndarray  # (K,) int
+    masks: list[np.ndarray | None] = field(default_factory=list)  # per box: probability mask in box coordinates
+    normalized: bool = True
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = x - np.max(x)
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def looks_like_probs(x: np.ndarray) -> bool:
+    return bool(x.size and np.all(x >= 0) and np.all(x <= 1) and abs(float(x.sum()) - 1.0) < 1e-3)
+
+
+def decode_classify(out: np.ndarray) -> ClassAnswer:
+    v = np.asarray(out, dtype=np.float64).reshape(-1)
+    if looks_like_probs(v):
+        return ClassAnswer(v, softmaxed=False)
+    return ClassAnswer(softmax(v), softmaxed=True)
+
+
+def class_axis(shape: tuple[int, ...]) -> int | None:
+    """The class axis of a per-image segmentation output [1, C, H, W] / [1, H, W, C] / [C, H, W] / [H, W].
+
+    The class axis is the short one at either end; the two spatial dims are the long ones in the middle or the
+    end. None means there is no class axis (a single map)."""
+    dims = list(shape)
+    off = 0
+    if len(dims) == 4:
+        if dims[0] != 1:
+            raise ValueError(f"not one image's segmentation output: shape {dims}")
+        dims, off = dims[1:], 1
+    if len(dims) == 2:
+        return None
+    if len(dims) != 3:
+        raise ValueError(f"not a segmentation output: shape {list(shape)}")
+    a, b, c = dims
+    if c < a and c < b:  # channels last
+        return off + 2 if c > 1 else None
+    return off if a > 1 else None
+
+
+def decode_segment(out: np.ndarray, threshold: float = 0.5) -> SegAnswer:
+    a4 = np.asarray(out)
+    squeezed = a4[0] if a4.ndim in (3, 4) and a4.shape[0] == 1 else a4  # drop the batch of one
+    if squeezed.ndim == 2:
+        if np.issubdtype(squeezed.dtype, np.integer):
+            return SegAnswer(squeezed.astype(np.int64), int(squeezed.max(initial=0)) + 1, binary=False)
+        return SegAnswer((squeezed >= threshold).astype(np.int64), 2, binary=True)
+    axis = class_axis(squeezed.shape)
+    if axis is None:
+        single = squeezed.reshape([d for d in squeezed.shape if d != 1] or [1])
+        return SegAnswer((single >= threshold).astype(np.int64), 2, binary=True)
+    n = squeezed.shape[axis]
+    return SegAnswer(np.argmax(squeezed, axis=axis).astype(np.int64), n, binary=False,
+                     class_axis=axis + (a4.ndim - squeezed.ndim))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between (N, 4) and (M, 4) boxes in (x1, y1, x2, y2) (or consistently (y1, x1, y2, x2))."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, inter / union, 0.0)
+    same = np.all(a[:, None, :] == b[None, :, :], axis=2)  # identical (even degenerate) boxes are one box
+    return np.where(same, 1.0, iou)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, score_min: float, iou: float = 0.5,
+        top_k: int = 300) -> np.ndarray:
+    """Class-aware NMS through OpenCV (cv2.dnn.NMSBoxesBatched), indices kept, best first.
+
+    Hand-writing NMS was rejected: OpenCV's is maintained and is what an OpenCV deployment would run; torchvision
+    is not a ferry dependency."""
+    from ferry.errors import require
+
+    cv2 = require("cv2", "opencv")
+    if len(boxes) == 0:
+        return np.zeros(0, np.int64)
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1).astype(np.float64)
+    scale = 1.0
+    if np.abs(xywh).max(initial=0.0) <= 2.0:  # NMSBoxes works in any unit, but rounds Rect2d widths poorly near 0
+        scale = 1000.0
+    keep = cv2.dnn.NMSBoxesBatched((xywh * scale).tolist(), [float(s) for s in scores],
+                                   [int(c) for c in classes], float(score_min), float(iou), top_k=top_k)
+    keep = np.asarray(keep, dtype=np.int64).reshape(-1)
+    return keep[np.argsort(-scores[keep], kind="stable")]

@@ -1,0 +1,53 @@
+"""Class names from the files people keep them in: one name a line (ImageNet synsets, COCO names), a JSON list,
+or a JSON object {"0": "person", ...} (Hugging Face `id2label`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ferry.errors import FerryError
+
+
+def load_labels(path: str | Path | None) -> list[str] | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise FerryError(f"{p}: no such labels file; give a text file with one class name a line, or a JSON list")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FerryError(f"{p}: cannot read labels ({exc.__class__.__name__}); save it as UTF-8 text") from exc
+    if p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FerryError(f"{p}: not valid JSON (line {exc.lineno}); fix it or use one name a line") from exc
+        if isinstance(data, dict):
+            data = data.get("id2label", data)
+            try:
+                items = sorted((int(k), str(v)) for k, v in data.items())
+            except ValueError as exc:
+                raise FerryError(f"{p}: JSON object keys must be class ids (\"0\", \"1\", ...)") from exc
+            names = [""] * (items[-1][0] + 1 if items else 0)
+            for k, v in items:
+                names[k] = v
+            return names
+        if isinstance(data, list):
+            return [str(v) for v in data]
+        raise FerryError(f"{p}: JSON labels must be a list or an object of id -> name")
+    names = [line.strip() for line in text.splitlines()]
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise FerryError(f"{p}: no class names in it; one name a line")
+    return names
+
+
+def label(names: list[str] | None, i: int, offset: int = 0) -> str:
+    """The name of class i (`offset` for 1-based class ids, e.g. the TF Object Detection API), else its id."""
+    j = int(i) - offset
+    if names and 0 <= j < len(names) and names[j]:
+        return names[j]
+    return str(int(i))
