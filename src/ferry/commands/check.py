@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ferry.commands import EXIT_DIFF, EXIT_PASS, add_json, split_list, tolerances
 from ferry.errors import FerryError
@@ -19,6 +20,16 @@ def add_parser(sub) -> None:
     p.add_argument("--atol", action="append", help="NUMBER or OUTPUT:NUMBER (repeatable)")
     p.add_argument("--rtol", action="append", help="NUMBER or OUTPUT:NUMBER (repeatable)")
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--task", default="auto", help="classify, segment, detect, auto (default: picked from the "
+                   "outputs' shapes and names, and said) or none (tensors only)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="single-channel maps become masks, and detections count, at this value (0.5)")
+    p.add_argument("--labels", help="class names for the report: one a line, or a JSON list / id2label object")
+    p.add_argument("--report", help="write a self-contained HTML report (verdict, tables, pictures) here")
+    p.add_argument("--report-photos", type=int, default=6, help="photos drawn in the report (6)")
+    p.add_argument("--force", action="store_true", help="replace an existing --report file")
+    p.add_argument("--bisect", action="store_true",
+                   help="for failing ONNX/OpenVINO targets, name the first layer whose output parts from the source")
     add_json(p)
 
 
@@ -27,13 +38,30 @@ def run(args) -> int:
 
     if args.batch < 1:
         raise FerryError("--batch must be at least 1")
+    report = Path(args.report) if args.report else None
+    if report is not None:
+        if report.exists() and not args.force:
+            raise FerryError(f"{report}: exists; pass --force to replace it")
+        given = [args.source, *args.targets, *args.images]
+        if any(Path(g).exists() and Path(g).resolve() == report.resolve() for g in given):
+            raise FerryError(f"{report}: is an input; ferry never overwrites what you gave it")
+        if args.report_photos < 0:
+            raise FerryError("--report-photos must be 0 or more")
     result = check(args.source, args.targets, args.images, preprocess=args.preprocess,
                    target_preprocess=args.target_preprocess, runtimes=split_list(args.runtimes),
-                   atol=tolerances(args.atol, "--atol"), rtol=tolerances(args.rtol, "--rtol"), batch=args.batch)
+                   atol=tolerances(args.atol, "--atol"), rtol=tolerances(args.rtol, "--rtol"), batch=args.batch,
+                   task=args.task, threshold=args.threshold, labels=args.labels,
+                   keep=args.report_photos if report is not None else 0, bisect=args.bisect)
+    if report is not None:
+        from ferry.report.html import write_report
+
+        write_report(result, report)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         from ferry.report.terminal import print_check
 
         print_check(result)
+        if report is not None:
+            print(f"report: {report}")
     return EXIT_PASS if result.passed else EXIT_DIFF

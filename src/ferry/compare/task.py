@@ -62,6 +62,7 @@ class TaskPlan:
     box_order: str = "xyxy"  # xyxy | yxyx (TF Object Detection API) | cxcywh (YOLO)
     raw: bool = False  # candidates that need NMS
     yolo: bool = False  # one tensor [K, 4 + C] (or transposed)
+    class_offset: int = 0  # 1 when class ids are 1-based (TF Object Detection API): label i is names[i - 1]
 
     @property
     def outputs(self) -> list[str]:
@@ -125,7 +126,7 @@ def _detect_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
         what = "; raw candidates with per-class scores: OpenCV NMS applied" if raw else ""
         why = (f"outputs named {', '.join(f'{k}={v}' for k, v in roles.items())} form a detector"
                f" (boxes as {order}{', TF Object Detection API' if order == 'yxyx' else ''}){what}")
-        return TaskPlan("detect", why, roles, box_order=order, raw=raw)
+        return TaskPlan("detect", why, roles, box_order=order, raw=raw, class_offset=1 if order == "yxyx" else 0)
     if len(outs) == 1:
         name, arr = next(iter(outs.items()))
         a = _one(arr)
@@ -331,6 +332,7 @@ class SegmentAccumulator(_Base):
         self.same = 0
         self.total = 0
         self.worst = 1.0
+        self.worst_miou = 1.0
         self.binary = False
 
     def _add(self, ref, tgt) -> bool:
@@ -353,7 +355,11 @@ class SegmentAccumulator(_Base):
         self.total += rl.size
         agree = same / rl.size if rl.size else 1.0
         self.worst = min(self.worst, agree)
-        return agree >= self.tol["pixel_agreement"]
+        inter = np.bincount(rl[rl == tl], minlength=n)[:n]
+        union = (np.bincount(rl, minlength=n) + np.bincount(tl, minlength=n))[:n] - inter
+        image_miou = float(np.mean(inter[union > 0] / union[union > 0])) if (union > 0).any() else 1.0
+        self.worst_miou = min(self.worst_miou, image_miou)
+        return agree >= self.tol["pixel_agreement"] and image_miou >= self.tol["miou"]
 
     def _metrics(self):
         if self.inter is None:
@@ -363,11 +369,12 @@ class SegmentAccumulator(_Base):
         miou = float(np.nanmean(iou)) if present.any() else 1.0
         agree = self.same / self.total if self.total else 1.0
         m = {"pixel_agreement": agree, "worst_image_pixel_agreement": self.worst, "miou": miou,
+             "worst_image_miou": self.worst_miou,
              "per_class_iou": [None if np.isnan(v) else float(v) for v in iou], "binary": self.binary}
         reason = None
         if self.failing:
             reason = (f"{len(self.failing)} image(s) with pixel agreement below {self.tol['pixel_agreement']:g} "
-                      f"(worst {self.worst:.4f})")
+                      f"or mIoU below {self.tol['miou']:g} (worst {self.worst:.4f}, mIoU {self.worst_miou:.4f})")
         elif miou < self.tol["miou"]:
             reason = f"mIoU {miou:.4f} below {self.tol['miou']:g}"
         return m, reason

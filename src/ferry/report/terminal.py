@@ -75,6 +75,17 @@ def print_check(result) -> None:
             table.add_row(t.path, t.runtime, t.preprocess_path, "-", "", "", "", "", "",
                           "[red]FAIL[/red] no outputs")
     con.print(table)
+    _print_task(con, result)
+    for t in result.targets:
+        if t.bisect:
+            b = t.bisect
+            if b.get("found"):
+                con.print(f"[bold]bisect[/bold] ({_short(t.path)}, {t.runtime}): first layer that parts: "
+                          f"[bold]{b['node']}[/bold] ({b['op_type']}), tensor {b['tensor']}, max abs "
+                          f"{_fmt(b.get('max_abs'))}, cosine {_fmt(b.get('cosine'))} "
+                          f"({b['compared']} tensors compared, matched {b['matched_by']})")
+            else:
+                con.print(f"[bold]bisect[/bold] ({_short(t.path)}, {t.runtime}): {b.get('reason')}")
     for t in result.targets:
         for note in t.notes:
             con.print(f"[yellow]note[/yellow] ({t.runtime}): {note}")
@@ -85,3 +96,43 @@ def print_check(result) -> None:
     else:
         failed = [f"{t.path} ({t.runtime})" for t in result.targets if not t.passed]
         con.print(f"[bold red]FAILED[/bold red]: {', '.join(failed)} differ from the source")
+
+
+_TASK_COLUMNS = {
+    "classify": [("top-1", "top1_agreement", "{:.0%}"), ("top-k", "topk_agreement", "{:.0%}"),
+                 ("max prob delta", "max_prob_delta", "{:.3g}")],
+    "segment": [("pixels agree", "pixel_agreement", "{:.3%}"), ("mIoU", "miou", "{:.4f}"),
+                ("worst image mIoU", "worst_image_miou", "{:.4f}")],
+    "detect": [("matched", "matched", "{}"), ("missing / extra", None, ""), ("class diff", "class_mismatches", "{}"),
+               ("min IoU", "min_box_iou", "{:.4f}"), ("max score delta", "max_score_delta", "{:.3g}"),
+               ("min mask IoU", "min_mask_iou", "{:.4f}")],
+}
+
+
+def _print_task(con, result) -> None:
+    """The task table: what a user would see, next to the tensor table, with the tolerances it was held to."""
+    plan = getattr(result, "plan", None)
+    if plan is None:
+        return
+    con.print(f"task: [bold]{plan.task}[/bold]: {plan.why}")
+    rows = [t for t in result.targets if t.task is not None]
+    if not rows:
+        return
+    cols = _TASK_COLUMNS.get(plan.task, [])
+    table = Table(show_lines=False)
+    for col in ("target", "runtime", *[c[0] for c in cols], "tolerances", "task", "verdict"):
+        table.add_column(col)
+    for t in rows:
+        m = t.task.metrics
+        cells = []
+        for _, key, fmt in cols:
+            if key is None:
+                cells.append(f"{m.get('unmatched_ref', 0)} / {m.get('unmatched_target', 0)}")
+            else:
+                v = m.get(key)
+                cells.append("-" if v is None else fmt.format(v))
+        tols = ", ".join(f"{k} {v:g}" for k, v in t.task.tolerances.items())
+        task_v = "[green]pass[/green]" if t.task.passed else f"[red]FAIL[/red] {t.task.reason or ''}"
+        verdict = "[green]pass[/green]" if t.passed else "[red]FAIL[/red]"
+        table.add_row(_short(t.path), t.runtime, *cells, tols, task_v, verdict)
+    con.print(table)
