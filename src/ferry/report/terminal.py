@@ -82,7 +82,7 @@ def print_check(result) -> None:
             if b.get("found"):
                 con.print(f"[bold]bisect[/bold] ({_short(t.path)}, {t.runtime}): first layer that parts: "
                           f"[bold]{b['node']}[/bold] ({b['op_type']}), tensor {b['tensor']}, max abs "
-                          f"{_fmt(b.get('max_abs'))}, cosine {_fmt(b.get('cosine'))} "
+                          f"{_fmt(b.get('max_abs'))}, cosine {b.get('cosine', float('nan')):.6f} "
                           f"({b['compared']} tensors compared, matched {b['matched_by']})")
             else:
                 con.print(f"[bold]bisect[/bold] ({_short(t.path)}, {t.runtime}): {b.get('reason')}")
