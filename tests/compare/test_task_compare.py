@@ -1,0 +1,176 @@
+"""Task comparators on hand-built outputs: each one passes the same answer and fails a wrong one (red first)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferry.compare.task import (
+    ClassifyAccumulator,
+    DetectAccumulator,
+    SegmentAccumulator,
+    decode_detect,
+    pick_task,
+)
+from ferry.errors import FerryError
+
+RNG = np.random.default_rng(0)
+
+
+def _run(acc, pairs):
+    for r, t in pairs:
+        acc.add(r, t)
+    return acc.result()
+
+
+# -- classify ---------------------------------------------------------------------------------------------------
+def _cls_plan():
+    return pick_task("auto", {"logits": np.zeros((1, 10), np.float32)})
+
+
+def test_classify_same_answer_passes_and_flipped_top1_fails():
+    plan = _cls_plan()
+    assert plan.task == "classify" and "10 classes" in plan.why
+    logits = RNG.normal(0, 3, (1, 10)).astype(np.float32)
+    ok = _run(ClassifyAccumulator(plan, 0.5), [({"logits": logits}, {"logits": logits + 1e-6})])
+    assert ok.passed and ok.metrics["top1_agreement"] == 1.0 and ok.metrics["max_prob_delta"] < 1e-5
+    flipped = logits.copy()
+    top = int(np.argmax(logits))
+    flipped[0, top] -= 10.0  # another class wins
+    bad = _run(ClassifyAccumulator(plan, 0.5), [({"logits": logits}, {"logits": flipped})])
+    assert not bad.passed and bad.metrics["top1_agreement"] == 0.0 and "top-1" in bad.reason
+    assert bad.failing_images == [0]
+
+
+def test_classify_near_tie_is_not_a_flip_but_a_probability_shift_is():
+    plan = _cls_plan()
+    probs = np.full((1, 10), 0.0225, np.float32)  # sums to 1: read as probabilities
+    probs[0, 3], probs[0, 7] = 0.4101, 0.4099
+    swapped = probs.copy()
+    swapped[0, 3], swapped[0, 7] = 0.4099, 0.4101
+    tie = _run(ClassifyAccumulator(plan, 0.5), [({"logits": probs}, {"logits": swapped})])
+    assert tie.passed and tie.metrics["ties"] == 1
+    moved = probs.copy()
+    moved[0, 7], moved[0, 0] = 0.3899, 0.0425  # same top-1, 2 points of probability moved
+    bad = _run(ClassifyAccumulator(plan, 0.5), [({"logits": probs}, {"logits": moved})])
+    assert not bad.passed and bad.metrics["top1_agreement"] == 1.0 and "probability" in bad.reason
+
+
+# -- segment ----------------------------------------------------------------------------------------------------
+def test_segment_compares_nchw_with_nhwc_and_fails_changed_pixels():
+    logits = RNG.normal(0, 1, (1, 5, 24, 32)).astype(np.float32)
+    plan = pick_task("auto", {"out": logits})
+    assert plan.task == "segment" and "axis 1" in plan.why
+    nhwc = np.transpose(logits, (0, 2, 3, 1))  # a TFLite-style target
+    ok = _run(SegmentAccumulator(plan, 0.5), [({"out": logits}, {"out": nhwc})])
+    assert ok.passed and ok.metrics["pixel_agreement"] == 1.0 and ok.metrics["miou"] == 1.0
+    bad_logits = logits.copy()
+    bad_logits[0, 0, :6, :] += 100.0  # a quarter of the map becomes class 0
+    bad = _run(SegmentAccumulator(plan, 0.5), [({"out": logits}, {"out": bad_logits})])
+    assert not bad.passed and bad.metrics["pixel_agreement"] < 0.95
+    assert bad.metrics["per_class_iou"][0] < 0.5
+
+
+def test_single_channel_map_is_a_mask_at_the_threshold():
+    prob = np.zeros((1, 1, 40, 40), np.float32)
+    prob[0, 0, 10:20, 10:20] = 0.8
+    plan = pick_task("auto", {"map": prob})
+    assert plan.task == "segment" and "binary mask" in plan.why
+    lower = prob * 0.9  # 0.72: the same mask at 0.5
+    ok = _run(SegmentAccumulator(plan, 0.5), [({"map": prob}, {"map": lower})])
+    assert ok.passed and ok.metrics["binary"] is True
+    bad = _run(SegmentAccumulator(plan, 0.75), [({"map": prob}, {"map": lower})])  # 0.72 < 0.75: mask gone
+    assert not bad.passed and bad.metrics["per_class_iou"][1] == 0.0
+
+
+# -- detect -----------------------------------------------------------------------------------------------------
+def _tf_od(boxes, scores, classes, masks=None, pad=6):
+    """TF Object Detection API outputs: padded, 1-based float classes, num_detections."""
+    n = len(boxes)
+    b = np.zeros((1, pad, 4), np.float32)
+    s = np.zeros((1, pad), np.float32)
+    c = np.zeros((1, pad), np.float32)
+    b[0, :n], s[0, :n], c[0, :n] = boxes, scores, classes
+    out = {"detection_boxes": b, "detection_scores": s, "detection_classes": c,
+           "num_detections": np.array([n], np.float32)}
+    if masks is not None:
+        m = np.zeros((1, pad, 8, 8), np.float32)
+        m[0, :n] = masks
+        out["detection_masks"] = m
+    return out
+
+
+BOXES = np.array([[0.1, 0.1, 0.4, 0.5], [0.5, 0.5, 0.9, 0.8], [0.2, 0.6, 0.3, 0.9]], np.float32)
+SCORES = np.array([0.9, 0.8, 0.7], np.float32)
+CLASSES = np.array([1, 2, 3], np.float32)
+MASKS = (RNG.random((3, 8, 8)) > 0.5).astype(np.float32)
+
+
+def test_tf_object_detection_api_names_are_recognised():
+    plan = pick_task("auto", _tf_od(BOXES, SCORES, CLASSES, MASKS))
+    assert plan.task == "detect" and plan.box_order == "yxyx" and plan.class_offset == 1
+    assert set(plan.roles) == {"boxes", "scores", "classes", "masks", "num"}
+    assert "TF Object Detection API" in plan.why
+
+
+def test_reordered_detections_pass_and_wrong_ones_fail():
+    ref = _tf_od(BOXES, SCORES, CLASSES, MASKS)
+    plan = pick_task("detect", ref)
+    perm = [2, 0, 1]
+    reordered = _tf_od(BOXES[perm], SCORES[perm], CLASSES[perm], MASKS[perm])
+    ok = _run(DetectAccumulator(plan, 0.5), [(ref, reordered)])
+    assert ok.passed and ok.metrics["matched"] == 3 and ok.metrics["min_mask_iou"] == 1.0
+
+    missing = _tf_od(BOXES[:2], SCORES[:2], CLASSES[:2], MASKS[:2])
+    r = _run(DetectAccumulator(plan, 0.5), [(ref, missing)])
+    assert not r.passed and r.metrics["unmatched_ref"] == 1 and "missing" in r.reason
+
+    other_class = _tf_od(BOXES, SCORES, np.array([1, 3, 3], np.float32), MASKS)
+    r = _run(DetectAccumulator(plan, 0.5), [(ref, other_class)])
+    assert not r.passed and r.metrics["class_mismatches"] == 1
+
+    shifted = BOXES.copy()
+    shifted[0] += [0.03, 0.03, 0.03, 0.03]  # still the same detection (IoU ~0.7) but not the same box
+    r = _run(DetectAccumulator(plan, 0.5), [(ref, _tf_od(shifted, SCORES, CLASSES, MASKS))])
+    assert not r.passed and 0.5 < r.metrics["min_box_iou"] < 0.9
+
+    r = _run(DetectAccumulator(plan, 0.5), [(ref, _tf_od(BOXES, SCORES, CLASSES, 1 - MASKS))])
+    assert not r.passed and r.metrics["min_mask_iou"] < 0.9 and "mask IoU" in r.reason
+
+
+def test_a_box_just_under_the_threshold_on_one_side_is_not_missing():
+    ref = _tf_od(BOXES, np.array([0.9, 0.8, 0.505], np.float32), CLASSES)
+    tgt = _tf_od(BOXES, np.array([0.9, 0.8, 0.495], np.float32), CLASSES)
+    plan = pick_task("auto", ref)
+    r = _run(DetectAccumulator(plan, 0.5), [(ref, tgt)])
+    assert r.passed, r.reason
+
+
+def test_raw_candidates_go_through_nms():
+    boxes = np.array([[[10, 10, 50, 50], [12, 11, 51, 50], [60, 60, 90, 90]]], np.float32)
+    scores = np.array([[[0.9, 0.1], [0.8, 0.1], [0.1, 0.7]]], np.float32)
+    plan = pick_task("auto", {"boxes": boxes, "scores": scores})
+    assert plan.raw and "NMS" in plan.why
+    ans = decode_detect(plan, {"boxes": boxes, "scores": scores}, 0.5)
+    assert len(ans.scores) == 2 and list(ans.classes) == [0, 1] and not ans.normalized
+
+
+def test_yolo_style_candidates():
+    a = np.zeros((1, 6, 200), np.float32)  # [1, 4 + 2 classes, 200 candidates], YOLOv8 layout
+    a[0, :4, 0] = [32, 32, 20, 20]
+    a[0, 4, 0] = 0.9
+    a[0, :4, 1] = [33, 32, 20, 20]
+    a[0, 4, 1] = 0.8
+    plan = pick_task("auto", {"output0": a})
+    assert plan.task == "detect" and plan.yolo
+    ans = decode_detect(plan, {"output0": a}, 0.5)
+    assert len(ans.scores) == 1 and np.allclose(ans.boxes[0], [22, 22, 42, 42])
+
+
+def test_pick_task_none_and_bad_requests():
+    assert pick_task("auto", {"emb": np.zeros((1, 1), np.float32)}).task == "none"
+    assert pick_task("none", {"logits": np.zeros((1, 10))}).task == "none"
+    with pytest.raises(FerryError, match="no boxes and scores"):
+        pick_task("detect", {"logits": np.zeros((1, 10))})
+    with pytest.raises(FerryError, match="unknown task"):
+        pick_task("pose", {"logits": np.zeros((1, 10))})
