@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
@@ -684,7 +685,10 @@ OMZ_CONFIG = st.fixed_dictionaries({"models": st.lists(st.fixed_dictionaries(
         {"framework": st.sampled_from(["dlsdk", "tf", "onnx_runtime"])}), max_size=2) | VALUES}), max_size=2)
     | VALUES})
 
-FUZZ = settings(max_examples=200, derandomize=True, deadline=None,
+# A seeded 200 per target in `make test`; by hand: FERRY_FUZZ_EXAMPLES=10000 pytest tests/preprocess -k fuzz
+# (random, not derandomised, so every run by hand explores new cases).
+_BY_HAND = int(os.environ.get("FERRY_FUZZ_EXAMPLES", "0"))
+FUZZ = settings(max_examples=_BY_HAND or 200, derandomize=not _BY_HAND, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
