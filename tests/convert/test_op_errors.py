@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto, helper
 
-from ferry.convert.op_errors import OPENCV_MISSING_ONNX_OPS, explain, find_op, opencv_blockers
+from ferry.op_errors import OPENCV_MISSING_ONNX_OPS, explain, find_op, opencv_blockers
 
 
 def _one_node_model(op: str):

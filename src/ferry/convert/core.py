@@ -29,7 +29,6 @@ from pathlib import Path
 
 from ferry.convert import exporters
 from ferry.convert.manifest import MANIFEST_NAME, Manifest, TargetEntry, source_digest, versions
-from ferry.convert.op_errors import ConversionError, opencv_blockers
 from ferry.errors import FerryError
 from ferry.formats import (
     EXPORTED_PROGRAM,
@@ -41,6 +40,7 @@ from ferry.formats import (
     is_factory_spec,
 )
 from ferry.io import atomic_write_text
+from ferry.op_errors import ConversionError, opencv_blockers
 from ferry.preprocess.contract import Preprocess
 
 TARGETS = ("onnx", "openvino", "opencv", "coreml", "tflite")
@@ -311,7 +311,7 @@ def _keep_output_names(model, names: list[str]) -> None:
 
 def _loads_in(runtime: str, path: Path, final: Path) -> None:
     """A converted file must load in its runtime; if not, say which op (the runtime's own message names it)."""
-    from ferry.convert.op_errors import explain
+    from ferry.op_errors import explain
     from ferry.runtimes import get_runtime
 
     try:

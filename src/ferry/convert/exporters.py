@@ -10,7 +10,7 @@
 
 Each writes a plain model (float tensor in, the source's outputs out, the source's output names kept); the
 preprocessing is embedded afterwards by the target's own means. A converter's failure becomes a FerryError that
-names the op and the way around it (ferry.convert.op_errors), not a stack trace.
+names the op and the way around it (ferry.op_errors), not a stack trace.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import logging
 import warnings
 from pathlib import Path
 
-from ferry.convert.op_errors import ConversionError, explain
 from ferry.errors import require
 from ferry.formats import KERAS, SAVED_MODEL
+from ferry.op_errors import ConversionError, explain
 from ferry.preprocess.contract import Preprocess
 from ferry.runtimes.base import Model
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ferry.errors import FerryError, require
-from ferry.formats import ONNX, OPENVINO, SAVED_MODEL, TFLITE, detect_format
+from ferry.formats import ONNX, OPENVINO, SAVED_MODEL, TFLITE, detect_format, runtimes_for
 from ferry.preprocess.contract import Preprocess
 from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
 from ferry.runtimes.probe import probe_affine, verify_embedded
@@ -59,6 +59,13 @@ def read_model(path: str | Path):
             return _ov().convert_model(str(p))
         return core().read_model(str(p))
     except Exception as exc:
+        from ferry.op_errors import find_op
+
+        op, node = find_op(str(exc))
+        if op:
+            where = f" (node {node})" if node else ""
+            raise FerryError(f"{p}: OpenVINO's {fmt} frontend has no conversion for op {op}{where}: run this file in "
+                             f"its own runtime ({runtimes_for(fmt)[0]}), or replace the op in the model") from None
         first = str(exc).strip().splitlines()
         msg = next((line for line in first if "Check" in line or "ailed" in line or "rror" in line),
                    first[0] if first else type(exc).__name__)

@@ -35,6 +35,8 @@ _PATTERNS = [
     _Pattern(r"Can't create layer \"(?P<node>[^\"]*)\" of type \"(?P<op>[^\"]+)\"", ""),
     _Pattern(r"Could not find an implementation for (?P<op>\w+)\(\d+\) node with name '(?P<node>[^']*)'", ""),
     _Pattern(r"No conversion rule found for operations: (?P<op>[\w, ]+)", ""),
+    _Pattern(r"No translator found for (?P<op>\w+) node", ""),  # OpenVINO's TFLite frontend
+    _Pattern(r"translation is incomplete due to operation \d+ of type (?P<op>\w+)", ""),
     _Pattern(r"[Uu]nsupported ops: Counter\(\{'(?P<op>\w+)'", "tf2onnx"),
     _Pattern(r"Exporting the operator '?(?P<op>[\w:.]+)'? to ONNX opset version \d+ is not supported", ""),
     _Pattern(r"Unsupported (?P<op>[\w]+) operation", ""),
