@@ -1,0 +1,81 @@
+"""`ferry doctor MODEL --images ...`: why the outputs are wrong, and the fix in the user's runtime's terms.
+
+Exit 0: a confident diagnosis; 1: not sure (or no candidate reproduces the reference); 2: bad input."""
+
+from __future__ import annotations
+
+import json
+
+from ferry.commands import EXIT_DIFF, EXIT_PASS, add_json
+from ferry.errors import FerryError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("doctor", help="find the preprocessing the model wants, and how to feed it in your runtime")
+    p.add_argument("model")
+    p.add_argument("--images", nargs="+", required=True, help="photos or directories of photos")
+    p.add_argument("--reference", help="the model that gives the right answers (e.g. the torch source)")
+    p.add_argument("--reference-preprocess", help="the reference's contract (default: the one embedded in it)")
+    p.add_argument("--preprocess", help="what you feed MODEL today (preset or YAML/JSON contract), if known")
+    p.add_argument("--runtime", help="runtime to run MODEL in (default: the format's own)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--top", type=int, default=10, help="rows of the ranked table")
+    add_json(p)
+
+
+def run(args) -> int:
+    from ferry.doctor import diagnose
+
+    if args.batch < 1 or args.top < 1:
+        raise FerryError("--batch and --top must be at least 1")
+    if args.reference_preprocess and not args.reference:
+        raise FerryError("--reference-preprocess needs --reference")
+    d = diagnose(args.model, args.images, reference=args.reference, reference_preprocess=args.reference_preprocess,
+                 preprocess=args.preprocess, runtime=args.runtime, batch=args.batch)
+    if args.json:
+        print(json.dumps(d.to_dict(), indent=2))
+    else:
+        _print(d, args.top)
+    return EXIT_PASS if d.confident else EXIT_DIFF
+
+
+def _print(d, top: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from ferry.doctor.fix import fixes
+
+    con = Console()
+    t = Table(title=f"ferry doctor ({d.mode}): candidates ranked", show_lines=False)
+    t.add_column("#", justify="right")
+    t.add_column("candidate")
+    t.add_column("score", justify="right")
+    t.add_column("evidence")
+    for i, s in enumerate(d.candidates[:top], 1):
+        ev = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in s.evidence.items())
+        name = s.candidate.name + (f" (= {', '.join(s.same_as)})" if s.same_as else "")
+        t.add_row(str(i), name, f"{s.score:.4f}", ev)
+    con.print(t)
+    verdict = "confident" if d.confident else "NOT SURE"
+    con.print(f"[bold]{verdict}[/bold]: margin to the runner-up {d.margin:.4g} ({d.mode})")
+    for n in d.notes:
+        con.print(f"note: {n}")
+    if d.differences:
+        con.print("\n[bold]What you do differently[/bold]")
+        for line in d.differences:
+            con.print(f"  - {line}")
+    con.print("\n[bold]The contract the model wants[/bold] (save as YAML, pass as --preprocess)")
+    con.print(d.best.to_yaml(), markup=False, highlight=False)
+    con.print("[bold]How to feed it[/bold]")
+    for name, fix in fixes(d.best).items():
+        if name == "timm_hf":
+            con.print(f"# timm pretrained_cfg: {json.dumps(fix['timm'])}", markup=False, highlight=False)
+            con.print(f"# Hugging Face preprocessor_config.json: {json.dumps(fix['hf'])}", markup=False,
+                      highlight=False)
+            for n in fix["notes"]:
+                con.print(f"#   {n}", markup=False, highlight=False)
+        elif "code" in fix:
+            con.print(f"# {name}" + ("" if fix.get("exact", True) else " (approximate)"), markup=False)
+            con.print(fix["code"], markup=False, highlight=False)
+            for n in fix.get("notes", []):
+                con.print(f"#   {n}", markup=False, highlight=False)

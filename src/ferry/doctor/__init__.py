@@ -1,0 +1,193 @@
+"""`ferry doctor`: why are the outputs wrong, and how to fix it in the user's runtime.
+
+Candidates (ferry.doctor.candidates) are generated from colour orders, normalisations and known slips, merged
+when they compute the same function, run through the model in batches with each distinct input computed once
+(ferry.doctor.runner), and ranked:
+
+- with a reference model: by agreement with the reference's outputs on the same photos (parity at `ferry check`'s
+  tolerances is the only confident answer); then, around the winner, resize modes and layout are tried too;
+- without one: by label-free evidence (ferry.doctor.evidence), each signal shown, combined into one ranking with
+  the margin to the runner-up; "not sure" when the margin is small. Candidates whose tensors differ by under 1% of
+  their span ((x-127)/128 against (x-127.5)/127.5) cannot be told apart without a reference and are reported as
+  one group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferry.doctor.candidates import Candidate, geometry_candidates, indistinguishable, normalisation_candidates
+from ferry.doctor.evidence import agreement, combine, label_free
+from ferry.doctor.runner import Runner
+from ferry.errors import FerryError
+from ferry.preprocess.contract import Preprocess, load_contract
+
+LABEL_FREE_MARGIN = 0.05  # combined-score margin below which the label-free answer is "not sure"
+
+
+@dataclass
+class Scored:
+    candidate: Candidate
+    score: float
+    evidence: dict[str, Any]
+    same_as: list[str] = field(default_factory=list)  # indistinguishable candidates folded into this one
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.candidate.name, "origin": self.candidate.origin,
+                "preprocess": self.candidate.preprocess.to_dict(), "score": self.score, "evidence": self.evidence,
+                "same_as": self.same_as}
+
+
+@dataclass
+class Diagnosis:
+    confident: bool
+    best: Preprocess
+    candidates: list[Scored]
+    mode: str  # "reference" or "label-free"
+    margin: float
+    yours: Preprocess | None = None
+    differences: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    model_calls: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"confident": self.confident, "best": self.best.to_dict(), "mode": self.mode, "margin": self.margin,
+                "differences": self.differences, "notes": self.notes,
+                "candidates": [c.to_dict() for c in self.candidates]}
+
+
+def _reference_outputs(reference: str | Path, spec, images: list[np.ndarray], batch: int) -> dict[str, np.ndarray]:
+    from ferry.check import _run_chunked, resolve_contract
+    from ferry.runtimes import load
+
+    ref = load(reference)
+    contract = ref.resolve(resolve_contract(ref, spec))
+    per = _run_chunked(lambda chunk: ref.run_reference(chunk, contract), ref, images, batch)
+    return {k: np.concatenate([p[k] for p in per]) for k in per[0]}
+
+
+def _base_contract(model, yours: Preprocess | None, ref_spec) -> Preprocess:
+    """Where candidates start: size and resize from what the user feeds (else the reference's contract), layout
+    from the model's input shape when it tells (a wrong layout is a slip tried around the winner)."""
+    layout = model.image_input.image_layout
+    if yours is not None:
+        return yours.replace(layout=layout or yours.layout)
+    if ref_spec is not None:
+        base = load_contract(ref_spec)
+    else:
+        base = model.embedded or model.declared or Preprocess()
+    return model.resolve(base)
+
+
+def _rank_reference(runner: Runner, cands: list[Candidate], ref_out: dict[str, np.ndarray]) -> list[Scored]:
+    outs = runner.outputs([c.preprocess for c in cands])
+    scored = []
+    for c, o in zip(cands, outs, strict=True):
+        ev = agreement(ref_out, o)
+        scored.append(Scored(c, round(1.0 - float(ev["relative_error"]), 6), ev))
+    scored.sort(key=lambda s: (not s.evidence["parity"], -s.score))
+    return scored
+
+
+def _add(runner: Runner, ranked: list[Scored], more: list[Candidate], ref_out, notes: list[str]) -> list[Scored]:
+    new: list[Candidate] = []
+    for c in more:
+        if not any(c.preprocess.same_function(s.candidate.preprocess) for s in ranked) and not any(
+                c.preprocess.same_function(n.preprocess) for n in new):
+            new.append(c)
+    if not new:
+        return ranked
+    try:
+        scored = _rank_reference(runner, new, ref_out)
+    except FerryError as exc:
+        notes.append(f"resize/layout variants not tried: {exc}")
+        return ranked
+    return sorted(ranked + scored, key=lambda s: (not s.evidence["parity"], -s.score))
+
+
+def _rank_label_free(runner: Runner, cands: list[Candidate]) -> list[Scored]:
+    groups: list[list[Candidate]] = []
+    for c in cands:
+        for g in groups:
+            if indistinguishable(g[0].preprocess, c.preprocess):
+                g.append(c)
+                break
+        else:
+            groups.append([c])
+    reps = [g[0].preprocess for g in groups]
+    outs = runner.outputs(reps)
+    flips = runner.outputs(reps, flip=True)
+    evidence = [label_free(o, f) for o, f in zip(outs, flips, strict=True)]
+    scores = combine(evidence)
+    scored = [Scored(g[0], round(s, 6), {k: round(v, 6) for k, v in e.items()}, [c.name for c in g[1:]])
+              for g, s, e in zip(groups, scores, evidence, strict=True)]
+    scored.sort(key=lambda s: -s.score)
+    return scored
+
+
+def diagnose(model: str | Path, images: list, reference: str | Path | None = None, reference_preprocess=None,
+             preprocess=None, runtime: str | None = None, batch: int = 16, runner: Runner | None = None,
+             reference_outputs: dict[str, np.ndarray] | None = None) -> Diagnosis:
+    """Rank candidate contracts for MODEL on the photos. `runner` and `reference_outputs` may be passed back in to
+    reuse outputs across diagnoses of the same model on the same photos."""
+    from ferry.images import image_files, load_image
+    from ferry.runtimes import load
+
+    if runner is None:
+        files = image_files(list(images))
+        m = load(model, runtime)
+        if m.embedded is not None:
+            raise FerryError(f"{model}: the file embeds its own preprocessing (it takes uint8 pixels); diagnose the "
+                             "model before embedding, or compare it with `ferry check SOURCE {model}`")
+        decoded = [load_image(f) for f in files]
+        runner = Runner(m, decoded, batch=batch)
+    m = runner.model
+    yours = m.resolve(load_contract(preprocess)) if preprocess is not None else None
+    base = _base_contract(m, yours, reference_preprocess)
+    cands = normalisation_candidates(base, yours, channels=m.image_input.channels or 3)
+    notes: list[str] = []
+    if reference is not None or reference_outputs is not None:
+        ref_out = reference_outputs if reference_outputs is not None else _reference_outputs(
+            reference, reference_preprocess, runner.images, batch)
+        ranked = _rank_reference(runner, cands, ref_out)
+        shape = m.image_input.shape
+        can_swap = bool(shape and len(shape) == 4)
+        # Around the three best normalisations: resize modes and layout. If still nothing reaches parity, the
+        # normalisations again at the best geometry found (a wrong resize can hide the right normalisation).
+        geo: list[Candidate] = []
+        for s in ranked[:3]:
+            geo += geometry_candidates(s.candidate.preprocess, can_swap)[1:]
+        ranked = _add(runner, ranked, geo, ref_out, notes)
+        if not ranked[0].evidence["parity"]:
+            at = ranked[0].candidate.preprocess
+            if (at.resize, at.layout) != (base.resize, base.layout):
+                more = normalisation_candidates(base.replace(resize=at.resize, layout=at.layout), yours,
+                                                channels=m.image_input.channels or 3)
+                ranked = _add(runner, ranked, more, ref_out, notes)
+        best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+        margin = best.score - (second.score if second else 0.0)
+        confident = bool(best.evidence["parity"]) and not (second and second.evidence["parity"])
+        if not best.evidence["parity"]:
+            notes.append("no candidate reproduces the reference: what differs is not (only) preprocessing, or the "
+                         "contract is outside the candidates (give --preprocess with your own values)")
+        mode = "reference"
+    else:
+        ranked = _rank_label_free(runner, cands)
+        best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+        margin = best.score - (second.score if second else 0.0)
+        confident = margin >= LABEL_FREE_MARGIN
+        mode = "label-free"
+        notes.append("without a reference the resize mode and layout are not diagnosed (label-free evidence cannot "
+                     "tell a crop from a stretch); give --reference for those")
+    diffs = differences(yours, best.candidate.preprocess) if yours is not None else []
+    return Diagnosis(confident, best.candidate.preprocess, ranked, mode, round(margin, 6), yours, diffs, notes,
+                     runner.model_calls)
+
+
+from ferry.doctor.fix import differences  # noqa: E402  (fix imports nothing heavy; kept last for readability)
+
+__all__ = ["Diagnosis", "Scored", "Runner", "diagnose", "differences"]

@@ -1,0 +1,144 @@
+"""Evidence about a candidate contract: agreement with a reference model, or label-free signals.
+
+Label-free signals, each computed from outputs only, so they work on exported models whose BatchNorm is folded:
+
+    confidence   mean max-softmax (classifier), or how far a [0,1] map sits from 0.5 (maps). Measured pitfall: it
+                 rewards inputs that are simply larger (MobileNetV2 preferred 0..255 with Caffe means), so it is
+                 never used alone.
+    flip         cosine between the centred outputs of each photo and of its mirror image (maps mirrored back).
+                 A trained model is nearly mirror-invariant on its own input distribution; scale-free.
+    separation   1 - (distance between a photo's outputs and its mirror's) / (mean distance between different
+                 photos' outputs). Scale-free, so larger logits do not help; collapsed outputs (every photo the
+                 same answer) score low.
+
+The combined label-free score is the mean of the three signals' percentile ranks among the candidates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ferry.compare.tensor import Accumulator, match_outputs
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _mirror(y: np.ndarray) -> np.ndarray:
+    """Mirror a spatial output back: the last axis of an NCHW map, axis 2 of an NHWC one (few channels last)."""
+    if y.ndim == 4:
+        return y[:, :, ::-1, :] if y.shape[-1] <= 4 < y.shape[2] else y[..., ::-1]
+    if y.ndim == 3:
+        return y[..., ::-1]
+    return y
+
+
+def confidence(y: np.ndarray) -> float:
+    y = y.astype(np.float64)
+    if y.ndim == 2 and y.shape[1] > 1:
+        probs = y if np.all(y >= 0) and np.allclose(y.sum(1), 1, atol=1e-3) else _softmax(y, 1)
+        return float(probs.max(1).mean())
+    if y.ndim == 4 and y.shape[1] > 1 and y.shape[1] < y.shape[2]:
+        return float(_softmax(y, 1).max(1).mean())
+    if np.all((y >= 0) & (y <= 1)):
+        return float(np.abs(2 * y - 1).mean())
+    return float(np.abs(np.tanh(y)).mean())
+
+
+def flip_agreement(y: np.ndarray, y_flip: np.ndarray) -> float:
+    a = y.reshape(len(y), -1).astype(np.float64)
+    b = _mirror(y_flip).reshape(len(y), -1).astype(np.float64)
+    centre = a.mean(0)
+    a, b = a - centre, b - centre
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cos = np.where(den > 0, (a * b).sum(1) / np.where(den > 0, den, 1), 0.0)
+    return float(cos.mean())
+
+
+def separation(y: np.ndarray, y_flip: np.ndarray) -> float:
+    a = y.reshape(len(y), -1).astype(np.float64)
+    b = _mirror(y_flip).reshape(len(y), -1).astype(np.float64)
+    if len(a) < 2:
+        return 0.0
+    within = np.linalg.norm(a - b, axis=1).mean()
+    d = np.linalg.norm(a[:, None] - a[None], axis=2)
+    between = d[np.triu_indices(len(a), 1)].mean()
+    return float(1 - within / between) if between > 0 else 0.0
+
+
+def label_free(outs: dict[str, np.ndarray], outs_flip: dict[str, np.ndarray]) -> dict[str, float]:
+    """The three signals, averaged over the model's outputs."""
+    sig = {"confidence": [], "flip": [], "separation": []}
+    for name, y in outs.items():
+        if not np.issubdtype(y.dtype, np.floating) or y.size == 0:
+            continue
+        if not np.all(np.isfinite(y)):
+            sig["confidence"].append(0.0), sig["flip"].append(-1.0), sig["separation"].append(-1.0)
+            continue
+        sig["confidence"].append(confidence(y))
+        sig["flip"].append(flip_agreement(y, outs_flip[name]))
+        sig["separation"].append(separation(y, outs_flip[name]))
+    return {k: float(np.mean(v)) if v else 0.0 for k, v in sig.items()}
+
+
+def combine(evidence: list[dict[str, float]]) -> list[float]:
+    """Mean percentile rank of each signal among the candidates (1 = best on every signal)."""
+    n = len(evidence)
+    if n == 1:
+        return [1.0]
+    total = np.zeros(n)
+    keys = ("confidence", "flip", "separation")
+    for k in keys:
+        vals = np.array([e[k] for e in evidence])
+        order = vals.argsort(kind="stable")
+        ranks = np.empty(n)
+        ranks[order] = np.arange(n)
+        # ties share their mean rank
+        for v in np.unique(vals):
+            same = vals == v
+            ranks[same] = ranks[same].mean()
+        total += ranks / (n - 1)
+    return list(total / len(keys))
+
+
+def agreement(ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray]) -> dict[str, float | bool]:
+    """How close a candidate's outputs are to the reference's on the same photos: relative error, cosine,
+    parity at `ferry check`'s tolerances, and top-1 agreement for classifier outputs."""
+    pairs, _ = match_outputs(list(ref), list(tgt))
+    rels, coss, top1 = [], [], []
+    parity = bool(pairs)
+    max_abs = 0.0
+    for tname, rname in pairs.items():
+        r = ref[rname].astype(np.float64)
+        t = tgt[tname].astype(np.float64)
+        if r.shape != t.shape:
+            rels.append(1.0), coss.append(0.0)
+            parity = False
+            continue
+        norm = np.linalg.norm(r)
+        diff = np.linalg.norm(np.nan_to_num(t - r, nan=1e30, posinf=1e30, neginf=1e30))
+        rel = min(1.0, float(diff / norm)) if norm > 0 else float(diff > 0)
+        rels.append(rel)
+        if rel < 0.05:  # only a near candidate can be at parity: the element-wise check is run for those alone
+            acc = Accumulator(rname)
+            for i in range(len(r)):
+                acc.add(ref[rname][i:i + 1], tgt[tname][i:i + 1])
+            res = acc.result()
+            parity = parity and res.passed
+            max_abs = max(max_abs, float(np.nan_to_num(res.max_abs, nan=np.inf)))
+            coss.append(float(res.cosine) if np.isfinite(res.cosine) else 0.0)
+        else:
+            parity = False
+            max_abs = max(max_abs, float(np.nan_to_num(np.abs(t - r).max(), nan=np.inf)))
+            den = np.linalg.norm(r) * np.linalg.norm(t)
+            coss.append(float(np.nan_to_num((r * t).sum() / den)) if den > 0 else 0.0)
+        if r.ndim == 2 and r.shape[1] > 1:
+            top1.append(float((r.argmax(1) == t.argmax(1)).mean()))
+    ev: dict[str, float | bool] = {"relative_error": float(np.mean(rels)) if rels else 1.0,
+                                   "cosine": float(np.mean(coss)) if coss else 0.0,
+                                   "max_abs": max_abs, "parity": parity}
+    if top1:
+        ev["top1_agreement"] = float(np.mean(top1))
+    return ev

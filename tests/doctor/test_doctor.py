@@ -1,0 +1,228 @@
+"""ferry doctor on real models: seeded torch models, EfficientNet-Lite0 (real ImageNet weights) and PP-OCRv4 det.
+
+With a reference, the true contract must come first for every wrong contract (parity is the only confident
+answer). Without one, the issue asks for >= 90% on the pretrained classifier and segmenter; measured here, and
+where it is not reached the test says so (xfail strict) instead of being weakened."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import cases  # noqa: E402
+
+from ferry.doctor import Runner, diagnose  # noqa: E402
+from ferry.doctor.candidates import indistinguishable, normalisation_candidates  # noqa: E402
+from ferry.doctor.fix import differences  # noqa: E402
+from ferry.images import load_image  # noqa: E402
+from ferry.preprocess.contract import Preprocess  # noqa: E402
+from ferry.runtimes import load  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PHOTOS = ROOT / "examples" / "images"
+
+
+def _photos(*names: str) -> list[np.ndarray]:
+    return [load_image(PHOTOS / n) for n in names]
+
+
+def _reference_outputs(path, contract, images) -> dict[str, np.ndarray]:
+    ref = load(path)
+    return ref.run_reference(images, ref.resolve(Preprocess.from_dict(contract)))
+
+
+def _seeded(name: str):
+    import torch_models
+
+    images = _photos("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg")
+    ref = _reference_outputs(torch_models.torchscript_path(name), cases.SEEDED_TRUE[name], images)
+    return torch_models.onnx_path(name), Runner(load(torch_models.onnx_path(name)), images), ref
+
+
+# ---- candidates ---------------------------------------------------------------------------------------------
+def test_candidates_are_generated_distinct_and_hold_the_slips():
+    base = Preprocess(size=(224, 224), layout="NCHW")
+    yours = Preprocess.from_dict({**cases.IMAGENET, "size": [224, 224], "layout": "NCHW"})
+    cands = normalisation_candidates(base, yours)
+    assert len(cands) >= 24
+    for i, a in enumerate(cands):
+        assert not any(a.preprocess.same_function(b.preprocess) for b in cands[:i]), a.name
+    pps = [c.preprocess for c in cands]
+    want = [Preprocess.from_dict(cases.EFFNET_TRUE),  # a convention
+            yours.replace(mean=(0.406, 0.456, 0.485), std=(0.225, 0.224, 0.229)),  # swap after mean
+            yours.replace(std=(1.0, 1.0, 1.0)),  # no std
+            yours.replace(color="BGR")]
+    for w in want:
+        assert any(p.same_function(w) for p in pps), w
+
+
+def test_differences_in_words():
+    rgb = Preprocess.from_dict(cases.IMAGENET)
+    assert "your input is BGR; the model wants RGB" in differences(rgb.replace(color="BGR"), rgb)
+    assert "you subtract the mean but do not divide by std" in differences(rgb.replace(std=(1, 1, 1)), rgb)
+    assert differences(rgb, rgb) == []
+
+
+# ---- with a reference: every case ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["classifier", "segmenter"])
+def test_seeded_with_reference_names_the_true_contract(name):
+    path, runner, ref = _seeded(name)
+    true = Preprocess.from_dict(cases.SEEDED_TRUE[name])
+    tried = 0
+    for label, wrong in cases.SEEDED_WRONG.items():
+        if Preprocess.from_dict(wrong).replace(size=true.size).same_function(true):
+            continue
+        d = diagnose(path, [], preprocess=wrong, runner=runner, reference_outputs=ref)
+        best = d.candidates[0]
+        assert d.confident, label
+        assert best.evidence["parity"], label
+        assert d.best.replace(layout=true.layout or d.best.layout, size=d.best.size).same_function(
+            true.replace(layout=d.best.layout, size=d.best.size)), (label, best.candidate.name)
+        assert d.best.layout == "NCHW" and d.best.resize.mode == "stretch", label
+        assert d.differences, label
+        assert not d.candidates[1].evidence["parity"], label
+        tried += 1
+    assert tried >= 10
+
+
+def test_injected_bug_in_the_weights_is_not_blamed_on_preprocessing(tmp_path):
+    """A model that is really wrong (one conv scaled by 1.05) must not get a confident preprocessing diagnosis."""
+    import torch
+    import torch_models
+
+    net = torch_models.classifier()
+    with torch.no_grad():
+        net[3].weight.mul_(1.05)
+    bad = tmp_path / "bad.onnx"
+    torch.onnx.export(net, torch.randn(1, 3, 48, 64), bad, dynamo=False, opset_version=17,
+                      input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "N"}})
+    _, runner, ref = _seeded("classifier")
+    d = diagnose(bad, [], preprocess=cases.CAFFE_BGR, runner=Runner(load(bad), runner.images),
+                 reference_outputs=ref)
+    assert not d.confident
+    assert not d.candidates[0].evidence["parity"]
+    assert any("not (only) preprocessing" in n for n in d.notes)
+
+
+@pytest.fixture(scope="module")
+def effnet():
+    import pretrained
+
+    images = _photos("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg", "camera.jpg")
+    path = pretrained.efficientnet_lite0_onnx()
+    return path, Runner(load(path), images), images
+
+
+@pytest.fixture(scope="module")
+def ppocr():
+    import pretrained
+
+    images = _photos("text.jpg", "astronaut.jpg", "coffee.jpg")
+    path = pretrained.ppocr_det_onnx()
+    return path, Runner(load(path), images), images
+
+
+@pytest.mark.slow
+def test_effnet_with_reference_names_the_true_contract(effnet):
+    import pretrained
+
+    path, runner, images = effnet
+    ref = _reference_outputs(pretrained.efficientnet_lite0_torchscript(), cases.EFFNET_TRUE, images[:3])
+    runner3 = Runner(runner.model, images[:3])
+    true = Preprocess.from_dict(cases.EFFNET_TRUE)
+    for label, wrong in cases.EFFNET_WRONG.items():
+        d = diagnose(path, [], preprocess=wrong, runner=runner3, reference_outputs=ref)
+        assert d.confident and d.best.same_function(true), (label, d.candidates[0].candidate.name)
+
+
+@pytest.mark.slow
+def test_ppocr_with_reference_names_the_true_contract(ppocr):
+    path, runner, images = ppocr
+    ref = _reference_outputs(path, cases.PPOCR_TRUE, images)
+    true = Preprocess.from_dict(cases.PPOCR_TRUE)
+    for label, wrong in cases.PPOCR_WRONG.items():
+        d = diagnose(path, [], preprocess=wrong, runner=runner, reference_outputs=ref)
+        assert d.confident and d.best.same_function(true), (label, d.candidates[0].candidate.name)
+
+
+# ---- without a reference ---------------------------------------------------------------------------------------
+def _label_free_rate(path, runner, true_spec, wrong_cases):
+    true = Preprocess.from_dict(true_spec)
+    hits, confident_wrong = 0, []
+    for label, wrong in wrong_cases.items():
+        d = diagnose(path, [], preprocess=wrong, runner=runner)
+        hit = indistinguishable(d.best, true)
+        hits += hit
+        if d.confident and not hit:
+            confident_wrong.append(label)
+    return hits / len(wrong_cases), confident_wrong
+
+
+@pytest.mark.slow
+def test_effnet_label_free_names_the_true_contract(effnet):
+    """Measured: 12 of 12 (the winning group holds (x-127)/128 with (x-127.5)/127.5, which differ by 0.4%)."""
+    path, runner, _ = effnet
+    rate, confident_wrong = _label_free_rate(path, runner, cases.EFFNET_TRUE, cases.EFFNET_WRONG)
+    assert rate >= 0.9
+    assert confident_wrong == []
+
+
+@pytest.mark.slow
+def test_ppocr_label_free_never_confidently_wrong(ppocr):
+    """Measured: the signals do not find PP-OCR's contract (0 of 11), but the doctor says "not sure" every time."""
+    path, runner, _ = ppocr
+    rate, confident_wrong = _label_free_rate(path, runner, cases.PPOCR_TRUE, cases.PPOCR_WRONG)
+    assert confident_wrong == []
+    pytest.ppocr_label_free_rate = rate  # read by the xfail test below without a second run
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured 0/11: confidence, mirror agreement and separation do not "
+                   "identify a text detector's normalisation on natural photos (README: ferry doctor)")
+def test_ppocr_label_free_reaches_90_percent(ppocr):
+    rate = getattr(pytest, "ppocr_label_free_rate", None)
+    if rate is None:
+        path, runner, _ = ppocr
+        rate, _ = _label_free_rate(path, runner, cases.PPOCR_TRUE, cases.PPOCR_WRONG)
+    assert rate >= 0.9
+
+
+# ---- command line ------------------------------------------------------------------------------------------------
+def _ferry(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ferry.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+def test_cli_json_and_exit_codes(tmp_path):
+    import torch_models
+
+    contract = tmp_path / "ref.yaml"
+    Preprocess.from_dict(cases.SEEDED_TRUE["classifier"]).save(contract)
+    photos = [str(PHOTOS / "chelsea.jpg"), str(PHOTOS / "coffee.jpg")]
+    done = _ferry("doctor", str(torch_models.onnx_path("classifier")), "--images", *photos, "--preprocess", "caffe",
+                  "--reference", str(torch_models.torchscript_path("classifier")), "--reference-preprocess",
+                  str(contract), "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert set(out) >= {"confident", "best", "candidates"}
+    assert out["confident"] is True
+    assert set(out["best"]) == set(Preprocess().to_dict())
+    assert Preprocess.from_dict(out["best"]).same_function(
+        Preprocess.from_dict({**cases.SEEDED_TRUE["classifier"], "layout": "NCHW"}))
+    assert all(set(c) >= {"preprocess", "score", "evidence"} for c in out["candidates"])
+    text = _ferry("doctor", str(torch_models.onnx_path("classifier")), "--images", *photos, "--preprocess", "caffe",
+                  "--reference", str(torch_models.torchscript_path("classifier")), "--reference-preprocess",
+                  str(contract))
+    assert text.returncode == 0
+    assert "your input is BGR; the model wants RGB" in text.stdout
+    assert "blobFromImageWithParams" in text.stdout and "PrePostProcessor" in text.stdout
+    assert "ImageType" in text.stdout
+    bad = _ferry("doctor", str(torch_models.onnx_path("classifier")), "--images", str(tmp_path / "nope.jpg"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
