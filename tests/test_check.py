@@ -248,3 +248,114 @@ def test_embed_never_overwrites_and_writes_atomically(capsys, classifier_onnx, t
     finally:
         locked.chmod(0o700)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# -- task-level parity (issue 6) --------------------------------------------------------------------------------
+BGR_APP = {"preset": "imagenet", "color": "BGR"}
+JSON_KEYS = {"passed", "source", "source_runtime", "preprocess", "images", "targets", "notes", "task"}
+TARGET_KEYS = {"path", "runtime", "passed", "preprocess_path", "outputs", "notes", "task", "tensor_passed"}
+
+
+@pytest.mark.parametrize("name,task", [("colour_classifier", "classify"), ("colour_segmenter", "segment"),
+                                       ("detector", "detect")])
+def test_correct_passes_by_task_and_bgr_fails_by_task(capsys, photos, tmp_path, name, task):
+    import detect_models
+
+    m = detect_models.onnx_path(name)
+    code, data = check_json(capsys, m, m, "--images", *photos, "--preprocess", "imagenet",
+                            "--runtimes", "onnxruntime,openvino")
+    assert code == 0 and set(data) == JSON_KEYS and data["task"]["task"] == task
+    assert data["task"]["why"].startswith("auto: ")
+    for t in data["targets"]:
+        assert set(t) >= TARGET_KEYS and t["task"]["passed"] and t["task"]["task"] == task
+        assert t["task"]["tolerances"] and t["task"]["metrics"]
+    app = tmp_path / "app.json"
+    app.write_text(json.dumps(BGR_APP))
+    code, data = check_json(capsys, m, m, "--images", *photos, "--preprocess", "imagenet",
+                            "--target-preprocess", app, "--runtimes", "onnxruntime,openvino")
+    assert code == 1
+    for t in data["targets"]:
+        assert not t["passed"] and not t["task"]["passed"] and t["task"]["reason"]
+        assert len(t["task"]["failing_images"]) >= 5  # the colourful photos; the greyscale ones cannot show it
+
+
+def test_reordered_detections_pass_by_task_though_tensors_differ(capsys, photos):
+    import detect_models
+
+    src, tgt = detect_models.onnx_path("detector"), detect_models.onnx_path("detector_reordered")
+    code, data = check_json(capsys, src, tgt, "--images", *photos, "--preprocess", "imagenet",
+                            "--runtimes", "onnxruntime,openvino")
+    assert code == 0
+    for t in data["targets"]:
+        assert not t["tensor_passed"] and t["task"]["passed"] and t["passed"]
+        assert t["task"]["metrics"]["matched"] >= 50 and t["task"]["metrics"]["unmatched_ref"] == 0
+    code, data = check_json(capsys, src, tgt, "--images", *photos, "--preprocess", "imagenet",
+                            "--runtimes", "onnxruntime", "--task", "none")
+    assert code == 1 and data["targets"][0]["task"] is None  # by tensor, the same detections look wrong
+
+
+def test_tf_object_detection_api_detector_in_openvino_passes_by_task(capsys, photos, tmp_path):
+    """The seed-000 Mask R-CNN-shaped SavedModel against its IR from `ferry convert` (BGR pixels in, the channel
+    swap embedded): auto reads the TF OD API names, masks compared by IoU. A plain `ov.convert_model` IR takes RGB;
+    fed the BGR pixels ferry's IRs take, it fails by task."""
+    import openvino as ov
+    import tf_models
+
+    sm = tf_models.detector_savedmodel()
+    photos = photos[:5]
+    contract = tmp_path / "c.json"
+    contract.write_text(json.dumps(tf_models.DETECTOR_CONTRACT))
+    assert main(["convert", str(sm), "--to", "openvino", "-o", str(tmp_path / "out"), "--preprocess",
+                 str(contract), "--images", str(photos[0]), "--no-check", "--name", "det"]) == 0
+    capsys.readouterr()
+    code, data = check_json(capsys, sm, tmp_path / "out" / "det.xml", "--images", *photos, "--preprocess", contract)
+    plan = data["task"]
+    assert plan["task"] == "detect" and "TF Object Detection API" in plan["why"]
+    assert set(plan["roles"]) == {"boxes", "scores", "classes", "masks", "num"}
+    t = data["targets"][0]
+    m = t["task"]["metrics"]
+    assert code == 0 and t["task"]["passed"] and m["matched"] > 0 and m["min_mask_iou"] > 0.9
+    plain = tmp_path / "plain.xml"
+    ov.save_model(ov.convert_model(str(sm)), str(plain), compress_to_fp16=False)
+    code, data = check_json(capsys, sm, plain, "--images", *photos, "--preprocess", contract)
+    t = data["targets"][0]
+    assert code == 1 and not t["task"]["passed"] and t["task"]["metrics"]["unmatched_ref"] > 0
+
+
+def test_real_ppocr_text_map_passes_by_task_and_rgb_fails_with_a_picture(capsys, photos, tmp_path):
+    """PP-OCRv4 (real weights): its single-channel text map is a mask at 0.5. Measured on these photos: the
+    runtimes agree on every pixel; feeding RGB instead of BGR drops text IoU to ~0.67 on text.jpg's neighbours."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from fetch_models import fetch
+
+    from ferry.check import check
+    from ferry.preprocess import load_contract
+
+    model = fetch("ppocr_det")
+    photos = [p for p in photos if p.stem in ("camera", "chelsea", "coffee", "text")]  # text, and colour
+    contract = load_contract(str(Path(__file__).resolve().parents[1] / "examples" / "ppocr_det.yaml"))
+    contract = contract.replace(size=(480, 640))
+    ok = check(model, [model], photos, preprocess=contract, runtimes=["openvino", "opencv"])
+    assert ok.plan.task == "segment" and "binary mask" in ok.plan.why
+    assert ok.passed and all(t.task.passed and t.task.metrics["miou"] == 1.0 for t in ok.targets)
+    bad = check(model, [model], photos, preprocess=contract, target_preprocess=contract.replace(color="RGB"),
+                runtimes=["onnxruntime"], keep=len(photos))
+    t = bad.targets[0]
+    assert not bad.passed and not t.task.passed and t.task.metrics["per_class_iou"][1] < 0.9
+    # the picture shows it: on a failing photo the difference image paints the changed text pixels red
+    from ferry.compare.task import decode
+    from ferry.decode.draw import diff_picture
+
+    s = bad.samples[t.task.failing_images[0]]
+    pic = np.asarray(diff_picture(s.view, decode(bad.plan, s.source), decode(bad.plan, s.targets[0])))
+    assert np.count_nonzero(np.all(pic == (255, 0, 0), axis=-1)) > 500
+
+
+def test_task_flags_bad_input(capsys, classifier_onnx, photos):
+    base = [classifier_onnx, classifier_onnx, "--images", photos[0], "--preprocess", "imagenet"]
+    for extra, words in ((["--task", "pose"], "unknown task"), (["--threshold", "1.5"], "between 0 and 1"),
+                         (["--task", "detect"], "no boxes and scores"), (["--labels", "nope.txt"], "labels")):
+        code, _, err = run_cli(capsys, "check", *base, *extra)
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
