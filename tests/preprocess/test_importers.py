@@ -830,3 +830,13 @@ def test_keras_contract_matches_real_preprocess_input(app):
     contract = from_keras(app).preprocess
     pixels = rgb[..., ::-1] if contract.color == "BGR" else rgb
     np.testing.assert_allclose(normalize(pixels, contract), np.asarray(expected), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("fn, arg", [
+    (from_hf, "\n"),  # found by the 10,000-case run: a newline in the source name broke the one-line rule
+    (from_caffe_mean_binaryproto, b'"\x00'),  # found by the 10,000-case run: an empty packed int field crashed
+])
+def test_fuzz_regressions_are_one_line_errors(fn, arg):
+    with pytest.raises(FerryError) as info:
+        fn(arg)
+    assert "\n" not in str(info.value)

@@ -64,7 +64,9 @@ class Imported:
 
 # ---- shared validation -------------------------------------------------------------------------------------
 def _fail(source: str, message: str) -> ContractError:
-    return ContractError(f"{source}: {message}")
+    """One line, whatever the source name holds (a config's text can stand where a path was expected)."""
+    name = source if source.isprintable() and len(source) <= 200 else repr(source[:200])
+    return ContractError(f"{name}: {message}".replace("\n", " "))
 
 
 def _num(source: str, name: str, value: Any) -> float:
@@ -1375,7 +1377,10 @@ def from_caffe_mean_binaryproto(path: Any) -> Imported:
         values: list[float] = []
         for number, wire, value in _fields(data):
             if number in (1, 2, 3, 4):
-                legacy[number] = _int32(_ints(wire, value)[-1])
+                ints = _ints(wire, value)
+                if not ints:
+                    raise ValueError(f"field {number} holds no integer")
+                legacy[number] = _int32(ints[-1])
             elif number == 5:
                 values.extend(_floats(wire, value, 4))
             elif number == 8:
