@@ -41,8 +41,8 @@ def view_image(view_bgr: np.ndarray) -> Image.Image:
 def _caption(img: Image.Image, lines: list[str], color=(255, 255, 255)) -> Image.Image:
     font = _font(13)
     pad = 4
-    line_h = 16
-    out = Image.new("RGB", (img.width, img.height + pad * 2 + line_h * len(lines)), (24, 24, 24))
+    line_h = 17
+    out = Image.new("RGB", (img.width, img.height + pad * 3 + line_h * len(lines)), (24, 24, 24))
     out.paste(img, (0, 0))
     d = ImageDraw.Draw(out)
     for i, text in enumerate(lines):
