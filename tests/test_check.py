@@ -359,3 +359,15 @@ def test_task_flags_bad_input(capsys, classifier_onnx, photos):
                          (["--task", "detect"], "no boxes and scores"), (["--labels", "nope.txt"], "labels")):
         code, _, err = run_cli(capsys, "check", *base, *extra)
         assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_assert_parity_passes_task_through(photos):
+    import detect_models
+
+    from ferry.testing import ParityError, assert_parity
+
+    src, tgt = detect_models.onnx_path("detector"), detect_models.onnx_path("detector_reordered")
+    result = assert_parity(src, tgt, photos[:3], preprocess="imagenet", task="detect", runtimes=["onnxruntime"])
+    assert result.plan.task == "detect" and not result.targets[0].tensor_passed
+    with pytest.raises(ParityError):
+        assert_parity(src, tgt, photos[:3], preprocess="imagenet", task="none", runtimes=["onnxruntime"])
