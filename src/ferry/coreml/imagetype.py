@@ -56,7 +56,7 @@ def from_contract(pre: Preprocess) -> ImageTypeParams:
     gain, offset = pre.affine()
     flip = pre.color == "GRAY" and pre.gray_zero_is == "white"
     if flip:  # (255 - x) * g + o
-        gain, offset = tuple(-g for g in gain), tuple(o - 255.0 * g for g, o in zip(gain, offset, strict=True))
+        gain, offset = tuple(-g for g in gain), tuple(o + 255.0 * g for g, o in zip(gain, offset, strict=True))
     layout = LAYOUTS[pre.color]
     if _uniform(gain):
         return ImageTypeParams(layout, float(gain[0]), tuple(float(o) for o in offset))
