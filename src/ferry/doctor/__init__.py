@@ -170,7 +170,14 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
                 ranked = _add(runner, ranked, more, ref_out, notes)
         best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
         margin = best.score - (second.score if second else 0.0)
-        confident = bool(best.evidence["parity"]) and not (second and second.evidence["parity"])
+        also = [s for s in ranked[1:] if s.evidence["parity"]]
+        # Several candidates at parity: confident only when they are all within 1% of the winner's input (the
+        # model's outputs cannot tell them apart at the tolerances), and the runner-up list names them.
+        confident = bool(best.evidence["parity"]) and all(
+            indistinguishable(s.candidate.preprocess, best.candidate.preprocess) for s in also)
+        if best.evidence["parity"] and also:
+            notes.append("also at parity on these photos (the closest first): "
+                         + ", ".join(s.candidate.name for s in also[:5]))
         if not best.evidence["parity"]:
             notes.append("no candidate reproduces the reference: what differs is not (only) preprocessing, or the "
                          "contract is outside the candidates (give --preprocess with your own values)")
