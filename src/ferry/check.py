@@ -61,6 +61,7 @@ class Sample:
     view: np.ndarray
     source: dict[str, np.ndarray]
     targets: list[dict[str, np.ndarray]]  # per target, keyed by the reference's output names
+    first: bool = True  # one of the first `keep` photos (else kept because a target first fails on it)
 
 
 @dataclass
@@ -143,7 +144,6 @@ def check(
     classes there. `bisect` looks for the first layer that parts on each failing ONNX/OpenVINO target."""
     from ferry.decode.labels import load_labels
     from ferry.images import image_files, load_image
-    from ferry.preprocess.reference import resize_batch
 
     if not 0.0 <= float(threshold) <= 1.0:
         raise FerryError(f"--threshold {threshold}: must be between 0 and 1")
@@ -176,10 +176,7 @@ def check(
         ref = _run_chunked(lambda ch: src.run_reference(ch, contract), src, pixels, batch)
         if plan is None:
             plan = pick_task(task, ref[0])
-        kept = max(0, min(keep - len(samples), len(pixels)))
-        if kept:
-            views = resize_batch(pixels[:kept], contract)
-            samples.extend(Sample(str(files[start + i]), views[i], ref[i], []) for i in range(kept))
+        batch_outs: list[list[dict[str, np.ndarray]]] = [[] for _ in pixels]  # per photo, per target
         for k, model in enumerate(pairs):
             tcontract = tgt_contract_spec or contract
             tgt = _run_chunked(lambda ch, m=model, c=tcontract: m.run_image(ch, c), model, pixels, batch)
@@ -200,8 +197,9 @@ def check(
                 ok = tasks[k].add(r_out, by_ref) if tasks[k] is not None else True
                 if not ok and first_bad[k] is None:
                     first_bad[k] = start + i
-                if i < kept:
-                    samples[len(samples) - kept + i].targets.append(by_ref)
+                batch_outs[i].append(by_ref)
+        if keep:
+            _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract)
         if progress:
             progress(min(start + batch, len(files)), len(files))
     results: list[TargetResult] = []
@@ -220,6 +218,21 @@ def check(
         source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results,
         notes=list(src.notes), plan=plan, threshold=float(threshold), labels=names, samples=samples,
     )
+
+
+def _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract) -> None:
+    """Keep the first `keep` photos for the report, and also the first photo each target fails on by task (so a
+    report always pictures a failure), at most `keep` more."""
+    from ferry.preprocess.reference import resize_batch
+
+    first_fails = {b - start for b in first_bad if b is not None and b >= start}
+    base = len([s for s in samples if s.first])
+    chosen = [i for i in range(len(pixels)) if base + i < keep or (i in first_fails and len(samples) < 2 * keep)]
+    if not chosen:
+        return
+    views = resize_batch([pixels[i] for i in chosen], contract)
+    for v, i in zip(views, chosen, strict=True):
+        samples.append(Sample(str(files[start + i]), v, ref[i], batch_outs[i], first=base + i < keep))
 
 
 def _verdict(outs, tres: TaskComparison | None, plan: TaskPlan | None) -> bool:

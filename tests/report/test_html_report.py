@@ -79,3 +79,18 @@ def test_report_flags(tmp_path, photos, classifier_onnx):
             "imagenet", "--runtimes", "onnxruntime", "--report", str(existing)]
     assert main(args) == 2 and existing.read_text() == "mine"  # never overwritten without --force
     assert main([*args, "--force"]) == 0 and "PASSED" in existing.read_text()
+
+
+def test_report_keeps_the_first_failing_photo(photos):
+    """camera.jpg is grey: an app's BGR cannot show on it. With one photo kept, the report still pictures the
+    first photo the target fails on."""
+    from ferry.check import check
+
+    m = detect_models.onnx_path("colour_classifier")
+    grey_first = [p for p in photos if p.stem == "camera"] + [p for p in photos if p.stem != "camera"][:3]
+    r = check(m, [m], grey_first, preprocess="imagenet", target_preprocess={"preset": "imagenet", "color": "BGR"},
+              keep=1, runtimes=["onnxruntime"])
+    assert 0 not in r.targets[0].task.failing_images
+    first_bad = r.targets[0].task.failing_images[0]
+    assert [s.image for s in r.samples] == [str(grey_first[0]), str(grey_first[first_bad])]
+    assert [s.first for s in r.samples] == [True, False]
