@@ -86,3 +86,15 @@ def test_check_bisect_flag(capsys, bugged, classifier_onnx, photos):
     b = data["targets"][0]["bisect"]
     assert b["found"] and b["node"] == MIDDLE and b["op_type"] == "Conv" and b["image"].endswith(photos[0].name)
     assert np.isfinite(b["max_abs"])
+
+
+def test_wrong_embedded_colour_order_parts_at_the_first_layer(setup, classifier_onnx, tmp_path):
+    """The contract embedded with BGR where the source takes RGB: every traced tensor differs, from the first
+    convolution on, and the finding says to look at the preprocessing."""
+    from ferry.runtimes import get_runtime
+
+    src, contract, image = setup
+    out = get_runtime("onnxruntime").embed(classifier_onnx, contract.replace(color="BGR"), tmp_path / "emb.onnx")
+    found = bisect_models(src, load(out, "onnxruntime"), image, contract)
+    assert found["found"] and found["first_layer"] and found["node"] == "/0/Conv"
+    assert "preprocessing" in found["hint"] and found["cosine"] < 0.95

@@ -83,7 +83,7 @@ def print_check(result) -> None:
                 con.print(f"[bold]bisect[/bold] ({_short(t.path)}, {t.runtime}): first layer that parts: "
                           f"[bold]{b['node']}[/bold] ({b['op_type']}), tensor {b['tensor']}, max abs "
                           f"{_fmt(b.get('max_abs'))}, cosine {b.get('cosine', float('nan')):.6f} "
-                          f"({b['compared']} tensors compared, matched {b['matched_by']})")
+                          f"({b['compared']} tensors compared, matched by {b['matched_by']}): {b.get('hint', '')}")
             else:
                 con.print(f"[bold]bisect[/bold] ({_short(t.path)}, {t.runtime}): {b.get('reason')}")
     for t in result.targets:
