@@ -62,7 +62,7 @@ def from_contract(pre: Preprocess) -> ImageTypeParams:
         return ImageTypeParams(layout, float(gain[0]), tuple(float(o) for o in offset))
     # Per-channel gains: ImageType keeps the common scale, the fold divides by std after it.
     s = -pre.scale if flip else pre.scale
-    bias = tuple(o * d for o, d in zip(offset, pre.std, strict=True))  # -mean (or 255 s - mean when flipped)
+    bias = tuple((255.0 * pre.scale - m) if flip else -m for m in pre.mean)  # (x * s - mean) before the fold
     return ImageTypeParams(layout, float(s), tuple(float(b) for b in bias), tuple(1.0 / d for d in pre.std))
 
 
