@@ -24,7 +24,14 @@ from typing import Any
 import numpy as np
 
 from ferry.compare.task import TASKS, TaskComparison, TaskPlan, pick_task, task_accumulator
-from ferry.compare.tensor import DEFAULT_ATOL, DEFAULT_RTOL, Accumulator, OutputComparison, match_outputs
+from ferry.compare.tensor import (
+    DEFAULT_ATOL,
+    DEFAULT_RTOL,
+    Accumulator,
+    OutputComparison,
+    compare_arrays,
+    match_outputs,
+)
 from ferry.errors import FerryError
 from ferry.preprocess.contract import Preprocess, load_contract
 from ferry.runtimes import available_runtimes, get_runtime, load
@@ -195,6 +202,10 @@ def check(
                     acc.add(r_out[acc.reference_name], t_out[t])
                 by_ref = {acc.reference_name: t_out[t] for t, acc in accs[k].items()}
                 ok = tasks[k].add(r_out, by_ref) if tasks[k] is not None else True
+                if bisect and ok and first_bad[k] is None:  # --bisect wants the first photo that fails at all
+                    by_task = set(plan.outputs) if tasks[k] is not None and plan.task == "detect" else set()
+                    ok = all(compare_arrays(t, r_out[a.reference_name], t_out[t], a.atol, a.rtol).passed
+                             for t, a in accs[k].items() if a.reference_name not in by_task)
                 if not ok and first_bad[k] is None:
                     first_bad[k] = start + i
                 batch_outs[i].append(by_ref)
