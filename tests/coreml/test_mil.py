@@ -149,7 +149,7 @@ def test_op_matches_torch(name, mil_op, build, shape, tmp_path):
 
 
 def test_a_wrong_op_definition_is_caught(tmp_path, monkeypatch):
-    """The comparison above is able to fail: break one op (ReLU6 clipped at 5) and the same check goes red."""
+    """The comparison above is able to fail: break one op (ReLU6 clipped at 0.25) and the same check goes red."""
     from ferry.coreml import ops
 
     module = _seeded(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU6()))
@@ -158,11 +158,12 @@ def test_a_wrong_op_definition_is_caught(tmp_path, monkeypatch):
     program = load_program(path)
     good = next(iter(program.run({"x": x}).values()))
     name = next(t for t in ("relu6", "clip") if t in program.op_types())
-    monkeypatch.setitem(ops.OPS, name, lambda a: np.minimum(np.maximum(a["x"], 0), 5.0).astype(np.float32))
+    monkeypatch.setitem(ops.OPS, name, lambda a: np.minimum(np.maximum(a["x"], 0), 0.25).astype(np.float32))
     bad = next(iter(program.run({"x": x}).values()))
     with torch.no_grad():
         ref = module(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(good, ref, rtol=1e-5, atol=1e-6)
+    assert ref.max() > 0.75  # so a cap at 0.25 must show (a cap at 5 never did: these outputs stay below 3)
     assert np.abs(bad - ref).max() > 0.5
 
 
