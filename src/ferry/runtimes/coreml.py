@@ -372,7 +372,7 @@ def _from_torch(src: Model, pre: Preprocess, params, ct, quiet):
 
 
 def _from_tf(src: Model, pre: Preprocess, params, ct, quiet):
-    """A SavedModel directory (its serving signature) or a Keras model exported to a temporary SavedModel."""
+    """A SavedModel directory (its serving signature) or a Keras model (traced as one concrete function)."""
     from ferry.op_errors import explain
 
     layout = pre.layout or "NHWC"
@@ -381,28 +381,35 @@ def _from_tf(src: Model, pre: Preprocess, params, ct, quiet):
     in_name = src.inputs[0].name
     n_out = len(src.outputs)
     names = _output_names(src, n_out)
-    tmp = None
     try:
+        # coremltools takes one concrete function ("Only a single concrete function is supported" for a
+        # SavedModel that holds several, and for Keras 3's model.export), so hand it exactly the served one.
+        import tensorflow as tf
+
         if src.format == KERAS:
-            tmp = Path(tempfile.mkdtemp(prefix=".ferry-keras-"))
-            with quiet():
-                src._model.export(str(tmp / "saved_model"))  # type: ignore[attr-defined]
-            target: Any = str(tmp / "saved_model")
+            spec = tf.TensorSpec(shape, tf.float32, name=in_name)
+            keras_model = src._model  # type: ignore[attr-defined]
+            fn = tf.function(lambda x: keras_model(x, training=False), input_signature=[spec])
+            target: Any = [fn.get_concrete_function()]
         else:
-            target = str(src.path)
+            loaded = tf.saved_model.load(str(src.path))
+            target = [loaded.signatures[getattr(src, "signature", "serving_default")]]
         with quiet():
             mlmodel = ct.convert(target, source="tensorflow",
                                  inputs=[_image_type(ct, in_name, shape, params)],
-                                 outputs=[ct.TensorType(name=n) for n in names] if names else None,
                                  convert_to="mlprogram", compute_precision=ct.precision.FLOAT32)
+        # TF names its graph outputs Identity, Identity_1, ...; give them the source's names, in order
+        spec = mlmodel.get_spec()
+        have = [o.name for o in spec.description.output]
+        if names and len(have) == len(names) and have != names:
+            for old_name, new_name in zip(have, names, strict=True):
+                ct.utils.rename_feature(spec, old_name, new_name)
+            mlmodel = ct.models.MLModel(spec, weights_dir=mlmodel.weights_dir)
         return mlmodel, in_name
     except FerryError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "coremltools.convert", src.path) from None
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def insert_std_fold(spec: Any, image_name: str, fold: tuple[float, ...]) -> None:
