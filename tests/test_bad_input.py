@@ -171,3 +171,32 @@ def test_contract_yaml_with_wrong_types(capsys, tmp_path, classifier_onnx, photo
     code, err = run(capsys, "check", classifier_onnx, classifier_onnx, "--images", photos[0], "--preprocess",
                     contract)
     assert code == 2 and len(err) == 1 and field in err[0], err
+
+
+def test_an_op_one_runtime_lacks_is_named_while_the_others_report(capsys, tmp_path, photos):
+    """A TFLite model with UNSORTED_SEGMENT_MAX (a LiteRT builtin that OpenVINO's TFLite frontend has no translator
+    for): LiteRT still runs and reports; OpenVINO's row names the op; exit 2."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([1, 8, 8, 3], tf.float32)
+
+    @tf.function(input_signature=[spec])
+    def per_channel_max(x):
+        flat = tf.reshape(tf.transpose(x, [3, 0, 1, 2]), [3, -1])  # one row per channel
+        ids = tf.repeat(tf.range(3), 64)
+        return tf.math.unsorted_segment_max(tf.reshape(flat, [-1]), ids, 3)[None]
+
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([per_channel_max.get_concrete_function()])
+    model = tmp_path / "segment_max.tflite"
+    model.write_bytes(conv.convert())
+    code = main(["check", str(model), str(model), "--images", str(photos[0]), "--preprocess", "unit", "--json"])
+    out, err = capsys.readouterr()
+    import json
+
+    data = json.loads(out)
+    rows = {t["runtime"]: t for t in data["targets"]}
+    assert code == 2 and "Traceback" not in err
+    assert rows["tflite"]["passed"] is True and rows["tflite"]["outputs"]
+    assert "UNSORTED_SEGMENT_MAX" in rows["openvino"]["error"] and rows["openvino"]["passed"] is False
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and "openvino" in lines[0] and "UNSORTED_SEGMENT_MAX" in lines[0], err

@@ -49,6 +49,7 @@ class TargetResult:
     task: TaskComparison | None = None
     tensor_passed: bool = True  # every output within tensor tolerance (detection outputs included)
     bisect: dict[str, Any] | None = None  # ferry.bisect's finding, with --bisect on a failing ONNX/OpenVINO pair
+    error: str | None = None  # this runtime could not load the target (the others still report)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"path": self.path, "runtime": self.runtime, "passed": self.passed,
@@ -57,6 +58,8 @@ class TargetResult:
              "tensor_passed": self.tensor_passed, "task": self.task.to_dict() if self.task else None}
         if self.bisect is not None:
             d["bisect"] = self.bisect
+        if self.error is not None:
+            d["error"] = self.error
         return d
 
 
@@ -164,6 +167,7 @@ def check(
     contract = src.resolve(resolve_contract(src, preprocess))
     tgt_contract_spec = load_contract(target_preprocess) if target_preprocess is not None else None
     pairs: list[Model] = []
+    unloadable: list[TargetResult] = []
     for t in targets:
         can = available_runtimes(t)
         chosen = [r for r in can if runtimes is None or r in runtimes]
@@ -171,7 +175,13 @@ def check(
             want = ", ".join(runtimes) if runtimes else "any installed runtime"
             runs_in = ", ".join(can) or "no installed runtime"
             raise FerryError(f"{t}: none of {want} can load it; it runs in {runs_in}")
-        pairs.extend(load(t, r) for r in chosen)
+        for r in chosen:
+            try:
+                pairs.append(load(t, r))
+            except FerryError as exc:  # e.g. an op one runtime lacks: the runtimes that can run it still report
+                unloadable.append(TargetResult(str(t), r, False, notes=[], preprocess_path="-", error=str(exc)))
+    if unloadable and not pairs:
+        raise FerryError(unloadable[0].error)
     accs: list[dict[str, Accumulator] | None] = [None] * len(pairs)
     notes: list[list[str]] = [[] for _ in pairs]
     plan: TaskPlan | None = None
@@ -224,6 +234,7 @@ def check(
                                     task=tres, tensor_passed=tensor_ok))
     if bisect:
         _bisect_failures(src, pairs, results, files, first_bad, contract, tgt_contract_spec, atol, rtol)
+    results.extend(unloadable)
     return CheckResult(
         passed=bool(results) and all(r.passed for r in results), source=str(src.path),
         source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results,

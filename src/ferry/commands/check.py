@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from ferry.commands import EXIT_DIFF, EXIT_PASS, add_json, split_list, tolerances
+from ferry.commands import EXIT_BAD, EXIT_DIFF, EXIT_PASS, add_json, split_list, tolerances
 from ferry.errors import FerryError
 
 
@@ -64,4 +65,9 @@ def run(args) -> int:
         print_check(result)
         if report is not None:
             print(f"report: {report}")
+    errors = [t for t in result.targets if t.error]
+    for t in errors:  # a runtime that could not load its target: bad input for that runtime, said in one line
+        print(f"ferry: {t.runtime}: {t.error}", file=sys.stderr)
+    if errors:
+        return EXIT_BAD
     return EXIT_PASS if result.passed else EXIT_DIFF

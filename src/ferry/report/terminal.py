@@ -72,8 +72,9 @@ def print_check(result) -> None:
                           _fmt(o.mean_abs), f"{o.cosine:.6f}",
                           f"{o.within:.2%}", verdict)
         if not t.outputs:
-            table.add_row(t.path, t.runtime, t.preprocess_path, "-", "", "", "", "", "",
-                          "[red]FAIL[/red] no outputs")
+            why = "cannot load it (see below)" if getattr(t, "error", None) else "no outputs"
+            table.add_row(_short(t.path), t.runtime, t.preprocess_path, "-", "", "", "", "", "",
+                          f"[red]FAIL[/red] {why}")
     con.print(table)
     _print_task(con, result)
     for t in result.targets:
