@@ -173,11 +173,16 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
         also = [s for s in ranked[1:] if s.evidence["parity"]]
         # Several candidates at parity: confident only when they are all within 1% of the winner's input (the
         # model's outputs cannot tell them apart at the tolerances), and the runner-up list names them.
+        bp = best.candidate.preprocess
+        same = [s for s in also if runner.same_input(s.candidate.preprocess, bp)]
         confident = bool(best.evidence["parity"]) and all(
-            indistinguishable(s.candidate.preprocess, best.candidate.preprocess) for s in also)
-        if best.evidence["parity"] and also:
+            indistinguishable(s.candidate.preprocess, bp) or s in same for s in also)
+        if same:
+            notes.append("these photos give the very same tensor for: " + ", ".join(s.candidate.name for s in same)
+                         + " (photos with the model's aspect ratio cannot tell resize modes apart: add others)")
+        if best.evidence["parity"] and len(also) > len(same):
             notes.append("also at parity on these photos (the closest first): "
-                         + ", ".join(s.candidate.name for s in also[:5]))
+                         + ", ".join(s.candidate.name for s in also if s not in same)[:400])
         if not best.evidence["parity"]:
             notes.append("no candidate reproduces the reference: what differs is not (only) preprocessing, or the "
                          "contract is outside the candidates (give --preprocess with your own values)")

@@ -1,0 +1,71 @@
+"""Time to a diagnosis with a reference, and how it grows with candidates and photos.
+
+Model: EfficientNet-Lite0 (4.7 M parameters, MobileNet-size, real weights; tests/models/pretrained.py) exported
+to ONNX, run in onnxruntime; reference: the same weights as TorchScript with the true contract. Two timings:
+
+- end to end: `diagnose()` as `ferry doctor --reference` runs it (both models loaded, photos decoded, the reference
+  run, every generated candidate, resize/layout variants around the three best), wrong contract "imagenet";
+- scaling: ranking the first K generated candidates on N photos with a fresh runner (no memoised outputs).
+
+Run: .venv/bin/python benchmarks/bench_doctor.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tests" / "models"), str(ROOT / "tests" / "doctor")]
+
+import cases  # noqa: E402
+import pretrained  # noqa: E402
+
+from ferry.doctor import Runner, _rank_reference, diagnose  # noqa: E402
+from ferry.doctor.candidates import normalisation_candidates  # noqa: E402
+from ferry.images import load_image  # noqa: E402
+from ferry.preprocess.contract import Preprocess  # noqa: E402
+from ferry.runtimes import load  # noqa: E402
+
+PHOTOS = sorted((ROOT / "examples" / "images").glob("*.jpg"))
+
+
+def main() -> None:
+    onnx, ts = pretrained.efficientnet_lite0_onnx(), pretrained.efficientnet_lite0_torchscript()
+    import yaml
+
+    contract = Path("/tmp/ferry_bench_effnet.yaml")
+    contract.write_text(yaml.safe_dump(cases.EFFNET_TRUE))
+    print("## end to end: diagnose(--reference), wrong contract imagenet")
+    print("| photos | candidates ranked | model calls | wall s |")
+    for n in (2, 4, 8):
+        t = time.perf_counter()
+        d = diagnose(onnx, [str(p) for p in PHOTOS[:n]], reference=ts, reference_preprocess=str(contract),
+                     preprocess=cases.IMAGENET)
+        wall = time.perf_counter() - t
+        assert d.confident and d.best.same_function(Preprocess.from_dict(cases.EFFNET_TRUE))
+        print(f"| {n} | {len(d.candidates)} | {d.model_calls} | {wall:.2f} |")
+
+    print("\n## scaling: rank K candidates on N photos (fresh runner, models loaded)")
+    model, ref = load(onnx), load(ts)
+    true = ref.resolve(Preprocess.from_dict(cases.EFFNET_TRUE))
+    all_cands = normalisation_candidates(model.resolve(Preprocess.from_dict(cases.IMAGENET)),
+                                         model.resolve(Preprocess.from_dict(cases.IMAGENET)))
+    print(f"| photos | K=24 s | K=48 s | K={len(all_cands)} s |")
+    for n in (2, 4, 8):
+        images = [load_image(p) for p in PHOTOS[:n]]
+        ref_out = ref.run_reference(images, true)
+        row = []
+        for k in (24, 48, len(all_cands)):
+            runner = Runner(model, images)
+            t = time.perf_counter()
+            _rank_reference(runner, all_cands[:k], ref_out)
+            row.append(time.perf_counter() - t)
+        print(f"| {n} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+
+
+if __name__ == "__main__":
+    main()
