@@ -29,6 +29,11 @@ from ferry.preprocess.contract import Preprocess, load_contract
 LABEL_FREE_MARGIN = 0.05  # combined-score margin below which the label-free answer is "not sure"
 
 
+def _finite(v: Any) -> Any:
+    """JSON has no NaN or Infinity: a non-finite number is written as null."""
+    return None if isinstance(v, float) and not np.isfinite(v) else v
+
+
 @dataclass
 class Scored:
     candidate: Candidate
@@ -38,7 +43,8 @@ class Scored:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.candidate.name, "origin": self.candidate.origin,
-                "preprocess": self.candidate.preprocess.to_dict(), "score": self.score, "evidence": self.evidence,
+                "preprocess": self.candidate.preprocess.to_dict(), "score": _finite(self.score),
+                "evidence": {k: _finite(v) for k, v in self.evidence.items()},
                 "same_as": self.same_as}
 
 
