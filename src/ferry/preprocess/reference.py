@@ -19,10 +19,16 @@ from ferry.preprocess.contract import Preprocess
 _CV_INTER = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3}  # cv2.INTER_* values
 
 
-def _cv2():
-    from ferry.errors import require
+_CV2 = None
 
-    return require("cv2", "opencv")
+
+def _cv2():
+    global _CV2
+    if _CV2 is None:  # imported once: this sits on the per-image path (issue 7 counts microseconds here)
+        from ferry.errors import require
+
+        _CV2 = require("cv2", "opencv")
+    return _CV2
 
 
 def _pil_resample(name: str) -> int:
@@ -124,16 +130,16 @@ def _lut(gain: float, offset: float) -> np.ndarray:
 def _lut_cached(gain: float, offset: float) -> np.ndarray:
     table = np.arange(256, dtype=np.float32) * np.float32(gain)
     table += np.float32(offset)
+    table = table.reshape(256, 1)  # the shape cv2.LUT takes; np.take reads it flat
     table.setflags(write=False)
     return table
 
 
 def _opencv():
     try:
-        import cv2
+        return _cv2()
     except ImportError:  # ferry's base install has no OpenCV: numpy does the same lookup, a little slower
         return None
-    return cv2
 
 
 def _lookup_plane(img: np.ndarray, channel: int, table: np.ndarray, out: np.ndarray) -> None:
@@ -143,7 +149,7 @@ def _lookup_plane(img: np.ndarray, channel: int, table: np.ndarray, out: np.ndar
     if cv2 is None:
         np.take(table, img[:, :, channel], out=out)
         return
-    cv2.LUT(cv2.extractChannel(img, channel), table.reshape(256, 1), dst=out)
+    cv2.LUT(cv2.extractChannel(img, channel), table, dst=out)
 
 
 def normalize(pixels: np.ndarray, contract: Preprocess) -> np.ndarray:
