@@ -64,7 +64,12 @@ def _to_bgr(im) -> np.ndarray:
     rgb = np.asarray(im)
     if rgb.dtype != np.uint8:
         rgb = rgb.astype(np.uint8)
-    return np.ascontiguousarray(rgb[:, :, ::-1])
+    try:  # issue 7: the strided numpy copy of the reversed view took 0.9 ms a photo, 40% of `ferry check`
+        import cv2
+
+        return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)  # the same bytes, one C++ pass
+    except ImportError:
+        return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
 def image_files(paths: list[str | Path]) -> list[Path]:
