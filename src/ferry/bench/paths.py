@@ -83,8 +83,8 @@ def plan_paths(model: str | Path, fmt: str, embedded: bool, runtimes: list[str],
             dest = workdir / f"{Path(model).stem}.ferry.onnx"
             try:
                 add(runtime, "in-graph", "host", str(embed(model, contract, dest)))
-            except FerryError as exc:
-                notes.append(f"onnxruntime/in-graph skipped: {exc}")
+            except Exception as exc:  # noqa: BLE001 - an embedder that cannot: the path is skipped, and said
+                notes.append(f"onnxruntime/in-graph skipped: {_first_line(exc)}")
         if runtime == "openvino":
             from ferry.runtimes.openvino import embed
 
@@ -92,11 +92,16 @@ def plan_paths(model: str | Path, fmt: str, embedded: bool, runtimes: list[str],
                 dest = workdir / f"{Path(model).stem}.ppp{'-resize' if in_graph_resize else ''}.xml"
                 try:
                     file = str(embed(model, contract, dest, resize_in_graph=in_graph_resize))
-                except FerryError as exc:
-                    notes.append(f"openvino/in-graph skipped: {exc}")
-                    break
+                except Exception as exc:  # noqa: BLE001 - e.g. PPP cannot resize to a dynamic model size
+                    name = "in-graph+resize" if in_graph_resize else "in-graph"
+                    notes.append(f"openvino/{name} skipped: {_first_line(exc)}")
+                    continue
                 add(runtime, "in-graph", "in-graph" if in_graph_resize else "host", file)
     return specs, notes
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def split_outputs(out: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarray]]:
