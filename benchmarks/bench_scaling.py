@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/bench_scaling.py [--counts 10,40] [--memory 10,100,1000]
 
 Time: for each model (seeded classifier 48x64, EfficientNet-Lite0 224, PP-OCRv4 det 480x640) and photo count N,
-`ferry check MODEL MODEL` (source in onnxruntime; targets onnxruntime, OpenVINO, OpenCV DNN) against a bare script
+`ferry check MODEL MODEL --batch 1` (source in onnxruntime; targets onnxruntime, OpenVINO, OpenCV DNN)
+against a bare script
 that decodes each photo with cv2.imread, preprocesses it once with numpy and runs the three runtimes (loads
 included in both). Each is a fresh child process (imports excluded: timed from after the imports), alternated,
 median of 3. Fit T(N) = fixed + per_photo * N from the two counts, so a large run can be predicted.
@@ -40,7 +41,7 @@ from ferry.preprocess.contract import load_contract
 from ferry.bench.memory import peak_rss_mb
 t0 = time.perf_counter()
 if mode == "ferry":
-    res = check(model, [model], photos, preprocess=contract)
+    res = check(model, [model], photos, preprocess=contract, batch=1)  # OpenCV fails EfficientNet-Lite0 at batch 8
     ok = res.passed
 else:
     import onnxruntime as ort, openvino as ov
@@ -90,7 +91,8 @@ def models():
     import torch_models
 
     ppocr = {**pretrained.PPOCR_DET_CONTRACT, "size": [480, 640]}
-    return [("seeded classifier 48x64", torch_models.onnx_path("classifier"), {"preset": "imagenet"}),
+    return [("seeded classifier 48x64", torch_models.onnx_path("classifier"),
+             {"preset": "imagenet", "size": [48, 64]}),
             ("EfficientNet-Lite0 224", pretrained.efficientnet_lite0_onnx(), pretrained.EFFNET_CONTRACT),
             ("PP-OCRv4 det 480x640", pretrained.ppocr_det_onnx(), ppocr)]
 
