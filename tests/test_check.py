@@ -371,3 +371,15 @@ def test_assert_parity_passes_task_through(photos):
     assert result.plan.task == "detect" and not result.targets[0].tensor_passed
     with pytest.raises(ParityError):
         assert_parity(src, tgt, photos[:3], preprocess="imagenet", task="none", runtimes=["onnxruntime"])
+
+
+def test_opencv_gets_one_image_per_run_so_its_batch_bugs_do_not_read_as_conversion_bugs(photos):
+    """OpenCV DNN 4.14 fails EfficientNet-Lite0 with 8 images in one blob (Gemm shape error); ferry feeds it one
+    frame at a time, as apps do, and the real model passes in OpenCV beside onnxruntime and OpenVINO."""
+    import pretrained
+
+    from ferry.check import check
+
+    model = pretrained.efficientnet_lite0_onnx()
+    result = check(model, [model], photos, preprocess=pretrained.EFFNET_CONTRACT, batch=8)
+    assert {t.runtime: t.passed for t in result.targets} == {"onnxruntime": True, "openvino": True, "opencv": True}

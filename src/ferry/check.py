@@ -113,7 +113,12 @@ def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess |
 
 
 def _chunk_size(model: Model, batch: int) -> int:
+    """Images per run. OpenCV DNN 4.14 gets batches wrong on real models (EfficientNet-Lite0: a Gemm shape error
+    at 8 images; torch's flatten(2).transpose(1, 2): wrong values at 8), and apps feed it one frame at a time, so
+    it gets one image per run: a batch bug in OpenCV must not read as a conversion bug."""
     shape = model.image_input.shape
+    if model.runtime == "opencv":
+        return 1
     return 1 if shape and shape[0] == 1 else batch
 
 
