@@ -123,18 +123,10 @@ def images(seed: int, n: int = 3) -> np.ndarray:
 
 
 def _add_tflite_metadata(src: Path, dest: Path, name: str, data: bytes) -> None:
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
+    from ferry.runtimes.tflite import write_metadata
 
-    model = flatbuffer_utils.read_model(str(src))
-    buf = schema.BufferT()
-    buf.data = np.frombuffer(data, dtype=np.uint8)
-    model.buffers.append(buf)
-    meta = schema.MetadataT()
-    meta.name = name
-    meta.buffer = len(model.buffers) - 1
-    model.metadata = [*(model.metadata or []), meta]
-    flatbuffer_utils.write_model(model, str(dest))
+    shutil.copyfile(src, dest)
+    write_metadata(dest, name, data)
 
 
 def _build_cnn_dir(d: Path) -> None:
