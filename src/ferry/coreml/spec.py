@@ -21,9 +21,16 @@ COLOR_SPACES = {10: "GRAYSCALE", 20: "RGB", 30: "BGR", 40: "GRAYSCALE_FLOAT16"}
 
 def coremltools():
     """Import coremltools quietly (logging first: the import itself logs)."""
+    import sys
+
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return require("coremltools", "coreml")
+    if "coremltools" in sys.modules:
+        return sys.modules["coremltools"]
+    from ferry.convert.exporters import quiet
+
+    with quiet():  # its import loads torch, TF and torchao, which print "Failed to load ..." lines straight to fd 2
+        return require("coremltools", "coreml")
 
 
 def proto():
