@@ -151,12 +151,16 @@ def check(
     labels: str | Path | list[str] | None = None,
     keep: int = 0,
     bisect: bool = False,
+    workers: int = 1,
+    _collect: bool = False,
 ) -> CheckResult:
     """Compare every output of every (target, runtime) with the source on the same photos, as tensors and as
     answers (`task`: auto, classify, segment, detect, none; `threshold`: binary masks and detection scores).
 
     `keep` photos are kept with every side's outputs for `ferry.report.html`; `labels` (a file or a list) names
-    classes there. `bisect` looks for the first layer that parts on each failing ONNX/OpenVINO target."""
+    classes there. `bisect` looks for the first layer that parts on each failing ONNX/OpenVINO target.
+    `workers` > 1 splits the photos into that many contiguous shards, each checked in its own process (spawned, so
+    no runtime's threads are forked), and merges the accumulators: the same verdict and metrics as one process."""
     from ferry.decode.labels import load_labels
     from ferry.images import image_files, load_image
 
@@ -168,9 +172,16 @@ def check(
     atol = atol or {}
     rtol = rtol or {}
     files = image_files(list(images))  # cheap: a missing photo is reported before any model loads
+    if workers < 1:
+        raise FerryError(f"--workers {workers}: give 1 or more")
     src = load(source)
     contract = src.resolve(resolve_contract(src, preprocess))
     tgt_contract_spec = load_contract(target_preprocess) if target_preprocess is not None else None
+    if workers > 1 and len(files) > 1:
+        if keep or bisect:
+            raise FerryError("--report and --bisect need the photos in one process: drop --workers for them")
+        return _check_parallel(source, targets, files, contract, tgt_contract_spec, runtimes, atol, rtol, batch,
+                               task, threshold, names, min(workers, len(files)), progress, src)
     pairs: list[Model] = []
     unloadable: list[TargetResult] = []
     for t in targets:
@@ -228,15 +239,11 @@ def check(
             _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract)
         if progress:
             progress(min(start + batch, len(files)), len(files))
-    results: list[TargetResult] = []
-    for model, acc, extra, tacc in zip(pairs, accs, notes, tasks, strict=True):
-        outs = [a.result() for a in (acc or {}).values()]
-        tensor_ok = bool(outs) and all(o.passed for o in outs)
-        tres = tacc.result() if tacc is not None else None
-        passed = _verdict(outs, tres, plan)
-        how = "embedded" if model.embedded is not None else "native"
-        results.append(TargetResult(str(model.path), model.runtime, passed, outs, how, model.notes + extra,
-                                    task=tres, tensor_passed=tensor_ok))
+    shard = _Shard([(str(m.path), m.runtime, m.embedded is not None, list(m.notes)) for m in pairs], accs, tasks,
+                   notes, unloadable, plan, list(src.notes))
+    if _collect:
+        return shard  # type: ignore[return-value]  # a worker's half-made result, merged by _check_parallel
+    results = _results(shard)
     if bisect:
         _bisect_failures(src, pairs, results, files, first_bad, contract, tgt_contract_spec, atol, rtol)
     results.extend(unloadable)
@@ -244,6 +251,94 @@ def check(
         passed=bool(results) and all(r.passed for r in results), source=str(src.path),
         source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results,
         notes=list(src.notes), plan=plan, threshold=float(threshold), labels=names, samples=samples,
+    )
+
+
+@dataclass
+class _Shard:
+    """What one process accumulated over its photos: everything needed to merge and then build the results."""
+
+    pairs: list[tuple[str, str, bool, list[str]]]  # (path, runtime, embedded?, the model's notes)
+    accs: list[dict[str, Accumulator] | None]
+    tasks: list
+    notes: list[list[str]]
+    unloadable: list[TargetResult]
+    plan: TaskPlan | None
+    source_notes: list[str]
+
+    def merge(self, other: _Shard) -> None:
+        if [p[:2] for p in other.pairs] != [p[:2] for p in self.pairs]:
+            raise FerryError("the worker processes loaded different runtimes; run without --workers")
+        for k in range(len(self.pairs)):
+            if self.accs[k] is None:
+                self.accs[k], self.tasks[k], self.notes[k] = other.accs[k], other.tasks[k], other.notes[k]
+                continue
+            for name, acc in (other.accs[k] or {}).items():
+                if name in self.accs[k]:
+                    self.accs[k][name].merge(acc)
+            if self.tasks[k] is not None and other.tasks[k] is not None:
+                self.tasks[k].merge(other.tasks[k])
+        self.plan = self.plan or other.plan
+
+
+def _results(shard: _Shard) -> list[TargetResult]:
+    results: list[TargetResult] = []
+    for (path, runtime, embedded, model_notes), acc, extra, tacc in zip(shard.pairs, shard.accs, shard.notes,
+                                                                        shard.tasks, strict=True):
+        outs = [a.result() for a in (acc or {}).values()]
+        tensor_ok = bool(outs) and all(o.passed for o in outs)
+        tres = tacc.result() if tacc is not None else None
+        passed = _verdict(outs, tres, shard.plan)
+        how = "embedded" if embedded else "native"
+        results.append(TargetResult(path, runtime, passed, outs, how, model_notes + extra, task=tres,
+                                    tensor_passed=tensor_ok))
+    return results
+
+
+def _check_shard(source, targets, files, contract, tgt_contract, runtimes, atol, rtol, batch, task,
+                 threshold, threads) -> _Shard:
+    """One worker process's share of `check --workers`, with its share of the cores."""
+    import os
+
+    os.environ["FERRY_THREADS"] = str(threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+    except ImportError:
+        pass
+    return check(source, targets, files, preprocess=contract, target_preprocess=tgt_contract, runtimes=runtimes,
+                 atol=atol, rtol=rtol, batch=batch, task=task, threshold=threshold, _collect=True)
+
+
+def _check_parallel(source, targets, files, contract, tgt_contract, runtimes, atol, rtol, batch, task, threshold,
+                    names, workers, progress, src) -> CheckResult:
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    bounds = [len(files) * i // workers for i in range(workers + 1)]
+    shards = [files[bounds[i]:bounds[i + 1]] for i in range(workers)]
+    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_check_shard, source, targets, shard, contract, tgt_contract, runtimes, atol, rtol,
+                               batch, task, threshold, threads) for shard in shards]
+        parts: list[_Shard] = []
+        done = 0
+        for future, shard in zip(futures, shards, strict=True):  # in shard order: photo indices stay in order
+            parts.append(future.result())
+            done += len(shard)
+            if progress:
+                progress(done, len(files))
+    merged = parts[0]
+    for part in parts[1:]:
+        merged.merge(part)
+    results = _results(merged) + merged.unloadable
+    return CheckResult(
+        passed=bool(results) and all(r.passed for r in results), source=str(src.path),
+        source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results,
+        notes=[*merged.source_notes, f"checked in {workers} processes ({', '.join(str(len(x)) for x in shards)} "
+               "photos)"], plan=merged.plan, threshold=float(threshold), labels=names,
     )
 
 

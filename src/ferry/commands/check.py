@@ -21,6 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--atol", action="append", help="NUMBER or OUTPUT:NUMBER (repeatable)")
     p.add_argument("--rtol", action="append", help="NUMBER or OUTPUT:NUMBER (repeatable)")
     p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--workers", type=int, default=1,
+                   help="split the photos over N processes (each loads the models once); results are merged")
     p.add_argument("--task", default="auto", help="classify, segment, detect, auto (default: picked from the "
                    "outputs' shapes and names, and said) or none (tensors only)")
     p.add_argument("--threshold", type=float, default=0.5,
@@ -52,7 +54,8 @@ def run(args) -> int:
                    target_preprocess=args.target_preprocess, runtimes=split_list(args.runtimes),
                    atol=tolerances(args.atol, "--atol"), rtol=tolerances(args.rtol, "--rtol"), batch=args.batch,
                    task=args.task, threshold=args.threshold, labels=args.labels,
-                   keep=args.report_photos if report is not None else 0, bisect=args.bisect)
+                   keep=args.report_photos if report is not None else 0, bisect=args.bisect,
+                   workers=args.workers)
     if report is not None:
         from ferry.report.html import write_report
 

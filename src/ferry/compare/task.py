@@ -284,6 +284,16 @@ class _Base:
     def _add(self, ref, tgt) -> bool:
         raise NotImplementedError
 
+    def merge(self, other: _Base) -> None:
+        """Fold in the accumulator of the next shard of photos (check --workers): its photo indices follow ours."""
+        self.failing += [self.n + i for i in other.failing]
+        self.n += other.n
+        self.problem = self.problem or other.problem
+        self._merge(other)
+
+    def _merge(self, other) -> None:
+        raise NotImplementedError
+
     def result(self) -> TaskComparison:
         metrics, reason = self._metrics()
         reason = self.problem or reason
@@ -318,6 +328,12 @@ class ClassifyAccumulator(_Base):
         self.ties += int(tie)
         self.topk += int({i for i, _ in r.top(k)} == {i for i, _ in t.top(k)})
         return (ri == ti or tie) and delta <= self.tol["prob_delta"]
+
+    def _merge(self, other) -> None:
+        self.top1 += other.top1
+        self.ties += other.ties
+        self.topk += other.topk
+        self.max_delta = max(self.max_delta, other.max_delta)
 
     def _metrics(self):
         n = max(self.n, 1)
@@ -368,6 +384,21 @@ class SegmentAccumulator(_Base):
         image_miou = float(np.mean(inter[union > 0] / union[union > 0])) if (union > 0).any() else 1.0
         self.worst_miou = min(self.worst_miou, image_miou)
         return agree >= self.tol["pixel_agreement"] and image_miou >= self.tol["miou"]
+
+    def _merge(self, other) -> None:
+        if other.inter is not None:
+            if self.inter is None:
+                self.inter, self.union = other.inter.copy(), other.union.copy()
+            elif len(self.inter) == len(other.inter):
+                self.inter += other.inter
+                self.union += other.union
+            else:
+                self.problem = self.problem or "the shards of photos decoded different class counts"
+        self.same += other.same
+        self.total += other.total
+        self.worst = min(self.worst, other.worst)
+        self.worst_miou = min(self.worst_miou, other.worst_miou)
+        self.binary = self.binary or other.binary
 
     def _metrics(self):
         if self.inter is None:
@@ -458,6 +489,14 @@ class DetectAccumulator(_Base):
                     self.min_mask_iou = m if self.min_mask_iou is None else min(self.min_mask_iou, m)
                     ok &= m >= self.tol["mask_iou"]
         return bool(ok)
+
+    def _merge(self, other) -> None:
+        for name in ("ref_boxes", "tgt_boxes", "matched", "unmatched_ref", "unmatched_tgt", "class_mismatch"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.min_iou = min(self.min_iou, other.min_iou)
+        self.max_score_delta = max(self.max_score_delta, other.max_score_delta)
+        masks = [m for m in (self.min_mask_iou, other.min_mask_iou) if m is not None]
+        self.min_mask_iou = min(masks) if masks else None
 
     def _metrics(self):
         m = {"ref_detections": self.ref_boxes, "target_detections": self.tgt_boxes, "matched": self.matched,

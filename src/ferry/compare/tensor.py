@@ -97,6 +97,15 @@ class Accumulator:
         self._nr += float(np.dot(r[fin], r[fin]))
         self._nt += float(np.dot(t[fin], t[fin]))
 
+    def merge(self, other: Accumulator) -> None:
+        """Fold in the same output's accumulator from another shard of the photos (check --workers)."""
+        self._max_abs = max(self._max_abs, other._max_abs)
+        self._max_rel = max(self._max_rel, other._max_rel)
+        self._atol_eff = max(self._atol_eff, other._atol_eff)
+        for name in ("_sum_abs", "_count", "_dot", "_nr", "_nt", "_within"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self._reason = self._reason or other._reason
+
     def result(self) -> OutputComparison:
         within_count = self._within
         within = within_count / self._count if self._count else 0.0

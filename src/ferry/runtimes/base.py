@@ -25,6 +25,17 @@ from ferry.errors import FerryError
 from ferry.preprocess.contract import Preprocess
 
 
+def thread_budget() -> int:
+    """Threads each runtime may use in this process: FERRY_THREADS (set per worker by `check --workers`, so N
+    workers do not each start one thread per core), else 0 = the runtime's own default (every core)."""
+    import os
+
+    try:
+        return max(0, int(os.environ.get("FERRY_THREADS", "0")))
+    except ValueError:
+        return 0
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """A model input or output: its name, its shape (None for a dynamic dimension) and numpy dtype name."""

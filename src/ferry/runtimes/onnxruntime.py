@@ -30,9 +30,12 @@ def _ort():
 
 
 def session(model_or_path: Any, threads: int = 0):
+    from ferry.runtimes.base import thread_budget
+
     ort = _ort()
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    threads = threads or thread_budget()
     if threads:
         opts.intra_op_num_threads = threads
     src = model_or_path if isinstance(model_or_path, str | Path) else model_or_path.SerializeToString()

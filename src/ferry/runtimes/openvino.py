@@ -110,7 +110,11 @@ def load(path: str | Path) -> OvModel:
     else:
         embedded, notes = _embedded(model)
     try:
-        compiled = core().compile_model(model, "CPU", F32_CONFIG)
+        from ferry.runtimes.base import thread_budget
+
+        threads = thread_budget()
+        config = {**F32_CONFIG, "INFERENCE_NUM_THREADS": threads} if threads else F32_CONFIG
+        compiled = core().compile_model(model, "CPU", config)
     except Exception as exc:
         raise FerryError(f"{p}: OpenVINO cannot compile it: {str(exc).splitlines()[0][:300]}") from None
     hint = core().get_property("CPU", "INFERENCE_PRECISION_HINT")
