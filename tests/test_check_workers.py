@@ -23,11 +23,15 @@ def _close(a, b) -> bool:
     return a == b
 
 
+@pytest.mark.parametrize("model", ["segmenter", "classifier"])
 @pytest.mark.parametrize("bug", [None, {"preset": "imagenet", "color": "BGR"}])
-def test_two_workers_give_the_one_process_answer(segmenter_onnx, photos, bug):
+def test_two_workers_give_the_one_process_answer(model, photos, bug):
+    import torch_models
+
+    path = torch_models.onnx_path(model)
     kwargs = dict(preprocess="imagenet", target_preprocess=bug, runtimes=["onnxruntime", "openvino"], batch=3)
-    one = check(segmenter_onnx, [segmenter_onnx], photos, **kwargs)
-    two = check(segmenter_onnx, [segmenter_onnx], photos, workers=2, **kwargs)
+    one = check(path, [path], photos, **kwargs)
+    two = check(path, [path], photos, workers=2, **kwargs)
     assert one.passed is two.passed is (bug is None)
     for a, b in zip(_summary(one), _summary(two), strict=True):
         assert a[:2] == b[:2]
