@@ -198,6 +198,7 @@ def check(
                 unloadable.append(TargetResult(str(t), r, False, notes=[], preprocess_path="-", error=str(exc)))
     if unloadable and not pairs:
         raise FerryError(unloadable[0].error)
+    same_as_source = {k for k, m in enumerate(pairs) if _same_run(m, src, tgt_contract_spec)}
     accs: list[dict[str, Accumulator] | None] = [None] * len(pairs)
     notes: list[list[str]] = [[] for _ in pairs]
     plan: TaskPlan | None = None
@@ -212,7 +213,10 @@ def check(
         batch_outs: list[list[dict[str, np.ndarray]]] = [[] for _ in pixels]  # per photo, per target
         for k, model in enumerate(pairs):
             tcontract = tgt_contract_spec or contract
-            tgt = _run_chunked(lambda ch, m=model, c=tcontract: m.run_image(ch, c), model, pixels, batch)
+            if k in same_as_source:  # the source's own run, to the byte: not run twice
+                tgt = ref
+            else:
+                tgt = _run_chunked(lambda ch, m=model, c=tcontract: m.run_image(ch, c), model, pixels, batch)
             if accs[k] is None:
                 mapping, notes[k] = match_outputs(list(ref[0]), list(tgt[0]))
                 accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
@@ -239,6 +243,8 @@ def check(
             _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract)
         if progress:
             progress(min(start + batch, len(files)), len(files))
+    for k in same_as_source:
+        notes[k].append("the source itself, in the same runtime and path: its outputs are the source's run, reused")
     shard = _Shard([(str(m.path), m.runtime, m.embedded is not None, list(m.notes)) for m in pairs], accs, tasks,
                    notes, unloadable, plan, list(src.notes))
     if _collect:
@@ -279,6 +285,15 @@ class _Shard:
             if self.tasks[k] is not None and other.tasks[k] is not None:
                 self.tasks[k].merge(other.tasks[k])
         self.plan = self.plan or other.plan
+
+
+def _same_run(model: Model, src: Model, tgt_contract) -> bool:
+    """A target that is the source file in the source's runtime, fed the same way (no embedded or native path of
+    its own, no other contract): its outputs are the source's by construction, so they are reused, not recomputed
+    (`check model.onnx model.onnx` then costs one inference per photo for that row, not two)."""
+    return (tgt_contract is None and model.runtime == src.runtime and model.embedded is None
+            and Path(model.path).resolve() == Path(src.path).resolve()
+            and type(model).run_image is Model.run_image)
 
 
 def _results(shard: _Shard) -> list[TargetResult]:
