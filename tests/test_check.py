@@ -296,8 +296,8 @@ def test_reordered_detections_pass_by_task_though_tensors_differ(capsys, photos)
 
 def test_tf_object_detection_api_detector_in_openvino_passes_by_task(capsys, photos, tmp_path):
     """The seed-000 Mask R-CNN-shaped SavedModel against its IR from `ferry convert` (BGR pixels in, the channel
-    swap embedded): auto reads the TF OD API names, masks compared by IoU. A plain `ov.convert_model` IR takes RGB;
-    fed the BGR pixels ferry's IRs take, it fails by task."""
+    swap embedded): auto reads the TF OD API names, masks compared by IoU. A plain `ov.convert_model` IR takes RGB
+    itself; an app that feeds it BGR fails by task."""
     import openvino as ov
     import tf_models
 
@@ -317,7 +317,10 @@ def test_tf_object_detection_api_detector_in_openvino_passes_by_task(capsys, pho
     assert code == 0 and t["task"]["passed"] and m["matched"] > 0 and m["min_mask_iou"] > 0.9
     plain = tmp_path / "plain.xml"
     ov.save_model(ov.convert_model(str(sm)), str(plain), compress_to_fp16=False)
-    code, data = check_json(capsys, sm, plain, "--images", *photos, "--preprocess", contract)
+    bgr = tmp_path / "bgr.json"
+    bgr.write_text(json.dumps({**tf_models.DETECTOR_CONTRACT, "color": "BGR"}))
+    code, data = check_json(capsys, sm, plain, "--images", *photos, "--preprocess", contract,
+                            "--target-preprocess", bgr)
     t = data["targets"][0]
     assert code == 1 and not t["task"]["passed"] and t["task"]["metrics"]["unmatched_ref"] > 0
 

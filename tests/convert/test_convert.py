@@ -145,6 +145,25 @@ def test_seed_detector_to_openvino_keeps_names_dynamic_shape_and_contract(tmp_pa
         assert np.all(inter[union > 0] / union[union > 0] > 0.98)
 
 
+def test_a_plain_ir_of_a_uint8_model_is_fed_as_its_contract_says(tmp_path, photos):
+    """An IR converted without PrePostProcessor from a model that takes uint8 RGB itself (the OD API detector):
+    the front of its graph is the model's own normalisation, not embedded preprocessing; fed RGB as the contract
+    says it passes, and the BGR slip fails by task."""
+    import openvino as ov
+
+    from ferry.check import check
+
+    ov.save_model(ov.convert_model(str(tf_models.detector_savedmodel())), str(tmp_path / "plain.xml"),
+                  compress_to_fp16=False)
+    good = check(tf_models.detector_savedmodel(), [tmp_path / "plain.xml"], photos[:4],
+                 preprocess=tf_models.DETECTOR_CONTRACT)
+    assert good.passed and good.targets[0].preprocess_path == "native"
+    bgr = {**tf_models.DETECTOR_CONTRACT, "color": "BGR"}
+    bad = check(tf_models.detector_savedmodel(), [tmp_path / "plain.xml"], photos[:4],
+                preprocess=tf_models.DETECTOR_CONTRACT, target_preprocess=bgr)
+    assert not bad.passed
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     tl = np.maximum(a[:, None, :2], b[None, :, :2])
     br = np.minimum(a[:, None, 2:], b[None, :, 2:])

@@ -165,6 +165,11 @@ def _embedded(model) -> tuple[Preprocess | None, list[str]]:
         if declared is not None:
             return None, ["rt_info declares ferry preprocessing but the input is not uint8 pixels; ignored"]
         return None, []
+    if declared is None and str(params[0].get_layout()) in ("", "[...]"):
+        # uint8 in, but no PrePostProcessor built this input (PPP always sets the tensor layout) and no ferry
+        # rt_info: the model takes integer pixels itself (a TF Object Detection API export); what follows the
+        # input is the model's own normalisation, fed as the contract says, not ferry's BGR convention.
+        return None, []
     clone = model.clone()
     param = [p for p in clone.get_parameters() if len(p.get_partial_shape()) == 4][0]
     end = _preprocessing_end(param)
