@@ -15,8 +15,6 @@ grey scores) plus a seeded random 3x3 conv for texture. Inputs are 48x64 like to
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -25,12 +23,9 @@ HEIGHT, WIDTH = 48, 64
 
 
 def cache_dir() -> Path:
-    src = inspect.getsource(inspect.getmodule(cache_dir))
-    tag = hashlib.sha256(src.encode()).hexdigest()[:12]
-    root = Path(os.environ.get("FERRY_TEST_CACHE", Path.home() / ".cache" / "ferry-tests"))
-    d = root / f"detect-{tag}"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    from torch_models import keyed_cache_dir
+
+    return keyed_cache_dir("detect", __file__)
 
 
 def _colour_head(torch, nn, classes: int = 4):

@@ -7,7 +7,6 @@ are small and every mistake looks like float noise). Inputs are 48x64 (H != W) s
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -15,13 +14,17 @@ from pathlib import Path
 HEIGHT, WIDTH = 48, 64
 
 
-def cache_dir() -> Path:
-    src = inspect.getsource(inspect.getmodule(cache_dir))
-    tag = hashlib.sha256(src.encode()).hexdigest()[:12]
+def keyed_cache_dir(prefix: str, builder_file: str) -> Path:
+    """FERRY_TEST_CACHE/<prefix>-<hash of the builder's source>: editing a builder rebuilds its models."""
+    tag = hashlib.sha256(Path(builder_file).read_bytes()).hexdigest()[:12]
     root = Path(os.environ.get("FERRY_TEST_CACHE", Path.home() / ".cache" / "ferry-tests"))
-    d = root / f"torch-{tag}"
+    d = root / f"{prefix}-{tag}"
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def cache_dir() -> Path:
+    return keyed_cache_dir("torch", __file__)
 
 
 def _randomise_bn(module, gen) -> None:

@@ -28,9 +28,9 @@ def declared_contract(model) -> tuple[dict | None, str | None]:
     if model.format == "onnx":
         from ferry.preprocess.contract import Preprocess
         from ferry.runtimes.onnx_graph import HOST_METADATA_KEY as HOST_KEY
-        from ferry.runtimes.onnx_graph import load_onnx
+        from ferry.runtimes.onnx_graph import load_onnx, metadata
 
-        meta = {p.key: p.value for p in load_onnx(model.path, load_external=False).metadata_props}
+        meta = metadata(load_onnx(model.path, load_external=False))
         if HOST_KEY in meta:
             return Preprocess.from_json(meta[HOST_KEY], source=f"{model.path}:{HOST_KEY}").to_dict(), \
                 f"ONNX metadata {HOST_KEY}"

@@ -21,6 +21,7 @@ import logging
 import warnings
 from pathlib import Path
 
+from ferry.convert.manifest import package_version
 from ferry.errors import require
 from ferry.formats import KERAS, SAVED_MODEL
 from ferry.op_errors import ConversionError, explain
@@ -66,7 +67,7 @@ def quiet():
             lg.setLevel(lv)
 
 
-def example_shape(source: Model, contract: Preprocess) -> tuple[int, ...]:
+def example_shape(contract: Preprocess) -> tuple[int, ...]:
     channels = 1 if contract.color == "GRAY" else 3
     h, w = contract.size
     return (1, channels, h, w) if (contract.layout or "NCHW") == "NCHW" else (1, h, w, channels)
@@ -74,12 +75,12 @@ def example_shape(source: Model, contract: Preprocess) -> tuple[int, ...]:
 
 def torch_to_onnx(source: Model, contract: Preprocess, dest: Path) -> list[str]:
     """Export a loaded torch model (TorchScript, ExportedProgram or factory module) to ONNX, dynamic in batch,
-    height and width, with the source's input and output names."""
+    with the source's input and output names."""
     torch = require("torch", "torch")
     import numpy as np
 
     module = source._module  # type: ignore[attr-defined]
-    shape = example_shape(source, contract)
+    shape = example_shape(contract)
     example = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32))
     in_name = source.inputs[0].name
     with torch.inference_mode():
@@ -128,7 +129,7 @@ def tf_to_onnx(source: Model, contract: Preprocess, dest: Path) -> list[str]:
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "tf2onnx", source.path) from None
     _rename_onnx_outputs(dest, [o.name for o in source.outputs])
-    return [f"tf2onnx {_version('tf2onnx')} (opset {ONNX_OPSET})"]
+    return [f"tf2onnx {package_version('tf2onnx')} (opset {ONNX_OPSET})"]
 
 
 def _rename_onnx_outputs(path: Path, names: list[str]) -> None:
@@ -162,7 +163,7 @@ def tf_to_tflite(source: Model, dest: Path) -> list[str]:
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "tf.lite.TFLiteConverter", source.path) from None
     dest.write_bytes(data)
-    return [f"tf.lite.TFLiteConverter (TensorFlow {_version('tensorflow-cpu', 'tensorflow')}, builtin ops, float32)"]
+    return [f"tf.lite.TFLiteConverter (TensorFlow {package_version('tensorflow')}, builtin ops, float32)"]
 
 
 TFLITE_TORCH_EXTRA = "tflite-torch"
@@ -185,9 +186,9 @@ def torch_to_tflite(source: Model, contract: Preprocess, dest: Path) -> list[str
     with quiet():
         litert_torch = require("litert_torch", TFLITE_TORCH_EXTRA)
     module = source._module  # type: ignore[attr-defined]
-    shape = (1, *example_shape(source, contract)[1:])
+    shape = (1, *example_shape(contract)[1:])
     example = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32))
-    notes = [f"litert_torch.convert {_version('litert-torch')} (float32, builtin ops), input layout "
+    notes = [f"litert_torch.convert {package_version('litert-torch')} (float32, builtin ops), input layout "
              f"{contract.layout or 'NCHW'}, batch fixed at 1"]
     try:
         with quiet():
@@ -272,14 +273,3 @@ def to_openvino_model(source: Model, onnx_file: Path | None):
             return ov.convert_model(str(onnx_file)), "openvino.convert_model(ONNX)"
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "openvino.convert_model", source.path) from None
-
-
-def _version(*dists: str) -> str:
-    import importlib.metadata
-
-    for d in dists:
-        try:
-            return importlib.metadata.version(d)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return "?"

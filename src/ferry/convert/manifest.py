@@ -61,7 +61,7 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         return {"preprocess": self.preprocess.to_dict(), "source": self.source,
                 "targets": [t.to_dict() for t in self.targets], "passed": self.passed, "checked": self.checked,
-                "images": self.images, "ferry": _version("ferry")}
+                "images": self.images, "ferry": package_version("ferry")}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -100,10 +100,11 @@ def _file_digest(p: Path) -> str:
 
 
 def versions(*dists: str) -> dict[str, str]:
-    return {d: _version(d) for d in dists}
+    return {d: package_version(d) for d in dists}
 
 
-def _version(dist: str) -> str:
+def package_version(dist: str) -> str:
+    """The installed version of `dist` (or of its `-cpu` build: tensorflow-cpu), else "not installed"."""
     for name in (dist, f"{dist}-cpu"):
         try:
             return importlib.metadata.version(name)

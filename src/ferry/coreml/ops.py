@@ -429,12 +429,7 @@ def _channel(v: Any, x: np.ndarray) -> np.ndarray:
 def _batch_norm(a: Args):
     x = a["x"]
     eps = _f(a.scalar("epsilon", 1e-5), x)
-    y = (x - _channel(a["mean"], x)) / np.sqrt(_channel(a["variance"], x) + eps)
-    if a.get("gamma") is not None:
-        y = y * _channel(a["gamma"], x)
-    if a.get("beta") is not None:
-        y = y + _channel(a["beta"], x)
-    return y
+    return _scale_shift(a, (x - _channel(a["mean"], x)) / np.sqrt(_channel(a["variance"], x) + eps))
 
 
 @op("instance_norm")
@@ -443,11 +438,15 @@ def _instance_norm(a: Args):
     axes = tuple(range(2, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
-    y = (x - mean) / np.sqrt(var + _f(a.scalar("epsilon", 1e-5), x))
+    return _scale_shift(a, (x - mean) / np.sqrt(var + _f(a.scalar("epsilon", 1e-5), x)))
+
+
+def _scale_shift(a: Args, y: np.ndarray) -> np.ndarray:
+    """The optional per-channel gamma and beta of batch_norm and instance_norm."""
     if a.get("gamma") is not None:
-        y = y * _channel(a["gamma"], x)
+        y = y * _channel(a["gamma"], y)
     if a.get("beta") is not None:
-        y = y + _channel(a["beta"], x)
+        y = y + _channel(a["beta"], y)
     return y
 
 

@@ -122,6 +122,12 @@ class Preprocess:
         offset = tuple(-m / s for m, s in zip(self.mean, self.std, strict=True))
         return gain, offset
 
+    def keeps_values(self) -> bool:
+        """True when the map leaves every pixel value as it is (gain 1, offset 0 per channel): the only contract
+        a model that takes integer pixels and normalises them itself can be given, in any colour order."""
+        gain, offset = self.affine()
+        return all(abs(g - 1) <= 1e-12 for g in gain) and all(abs(o) <= 1e-12 for o in offset)
+
     def same_function(self, other: Preprocess, rtol: float = 1e-5) -> bool:
         """True when both contracts compute the same tensor (whatever split of scale/mean/std they use)."""
         if (self.color, self.layout, self.size, self.resize, self.dtype) != (

@@ -64,12 +64,10 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
         raise FerryError(f"{src}: embedding a GRAY contract in ONNX is not supported yet; feed gray pixels natively")
     elem = image.type.tensor_type.elem_type
     integer_input = elem not in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16)
-    if integer_input:
-        gain, offset = preprocess.affine()
-        if any(abs(g - 1) > 1e-12 for g in gain) or any(abs(o) > 1e-12 for o in offset):
-            raise FerryError(
-                f"{src}: the model takes {TensorProto.DataType.Name(elem).lower()} pixels and normalises them "
-                "itself; a contract with mean/scale would normalise twice: use scale 1, mean 0, std 1")
+    if integer_input and not preprocess.keeps_values():
+        raise FerryError(
+            f"{src}: the model takes {TensorProto.DataType.Name(elem).lower()} pixels and normalises them "
+            "itself; a contract with mean/scale would normalise twice: use scale 1, mean 0, std 1")
     name = image.name
     normalized = f"{name}__ferry_normalized"
     for node in graph.node:  # the old input becomes an internal tensor
@@ -108,16 +106,25 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
     idx = list(graph.input).index(image)
     graph.input.remove(image)
     graph.input.insert(idx, new_input)
-    declared = preprocess.replace(size=tuple(size), layout=layout)
-    meta = {p.key: p.value for p in model.metadata_props}
-    meta[METADATA_KEY] = declared.to_json()
-    del model.metadata_props[:]
-    for k, v in meta.items():
-        model.metadata_props.add(key=k, value=v)
+    set_metadata(model, METADATA_KEY, preprocess.replace(size=tuple(size), layout=layout).to_json())
     onnx.checker.check_model(model)
     out = Path(dest)
     atomic_write_bytes(out, model.SerializeToString())
     return out
+
+
+def metadata(model) -> dict[str, str]:
+    """The model's metadata_props as a dict."""
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def set_metadata(model, key: str, value: str) -> None:
+    """Set one metadata_props entry, keeping the others (ONNX keeps them as a list that may repeat a key)."""
+    meta = metadata(model)
+    meta[key] = value
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        model.metadata_props.add(key=k, value=v)
 
 
 def preprocessing_subgraph(model):

@@ -225,13 +225,11 @@ def embed_model(model, preprocess: Preprocess, dest: str | Path, resize_in_graph
     params = [p for p in model.get_parameters() if len(p.get_partial_shape()) == 4]
     if not params:
         raise FerryError(f"{path}: no 4-D image input to put preprocessing in front of")
-    if not params[0].get_element_type().is_real():
-        gain, offset = preprocess.affine()
-        if any(abs(g - 1) > 1e-12 for g in gain) or any(abs(o) > 1e-12 for o in offset):
-            raise FerryError(
-                f"{path}: the model takes {params[0].get_element_type()} pixels and normalises them itself; a "
-                "contract with mean/scale would normalise twice and round to integers (mo's --mean_values/"
-                "--scale_values on a TF Object Detection API model): use scale 1, mean 0, std 1 with its colour order")
+    if not params[0].get_element_type().is_real() and not preprocess.keeps_values():
+        raise FerryError(
+            f"{path}: the model takes {params[0].get_element_type()} pixels and normalises them itself; a "
+            "contract with mean/scale would normalise twice and round to integers (mo's --mean_values/"
+            "--scale_values on a TF Object Detection API model): use scale 1, mean 0, std 1 with its colour order")
     name = params[0].get_friendly_name()
     ps = params[0].get_partial_shape()
     layout = preprocess.layout or ("NCHW" if ps[1].is_static and ps[1].get_length() in (1, 3) else "NHWC")
