@@ -137,7 +137,7 @@ def _run_chunked(run, model: Model, images: list[np.ndarray], batch: int) -> lis
 
 def check(
     source: str | Path,
-    targets: list[str | Path],
+    targets: list[str | Path | tuple[str | Path, str]],
     images: list[str | Path],
     preprocess: str | Path | dict | Preprocess | None = None,
     target_preprocess: str | Path | dict | Preprocess | None = None,
@@ -156,6 +156,9 @@ def check(
 ) -> CheckResult:
     """Compare every output of every (target, runtime) with the source on the same photos, as tensors and as
     answers (`task`: auto, classify, segment, detect, none; `threshold`: binary masks and detection scores).
+
+    A target is a path (checked in every installed runtime that loads it, or those in `runtimes`) or a
+    (path, runtime) pair (checked in that runtime only).
 
     `keep` photos are kept with every side's outputs for `ferry.report.html`; `labels` (a file or a list) names
     classes there. `bisect` looks for the first layer that parts on each failing ONNX/OpenVINO target.
@@ -184,11 +187,12 @@ def check(
                                task, threshold, names, min(workers, len(files)), progress, src)
     pairs: list[Model] = []
     unloadable: list[TargetResult] = []
-    for t in targets:
+    for target in targets:
+        t, only = (target[0], [target[1]]) if isinstance(target, tuple) else (target, runtimes)
         can = available_runtimes(t)
-        chosen = [r for r in can if runtimes is None or r in runtimes]
+        chosen = [r for r in can if only is None or r in only]
         if not chosen:
-            want = ", ".join(runtimes) if runtimes else "any installed runtime"
+            want = ", ".join(only) if only else "any installed runtime"
             runs_in = ", ".join(can) or "no installed runtime"
             raise FerryError(f"{t}: none of {want} can load it; it runs in {runs_in}")
         for r in chosen:
@@ -252,11 +256,17 @@ def check(
     results = _results(shard)
     if bisect:
         _bisect_failures(src, pairs, results, files, first_bad, contract, tgt_contract_spec, atol, rtol)
-    results.extend(unloadable)
+    return _check_result(shard, results, src, contract, files, threshold, names, samples=samples)
+
+
+def _check_result(shard: _Shard, results: list[TargetResult], src: Model, contract: Preprocess, files,
+                  threshold: float, names, samples=(), notes=()) -> CheckResult:
+    results = [*results, *shard.unloadable]
     return CheckResult(
         passed=bool(results) and all(r.passed for r in results), source=str(src.path),
         source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results,
-        notes=list(src.notes), plan=plan, threshold=float(threshold), labels=names, samples=samples,
+        notes=[*shard.source_notes, *notes], plan=shard.plan, threshold=float(threshold), labels=names,
+        samples=list(samples),
     )
 
 
@@ -348,13 +358,8 @@ def _check_parallel(source, targets, files, contract, tgt_contract, runtimes, at
     merged = parts[0]
     for part in parts[1:]:
         merged.merge(part)
-    results = _results(merged) + merged.unloadable
-    return CheckResult(
-        passed=bool(results) and all(r.passed for r in results), source=str(src.path),
-        source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results,
-        notes=[*merged.source_notes, f"checked in {workers} processes ({', '.join(str(len(x)) for x in shards)} "
-               "photos)"], plan=merged.plan, threshold=float(threshold), labels=names,
-    )
+    how = f"checked in {workers} processes ({', '.join(str(len(x)) for x in shards)} photos)"
+    return _check_result(merged, _results(merged), src, contract, files, threshold, names, notes=[how])
 
 
 def _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract) -> None:

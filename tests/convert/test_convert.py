@@ -283,3 +283,20 @@ def test_assert_parity_passes_a_good_target_and_raises_with_the_table_for_a_bad_
         assert_parity(torch_models.onnx_path("classifier"), bad, photos[:3], preprocess="imagenet")
     assert "FAIL" in str(info.value) and "max abs" in str(info.value)
     assert not info.value.result.passed
+
+
+def test_one_target_failing_while_it_runs_is_that_targets_failure_only(tmp_path, photos, monkeypatch):
+    """All targets are checked in one `check`; when one of them raises while running (fault injected into
+    OpenCV's run), the others still get their own verdicts and only that target records the failure."""
+    from ferry.errors import FerryError
+    from ferry.runtimes import opencv
+
+    def broken(self, images, preprocess):
+        raise FerryError(f"{self.path}: OpenCV DNN failed (injected)")
+
+    monkeypatch.setattr(opencv.CvModel, "run_image", broken)
+    manifest = convert(torch_models.onnx_path("classifier"), to="onnx,openvino,opencv", preprocess="imagenet",
+                       outdir=tmp_path, images=photos[:3])
+    verdicts = {t.format: (t.passed, t.reason) for t in manifest.targets}
+    assert verdicts["onnx"] == (True, None) and verdicts["openvino"] == (True, None)
+    assert verdicts["opencv"][0] is False and "injected" in verdicts["opencv"][1]

@@ -20,6 +20,7 @@ OUTDIR and renamed into place; a convert killed midway leaves at most that stagi
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -149,12 +150,10 @@ def convert(
         raise FerryError(f"{out.outdir}: cannot write here ({exc.strerror}); choose a writable -o OUTDIR") from None
     entries: list[TargetEntry] = []
     try:
-        plain: dict[str, object] = {}  # the intermediate float-input ONNX, made once when a target needs it
-
+        @functools.cache
         def plain_onnx() -> tuple[Path, str]:
-            if "path" not in plain:
-                plain["path"], plain["route"] = _plain_onnx(src, contract, staging / "plain.onnx")
-            return plain["path"], plain["route"]  # type: ignore[return-value]
+            """The intermediate float-input ONNX, made once, when a target first needs it."""
+            return _plain_onnx(src, contract, staging / "plain.onnx")
 
         for target in targets:
             say(f"converting to {target}")
@@ -165,10 +164,8 @@ def convert(
     manifest = Manifest(preprocess=contract, source={"path": str(source), "sha256": digest, "format": fmt},
                         targets=entries, images=[str(f) for f in files], checked=check)
     if check:
-        for entry in entries:
-            if entry.reachable and entry.path:
-                say(f"checking {entry.format} in {entry.runtime}")
-                _check_entry(entry, source, contract, files, task)
+        say("checking " + ", ".join(f"{e.format} in {e.runtime}" for e in entries if e.reachable and e.path))
+        _check_entries([e for e in entries if e.reachable and e.path], source, contract, files, task)
     atomic_write_text(out.outdir / MANIFEST_NAME, manifest.to_json() + "\n")
     return manifest
 
@@ -329,15 +326,10 @@ def _loads_in(runtime: str, path: Path, final: Path) -> None:
 def _write_declared_onnx(plain: Path, contract: Preprocess, dest: Path) -> None:
     """The plain model with the contract as metadata ("ferry_host_preprocess": the host applies it)."""
     from ferry.io import atomic_write_bytes
-    from ferry.runtimes.onnx_graph import HOST_METADATA_KEY as HOST_KEY
-    from ferry.runtimes.onnx_graph import load_onnx
+    from ferry.runtimes.onnx_graph import HOST_METADATA_KEY, load_onnx, set_metadata
 
     model = load_onnx(plain)
-    meta = {p.key: p.value for p in model.metadata_props}
-    meta[HOST_KEY] = contract.to_json()
-    del model.metadata_props[:]
-    for k, v in meta.items():
-        model.metadata_props.add(key=k, value=v)
+    set_metadata(model, HOST_METADATA_KEY, contract.to_json())
     atomic_write_bytes(dest, model.SerializeToString())
 
 
@@ -365,17 +357,37 @@ def _move_into_place(staged: list[Path], dests: list[Path], force: bool) -> None
             os.replace(s, d)
 
 
-def _check_entry(entry: TargetEntry, source, contract: Preprocess, files: list[Path], task: str | None) -> None:
+def _check_entries(entries: list[TargetEntry], source, contract: Preprocess, files: list[Path],
+                   task: str | None) -> None:
+    """Every converted target against the source in one `check`, so the source is loaded and run once per photo
+    for all of them. If that run fails (one target's runtime raises while running), each target is checked on its
+    own, so that failure is recorded against its target only."""
     from ferry.check import check
 
     kwargs = {"task": task} if task else {}
     try:
-        result = check(source, [entry.path], files, preprocess=contract, runtimes=[entry.runtime], **kwargs)
-    except FerryError as exc:
-        entry.passed = False
-        entry.reason = f"check failed to run: {exc}"
+        result = check(source, [(e.path, e.runtime) for e in entries], files, preprocess=contract, **kwargs)
+    except FerryError:
+        for entry in entries:
+            try:
+                one = check(source, [(entry.path, entry.runtime)], files, preprocess=contract, **kwargs)
+            except FerryError as exc:
+                entry.passed = False
+                entry.reason = f"check failed to run: {exc}"
+                continue
+            _record(entry, one.targets[0])
         return
-    t = result.targets[0]
+    by_target = {(t.path, t.runtime): t for t in result.targets}
+    for entry in entries:
+        _record(entry, by_target[(entry.path, entry.runtime)])
+
+
+def _record(entry: TargetEntry, t) -> None:
+    """A target's check result in its manifest entry."""
+    if t.error:
+        entry.passed = False
+        entry.reason = f"check failed to run: {t.error}"
+        return
     entry.passed = t.passed
     entry.check = t.to_dict()
     entry.notes = list(dict.fromkeys([*entry.notes, *t.notes]))
