@@ -122,16 +122,18 @@ def _chunk_size(model: Model, batch: int) -> int:
     return 1 if shape and shape[0] == 1 else batch
 
 
-def _run_chunked(run, model: Model, images: list[np.ndarray], batch: int) -> list[dict[str, np.ndarray]]:
+def split_outputs(out: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarray]]:
+    """Per-image outputs from one call on n images (an output without a batch of n is shared)."""
+    return [{k: (v[j:j + 1] if v.ndim and v.shape[0] == n else v) for k, v in out.items()} for j in range(n)]
+
+
+def run_per_image(run, model: Model, images: list[np.ndarray], batch: int) -> list[dict[str, np.ndarray]]:
     """Per-image outputs, running as many images at once as the model's batch dimension allows."""
     step = _chunk_size(model, batch)
     per_image: list[dict[str, np.ndarray]] = []
     for i in range(0, len(images), step):
         chunk = images[i:i + step]
-        out = run(chunk)
-        for j in range(len(chunk)):
-            per_image.append({k: (v[j:j + 1] if v.ndim and v.shape[0] == len(chunk) else v)
-                              for k, v in out.items()})
+        per_image.extend(split_outputs(run(chunk), len(chunk)))
     return per_image
 
 
@@ -211,7 +213,7 @@ def check(
     first_bad: list[int | None] = [None] * len(pairs)  # the first photo each target fails on (for --bisect)
     for start in range(0, len(files), batch):
         pixels = [load_image(f) for f in files[start:start + batch]]
-        ref = _run_chunked(lambda ch: src.run_reference(ch, contract), src, pixels, batch)
+        ref = run_per_image(lambda ch: src.run_reference(ch, contract), src, pixels, batch)
         if plan is None:
             plan = pick_task(task, ref[0])
         batch_outs: list[list[dict[str, np.ndarray]]] = [[] for _ in pixels]  # per photo, per target
@@ -220,7 +222,7 @@ def check(
             if k in same_as_source:  # the source's own run, to the byte: not run twice
                 tgt = ref
             else:
-                tgt = _run_chunked(lambda ch, m=model, c=tcontract: m.run_image(ch, c), model, pixels, batch)
+                tgt = run_per_image(lambda ch, m=model, c=tcontract: m.run_image(ch, c), model, pixels, batch)
             if accs[k] is None:
                 mapping, notes[k] = match_outputs(list(ref[0]), list(tgt[0]))
                 accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),

@@ -55,3 +55,17 @@ def atomic_write_files(dests: list[Path], write: Callable[[list[Path]], object])
             tmp.unlink(missing_ok=True)
         raise
 
+
+def replace_dir(built: Path, dest: Path) -> None:
+    """Rename the finished folder `built` (an .mlpackage) to `dest`. A folder cannot be renamed over another in one
+    step, so an existing `dest` is first moved aside beside it and deleted once the new one is in place: at every
+    moment `dest` is either the old folder, absent for an instant, or the new one, never half written."""
+    import shutil
+
+    aside = None
+    if dest.exists():
+        aside = dest.with_name(f".{dest.name}.old-{os.getpid()}")
+        os.replace(dest, aside)
+    os.replace(built, dest)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ferry.bench.paths import PathSpec, plan_paths, split_outputs
+from ferry.bench.paths import PathSpec, plan_paths
 from ferry.bench.recommend import Recommendation, recommend
 from ferry.bench.timing import Method, Stats
 from ferry.compare.tensor import DEFAULT_ATOL, DEFAULT_RTOL
@@ -209,13 +209,9 @@ def _bench_model(model: Path, pixels, names, runtimes, method, preprocess, isola
 
 
 def _reference_outputs(src, pixels, contract, batch) -> list[dict[str, np.ndarray]]:
-    shape = src.image_input.shape
-    step = 1 if shape and shape[0] == 1 else batch
-    out: list[dict[str, np.ndarray]] = []
-    for i in range(0, len(pixels), step):
-        chunk = pixels[i:i + step]
-        out.extend(split_outputs(src.run_reference(chunk, contract), len(chunk)))
-    return out
+    from ferry.check import run_per_image
+
+    return run_per_image(lambda chunk: src.run_reference(chunk, contract), src, pixels, batch)
 
 
 def _path_result(d: dict[str, Any]) -> PathResult:

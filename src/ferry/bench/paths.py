@@ -104,11 +104,6 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
-def split_outputs(out: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarray]]:
-    """Per-image outputs from one call on n images (an output without a batch of n is shared)."""
-    return [{k: (v[j:j + 1] if v.ndim and v.shape[0] == n else v) for k, v in out.items()} for j in range(n)]
-
-
 def make_runner(spec: PathSpec, model: Model, contract: Preprocess) -> Callable[[list[np.ndarray]], list[dict]]:
     """images -> per-image outputs, the way `spec` goes. Everything that does not depend on the photo (the resolved
     contract, OpenCV's blob parameters) is made once here, as an app would."""
@@ -149,6 +144,8 @@ def _native_call(model: Model, c: Preprocess) -> Callable[[list[np.ndarray]], di
 def _batched(call, fixed_one: bool, need_same_size: bool = False):
     """One call for the whole batch, or one call per photo when the model's batch is fixed at 1 or the photos
     must share a size and do not."""
+    from ferry.check import split_outputs
+
     def run(imgs: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         if len(imgs) > 1 and (fixed_one or (need_same_size and len({i.shape for i in imgs}) > 1)):
             return [split_outputs(call([img]), 1)[0] for img in imgs]

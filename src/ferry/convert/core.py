@@ -40,7 +40,7 @@ from ferry.formats import (
     TORCHSCRIPT,
     is_factory_spec,
 )
-from ferry.io import atomic_write_text
+from ferry.io import atomic_write_text, replace_dir
 from ferry.op_errors import ConversionError, opencv_blockers
 from ferry.preprocess.contract import Preprocess
 
@@ -340,19 +340,12 @@ def _add_tflite_contract(path: Path, contract: Preprocess) -> None:
 
 
 def _move_into_place(staged: list[Path], dests: list[Path], force: bool) -> None:
-    """Rename each staged file (or .mlpackage folder) over its destination. A folder cannot be replaced in one
-    rename, so the old one is first moved aside and deleted after the new one is in place."""
+    """Rename each staged file (or .mlpackage folder, see ferry.io.replace_dir) over its destination."""
     for s, d in zip(staged, dests, strict=True):
         if d.exists() and not force:
             raise FerryError(f"{d}: appeared while converting; pass --force to replace it")
         if s.is_dir():
-            aside = None
-            if d.exists():
-                aside = d.with_name(f".{d.name}.old-{os.getpid()}")
-                os.replace(d, aside)
-            os.replace(s, d)
-            if aside is not None:
-                shutil.rmtree(aside, ignore_errors=True)
+            replace_dir(s, d)
         else:
             os.replace(s, d)
 

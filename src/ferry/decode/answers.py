@@ -44,10 +44,9 @@ class DetAnswer:
     normalized: bool = True
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    z = x - np.max(x)
-    e = np.exp(z)
-    return e / e.sum()
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def looks_like_probs(x: np.ndarray) -> bool:

@@ -67,12 +67,12 @@ class Diagnosis:
 
 
 def _reference_outputs(reference: str | Path, spec, images: list[np.ndarray], batch: int) -> dict[str, np.ndarray]:
-    from ferry.check import _run_chunked, resolve_contract
+    from ferry.check import resolve_contract, run_per_image
     from ferry.runtimes import load
 
     ref = load(reference)
     contract = ref.resolve(resolve_contract(ref, spec))
-    per = _run_chunked(lambda chunk: ref.run_reference(chunk, contract), ref, images, batch)
+    per = run_per_image(lambda chunk: ref.run_reference(chunk, contract), ref, images, batch)
     return {k: np.concatenate([p[k] for p in per]) for k in per[0]}
 
 

@@ -19,11 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ferry.compare.tensor import Accumulator, match_outputs
-
-
-def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+from ferry.decode.answers import softmax
 
 
 def _mirror(y: np.ndarray) -> np.ndarray:
@@ -38,10 +34,10 @@ def _mirror(y: np.ndarray) -> np.ndarray:
 def confidence(y: np.ndarray) -> float:
     y = y.astype(np.float64)
     if y.ndim == 2 and y.shape[1] > 1:
-        probs = y if np.all(y >= 0) and np.allclose(y.sum(1), 1, atol=1e-3) else _softmax(y, 1)
+        probs = y if np.all(y >= 0) and np.allclose(y.sum(1), 1, atol=1e-3) else softmax(y, 1)
         return float(probs.max(1).mean())
     if y.ndim == 4 and y.shape[1] > 1 and y.shape[1] < y.shape[2]:
-        return float(_softmax(y, 1).max(1).mean())
+        return float(softmax(y, 1).max(1).mean())
     if np.all((y >= 0) & (y <= 1)):
         return float(np.abs(2 * y - 1).mean())
     return float(np.abs(np.tanh(y)).mean())

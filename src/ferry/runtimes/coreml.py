@@ -469,6 +469,8 @@ def _named_type(MIL_pb2, name: str, vtype):
 
 
 def _save_atomic(ct, spec: Any, weights_dir: str | Path, dest: Path, force: bool) -> None:
+    from ferry.io import replace_dir
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
@@ -477,13 +479,9 @@ def _save_atomic(ct, spec: Any, weights_dir: str | Path, dest: Path, force: bool
             ct.models.MLModel(spec, weights_dir=str(weights_dir), skip_model_load=True).save(str(built))
         for p in [built, *built.rglob("*")]:  # tempfile makes 0700 folders; give normal permissions
             os.chmod(p, 0o755 if p.is_dir() else 0o644)
-        old = None
-        if dest.exists():
-            if not force:
-                raise FerryError(f"{dest}: already exists; pass --force to replace it")
-            old = stage / "old"
-            os.replace(dest, old)
-        os.replace(built, dest)
+        if dest.exists() and not force:
+            raise FerryError(f"{dest}: already exists; pass --force to replace it")
+        replace_dir(built, dest)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
