@@ -325,15 +325,9 @@ def _results(shard: _Shard) -> list[TargetResult]:
 def _check_shard(source, targets, files, contract, tgt_contract, runtimes, atol, rtol, batch, task,
                  threshold, threads) -> _Shard:
     """One worker process's share of `check --workers`, with its share of the cores."""
-    import os
+    from ferry.runtimes.base import set_thread_budget
 
-    os.environ["FERRY_THREADS"] = str(threads)
-    try:
-        import cv2
-
-        cv2.setNumThreads(threads)
-    except ImportError:
-        pass
+    set_thread_budget(threads)
     return check(source, targets, files, preprocess=contract, target_preprocess=tgt_contract, runtimes=runtimes,
                  atol=atol, rtol=rtol, batch=batch, task=task, threshold=threshold, _collect=True)
 

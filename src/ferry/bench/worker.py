@@ -38,19 +38,11 @@ def load_reference(path: str, names: list[str], count: int) -> list[dict[str, np
         return [{n: z[f"{i}_{k}"] for k, n in enumerate(names)} for i in range(count)]
 
 
-def _set_threads(runtime: str, threads: int) -> None:
-    if not threads:
-        return
-    try:
-        import cv2  # the host resize runs in OpenCV's pool on every path
+def _set_threads(threads: int) -> None:
+    """Every runtime this worker loads, and OpenCV's pool (the host resize runs in it on every path)."""
+    from ferry.runtimes.base import set_thread_budget
 
-        cv2.setNumThreads(threads)
-    except ImportError:
-        pass
-    if runtime == "openvino":
-        from ferry.runtimes.openvino import core
-
-        core().set_property("CPU", {"INFERENCE_NUM_THREADS": threads})
+    set_thread_budget(threads)
 
 
 def _threads_used(model: Any, threads: int) -> str:
@@ -63,16 +55,10 @@ def _threads_used(model: Any, threads: int) -> str:
     return str(threads) if threads else "runtime default"
 
 
-def _load(spec: PathSpec, default_file: str, threads: int):
+def _load(spec: PathSpec, default_file: str):
     from ferry.runtimes import load
 
-    file = spec.file or default_file
-    model = load(file, spec.runtime)
-    if threads and spec.runtime == "onnxruntime":  # ferry's loader takes no thread count: a session that does
-        from ferry.runtimes.onnxruntime import session
-
-        model._session = session(file, threads)
-    return model
+    return load(spec.file or default_file, spec.runtime)  # the thread budget is set for the whole worker
 
 
 def run_path(spec: PathSpec, job: dict[str, Any], images: list[np.ndarray], ref: list[dict[str, np.ndarray]],
@@ -94,7 +80,7 @@ def run_path(spec: PathSpec, job: dict[str, Any], images: list[np.ndarray], ref:
     out: dict[str, Any] = {**spec.to_dict(), "load_ms": None, "first_ms": None, "stats": None, "parity": None,
                            "error": None, "notes": [], "threads": None}
     try:
-        load_ms, model = timed_once(lambda: _load(spec, job["model"], method.threads))
+        load_ms, model = timed_once(lambda: _load(spec, job["model"]))
         tick()
         out["load_ms"] = load_ms
         out["threads"] = _threads_used(model, method.threads)
@@ -137,7 +123,7 @@ def run_group(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
         pass
     base = current_rss_mb()
     import_ms, _ = timed_once(lambda: importlib.import_module(_IMPORTS.get(job["runtime"], job["runtime"])))
-    _set_threads(job["runtime"], job["method"]["threads"])
+    _set_threads(job["method"]["threads"])
     images = load_images(job["images"])
     ref = load_reference(job["reference"], job["ref_names"], len(images))
     paths = [run_path(PathSpec.from_dict(d), job, images, ref, emit) for d in job["paths"]]

@@ -36,6 +36,22 @@ def thread_budget() -> int:
         return 0
 
 
+def set_thread_budget(threads: int) -> None:
+    """Limit the runtimes this process loads from now on to `threads` each (0: their own defaults): FERRY_THREADS
+    for ferry's loaders (onnxruntime intra-op threads, OpenVINO INFERENCE_NUM_THREADS), and OpenCV's pool (host
+    resizes and cv2.dnn) at once. Used by `check --workers` and by `ferry bench --threads`."""
+    import os
+
+    os.environ["FERRY_THREADS"] = str(threads)
+    if threads:
+        try:
+            import cv2
+
+            cv2.setNumThreads(threads)
+        except ImportError:
+            pass
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """A model input or output: its name, its shape (None for a dynamic dimension) and numpy dtype name."""
