@@ -12,7 +12,6 @@ AssertionError, so pytest shows it as a test failure) whose message is the compa
 
 from __future__ import annotations
 
-import contextlib
 import io
 from pathlib import Path
 
@@ -56,19 +55,11 @@ def _tol(value: float | dict[str, float] | None) -> dict[str, float] | None:
 
 
 def _table(result: CheckResult) -> str:
-    import os
+    from rich.console import Console
 
     from ferry.report.terminal import print_check
 
     buf = io.StringIO()
-    columns = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "200"  # a table that fits: pytest workers may report a narrow terminal
-    try:
-        with contextlib.redirect_stdout(buf):
-            print_check(result)
-    finally:
-        if columns is None:
-            os.environ.pop("COLUMNS", None)
-        else:
-            os.environ["COLUMNS"] = columns
+    # wide enough for the table whatever terminal pytest reports; plain text, no colour codes
+    print_check(result, Console(file=buf, width=200, highlight=False, soft_wrap=True, color_system=None))
     return "the deployed model's outputs differ from the source's\n" + buf.getvalue()

@@ -52,8 +52,8 @@ def _short(path: str) -> str:
     return Path(path).name
 
 
-def print_check(result) -> None:
-    con = _console()
+def print_check(result, console: Console | None = None) -> None:
+    con = console or _console()
     con.print(f"source: {result.source} ({result.source_runtime}), {len(result.images)} image(s)")
     p = result.preprocess
     con.print(f"contract: {p.color} scale={p.scale:.6g} mean={list(p.mean)} std={list(p.std)} "
