@@ -15,8 +15,6 @@ grey scores) plus a seeded random 3x3 conv for texture. Inputs are 48x64 like to
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 HEIGHT, WIDTH = 48, 64
@@ -109,16 +107,7 @@ BUILDERS = {
 
 def onnx_path(name: str) -> Path:
     """The model exported with torch.onnx (TorchScript exporter, opset 17, dynamic batch), cached."""
-    dest = cache_dir() / f"{name}.onnx"
-    if dest.is_file():
-        return dest
-    import torch
+    from torch_models import cached_onnx
 
     build, outs = BUILDERS[name]
-    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=dest.parent)
-    os.close(fd)
-    torch.onnx.export(build(), torch.randn(1, 3, HEIGHT, WIDTH), tmp, dynamo=False, opset_version=17,
-                      input_names=["input"], output_names=outs,
-                      dynamic_axes={"input": {0: "N"}, **{o: {0: "N"} for o in outs}})
-    os.replace(tmp, dest)
-    return dest
+    return cached_onnx(cache_dir() / f"{name}.onnx", build, outs)

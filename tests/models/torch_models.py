@@ -86,22 +86,25 @@ def segmenter():
 BUILDERS = {"classifier": (classifier, "logits"), "segmenter": (segmenter, "out")}
 
 
-def onnx_path(name: str) -> Path:
-    """The model exported with torch.onnx (TorchScript exporter, opset 17, dynamic batch), cached."""
-    dest = cache_dir() / f"{name}.onnx"
+def cached_onnx(dest: Path, build, output_names: list[str]) -> Path:
+    """`build()` exported with torch.onnx (TorchScript exporter, opset 17, dynamic batch) to `dest`, once."""
     if dest.is_file():
         return dest
     import torch
 
-    build, out_name = BUILDERS[name]
-    net = build()
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=dest.parent)
     os.close(fd)
-    torch.onnx.export(net, torch.randn(1, 3, HEIGHT, WIDTH), tmp, dynamo=False, opset_version=17,
-                      input_names=["input"], output_names=[out_name],
-                      dynamic_axes={"input": {0: "N"}, out_name: {0: "N"}})
+    torch.onnx.export(build(), torch.randn(1, 3, HEIGHT, WIDTH), tmp, dynamo=False, opset_version=17,
+                      input_names=["input"], output_names=output_names,
+                      dynamic_axes={"input": {0: "N"}, **{o: {0: "N"} for o in output_names}})
     os.replace(tmp, dest)
     return dest
+
+
+def onnx_path(name: str) -> Path:
+    """The model exported with torch.onnx (TorchScript exporter, opset 17, dynamic batch), cached."""
+    build, out_name = BUILDERS[name]
+    return cached_onnx(cache_dir() / f"{name}.onnx", build, [out_name])
 
 
 def torchscript_path(name: str) -> Path:
