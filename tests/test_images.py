@@ -41,3 +41,64 @@ def test_hostile_and_useless_files_are_refused(tmp_path):
             load_image(path)
         msg = str(info.value)
         assert str(path) in msg and needle in msg and "\n" not in msg
+
+
+def _pil_decode(path) -> np.ndarray:
+    """What load_image returned before OpenCV took the common files: PIL's decode, converted to BGR."""
+    from ferry.images import _to_bgr
+
+    with Image.open(path) as im:
+        im.load()
+        return _to_bgr(im)
+
+
+def test_opencv_decodes_the_common_photos_to_pils_exact_bytes(tmp_path):
+    """The OpenCV fast path (issue 7) must give the bytes PIL gave, over the encodings photos come in; the files it
+    must not take (cut short, EXIF-rotated is still unrotated, CMYK, alpha, 16-bit) keep PIL's behaviour."""
+    import cv2
+
+    from ferry.images import _decode_fast
+
+    rng = np.random.default_rng(7)
+    smooth = cv2.resize(rng.integers(0, 256, (9, 13, 3), dtype=np.uint8), (317, 211), interpolation=cv2.INTER_CUBIC)
+    photo = np.clip(smooth.astype(int) + rng.integers(-20, 21, smooth.shape), 0, 255).astype(np.uint8)  # odd sides
+    rgb = Image.fromarray(photo)
+    files = {}
+    for sub in (0, 1, 2):
+        for q in (50, 95):
+            files[f"pil_s{sub}_q{q}.jpg"] = lambda f, s=sub, q=q: rgb.save(f, quality=q, subsampling=s)
+    files["progressive.jpg"] = lambda f: rgb.save(f, quality=90, progressive=True, optimize=True)
+    files["gray.jpg"] = lambda f: rgb.convert("L").save(f, quality=90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90": PIL's decode ignores it, and so must OpenCV's
+    files["exif_rotated.jpg"] = lambda f: rgb.save(f, quality=90, exif=exif.tobytes())
+    for name, flags in {"cv_420.jpg": [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420],
+                        "cv_422.jpg": [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422],
+                        "cv_411.jpg": [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411],
+                        "cv_restart.jpg": [cv2.IMWRITE_JPEG_RST_INTERVAL, 3],
+                        "cv_png_filtered.png": [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_FILTERED],
+                        "cv_png_fast.png": [cv2.IMWRITE_PNG_COMPRESSION, 1]}.items():
+        files[name] = lambda f, fl=flags: cv2.imwrite(str(f), photo[:, :, ::-1], fl)
+    files["pil.png"] = lambda f: rgb.save(f)
+    taken = 0
+    for name, write in files.items():
+        f = tmp_path / name
+        write(f)
+        want = _pil_decode(f)
+        got = load_image(f)
+        assert got.dtype == np.uint8 and got.shape == want.shape and np.array_equal(got, want), name
+        with Image.open(f) as im:
+            taken += _decode_fast(f, im) is not None
+    assert taken == len(files)  # every one of them went the OpenCV way
+    # Not taken: a JPEG cut short (OpenCV would pad it with grey; PIL refuses it), CMYK, alpha, 16-bit, palette.
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes((tmp_path / "pil_s0_q95.jpg").read_bytes()[:3000])
+    with pytest.raises(FerryError, match="truncated"):
+        load_image(cut)
+    others = {"cmyk.jpg": rgb.convert("CMYK"), "alpha.png": rgb.convert("RGBA"), "palette.png": rgb.quantize(16),
+              "deep.png": Image.fromarray(photo[:, :, 0].astype(np.uint16) * 257)}
+    for name, im in others.items():
+        im.save(tmp_path / name)
+        with Image.open(tmp_path / name) as opened:
+            assert _decode_fast(tmp_path / name, opened) is None, name
+        assert np.array_equal(load_image(tmp_path / name), _pil_decode(tmp_path / name)), name
