@@ -73,8 +73,54 @@ class Accumulator:
             else:
                 self._reason = self._reason or f"shape {list(tgt.shape)} where the reference has {list(ref.shape)}"
                 return
-        r = ref.astype(np.float64).ravel()
-        t = tgt.astype(np.float64).ravel()
+        r = np.asarray(ref, np.float64).ravel()
+        if tgt is ref:  # a target whose run is the source's own (check's reused run): nothing differs
+            if np.isfinite(r).all():
+                self._add_identical(r)
+                return
+            t = r
+        else:
+            t = np.asarray(tgt, np.float64).ravel()
+        if np.isfinite(r).all() and np.isfinite(t).all():
+            self._add_finite(r, t)
+        else:
+            self._add_nonfinite(r, t)
+
+    def _add_identical(self, r: np.ndarray) -> None:
+        """`_add_finite(r, r)` without the arithmetic whose result is known: every difference is 0."""
+        peak = float(np.abs(r).max(initial=0.0))
+        self._atol_eff = max(self._atol_eff, max(self.atol * peak, FLOAT32_FLOOR))
+        self._within += r.size
+        self._count += r.size
+        sq = float(np.dot(r, r))
+        self._dot += sq
+        self._nr += sq
+        self._nt += sq
+
+    def _add_finite(self, r: np.ndarray, t: np.ndarray) -> None:
+        """The common case, in float64 with in-place temporaries (issue 7: the version below, which masks every
+        array for NaN/Inf, cost 17 ms per pair of 307k-element maps). Same formulas, same order, same numbers."""
+        d = np.subtract(t, r)
+        np.abs(d, out=d)
+        absr = np.abs(r)
+        peak = float(absr.max(initial=0.0))
+        atol_eff = max(self.atol * peak, FLOAT32_FLOOR)
+        self._atol_eff = max(self._atol_eff, atol_eff)
+        bound = np.multiply(absr, self.rtol)
+        bound += atol_eff
+        self._within += int(np.count_nonzero(d <= bound))
+        self._max_abs = max(self._max_abs, float(d.max(initial=0.0)))
+        np.maximum(absr, 1e-6, out=absr)
+        np.divide(d, absr, out=absr)
+        self._max_rel = max(self._max_rel, float(absr.max(initial=0.0)))
+        self._sum_abs += float(d.sum())
+        self._count += r.size
+        self._dot += float(np.dot(r, t))
+        self._nr += float(np.dot(r, r))
+        self._nt += float(np.dot(t, t))
+
+    def _add_nonfinite(self, r: np.ndarray, t: np.ndarray) -> None:
+        """NaN or Inf on either side: every value is masked, and the reason says which side (never passes)."""
         if not np.all(np.isfinite(t)):
             bad = int(np.count_nonzero(~np.isfinite(t)))
             self._reason = self._reason or f"{bad} NaN/Inf values in the target output"
