@@ -386,3 +386,32 @@ def test_opencv_gets_one_image_per_run_so_its_batch_bugs_do_not_read_as_conversi
     model = pretrained.efficientnet_lite0_onnx()
     result = check(model, [model], photos, preprocess=pretrained.EFFNET_CONTRACT, batch=8)
     assert {t.runtime: t.passed for t in result.targets} == {"onnxruntime": True, "openvino": True, "opencv": True}
+
+
+def test_each_file_loads_once_per_runtime_and_each_host_tensor_is_made_once(classifier_onnx, photos, monkeypatch):
+    """Issue 7: the source and its onnxruntime row share one session, and the source, onnxruntime and OpenVINO (all
+    fed by ferry's host preprocessing) share one tensor per chunk: 3 photos at --batch 2 are 2 chunks, so 2
+    preprocess_batch calls (it was 4) and 1 onnxruntime session (it was 2). The verdicts and numbers do not move."""
+    from ferry.check import check
+    from ferry.preprocess import reference
+    from ferry.runtimes import onnxruntime
+
+    calls = {"pre": 0, "sessions": 0}
+    pre, sess = reference.preprocess_batch, onnxruntime.session
+
+    def counting_pre(*a, **k):
+        calls["pre"] += 1
+        return pre(*a, **k)
+
+    def counting_session(*a, **k):
+        calls["sessions"] += 1
+        return sess(*a, **k)
+
+    monkeypatch.setattr(reference, "preprocess_batch", counting_pre)
+    monkeypatch.setattr(onnxruntime, "session", counting_session)
+    res = check(classifier_onnx, [(classifier_onnx, "onnxruntime"), (classifier_onnx, "openvino")], photos[:3],
+                preprocess="imagenet", batch=2)
+    assert calls == {"pre": 2, "sessions": 1}
+    assert res.passed and [t.runtime for t in res.targets] == ["onnxruntime", "openvino"]
+    ort_row, ov_row = (t.outputs[0] for t in res.targets)
+    assert ort_row.max_abs == 0.0 and 0.0 < ov_row.max_abs < 1e-5 and ov_row.cosine > 0.999999

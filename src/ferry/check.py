@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from ferry.compare.task import TASKS, TaskComparison, TaskPlan, pick_task, task_accumulator
+from ferry.compare.task import (
+    TASKS,
+    TaskComparison,
+    TaskPlan,
+    pick_task,
+    shared_decoding,
+    task_accumulator,
+)
 from ferry.compare.tensor import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,
@@ -198,6 +205,9 @@ def check(
             runs_in = ", ".join(can) or "no installed runtime"
             raise FerryError(f"{t}: none of {want} can load it; it runs in {runs_in}")
         for r in chosen:
+            if r == src.runtime and Path(t).resolve() == Path(src.path).resolve():
+                pairs.append(src)  # one load per (file, runtime): the source's own session serves this row too
+                continue
             try:
                 pairs.append(load(t, r))
             except FerryError as exc:  # e.g. an op one runtime lacks: the runtimes that can run it still report
@@ -213,18 +223,22 @@ def check(
     first_bad: list[int | None] = [None] * len(pairs)  # the first photo each target fails on (for --bisect)
     for start in range(0, len(files), batch):
         pixels = [load_image(f) for f in files[start:start + batch]]
-        ref = run_per_image(lambda ch: src.run_reference(ch, contract), src, pixels, batch)
+        host: dict = {}  # this batch's host tensors, made once per chunk and resolved contract (_host_run)
+        ref = run_per_image(_host_run(src, contract, host), src, pixels, batch)
         if plan is None:
             plan = pick_task(task, ref[0])
-        batch_outs: list[list[dict[str, np.ndarray]]] = [[] for _ in pixels]  # per photo, per target
+        outs: list[list[dict[str, np.ndarray]]] = []  # per target, per photo
         for k, model in enumerate(pairs):
             tcontract = tgt_contract_spec or contract
             if k in same_as_source:  # the source's own run, to the byte: not run twice
-                tgt = ref
+                outs.append(ref)
+            elif _on_host(model):
+                outs.append(run_per_image(_host_run(model, tcontract, host), model, pixels, batch))
             else:
-                tgt = run_per_image(lambda ch, m=model, c=tcontract: m.run_image(ch, c), model, pixels, batch)
+                outs.append(run_per_image(lambda ch, m=model, c=tcontract: m.run_image(ch, c), model, pixels,
+                                          batch))
             if accs[k] is None:
-                mapping, notes[k] = match_outputs(list(ref[0]), list(tgt[0]))
+                mapping, notes[k] = match_outputs(list(ref[0]), list(outs[k][0]))
                 accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
                                           rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r)
                            for t, r in mapping.items()}
@@ -233,18 +247,23 @@ def check(
                     notes[k].append(f"task {plan.task} needs outputs {', '.join(plan.outputs)}; the target lacks "
                                     "some: compared by tensor only")
                     tasks[k] = None
-            for i, (r_out, t_out) in enumerate(zip(ref, tgt, strict=True)):
-                for t, acc in accs[k].items():
-                    acc.add(r_out[acc.reference_name], t_out[t])
-                by_ref = {acc.reference_name: t_out[t] for t, acc in accs[k].items()}
-                ok = tasks[k].add(r_out, by_ref) if tasks[k] is not None else True
-                if bisect and ok and first_bad[k] is None:  # --bisect wants the first photo that fails at all
-                    by_task = set(plan.outputs) if tasks[k] is not None and plan.task == "detect" else set()
-                    ok = all(compare_arrays(t, r_out[a.reference_name], t_out[t], a.atol, a.rtol).passed
-                             for t, a in accs[k].items() if a.reference_name not in by_task)
-                if not ok and first_bad[k] is None:
-                    first_bad[k] = start + i
-                batch_outs[i].append(by_ref)
+        del host
+        batch_outs: list[list[dict[str, np.ndarray]]] = [[] for _ in pixels]  # per photo, per target
+        with shared_decoding():  # photo by photo, so each reference answer is decoded once for all targets
+            for i, r_out in enumerate(ref):
+                for k in range(len(pairs)):
+                    t_out = outs[k][i]
+                    for t, acc in accs[k].items():
+                        acc.add(r_out[acc.reference_name], t_out[t])
+                    by_ref = {acc.reference_name: t_out[t] for t, acc in accs[k].items()}
+                    ok = tasks[k].add(r_out, by_ref) if tasks[k] is not None else True
+                    if bisect and ok and first_bad[k] is None:  # --bisect wants the first photo that fails at all
+                        by_task = set(plan.outputs) if tasks[k] is not None and plan.task == "detect" else set()
+                        ok = all(compare_arrays(t, r_out[a.reference_name], t_out[t], a.atol, a.rtol).passed
+                                 for t, a in accs[k].items() if a.reference_name not in by_task)
+                    if not ok and first_bad[k] is None:
+                        first_bad[k] = start + i
+                    batch_outs[i].append(by_ref)
         if keep:
             _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract)
         if progress:
@@ -306,6 +325,28 @@ def _same_run(model: Model, src: Model, tgt_contract) -> bool:
     return (tgt_contract is None and model.runtime == src.runtime and model.embedded is None
             and Path(model.path).resolve() == Path(src.path).resolve()
             and type(model).run_image is Model.run_image)
+
+
+def _on_host(model: Model) -> bool:
+    """The target is fed by ferry's own host preprocessing (no native call of its runtime's): the base run_image."""
+    return type(model).run_image is Model.run_image and type(model).run_reference is Model.run_reference
+
+
+def _host_run(model: Model, contract: Preprocess, made: dict):
+    """`model.run_reference` with the host tensor made once per chunk of photos and resolved contract (issue 7: the
+    source and every target fed by the host made the same tensor each; onnxruntime and OpenVINO on one ONNX file
+    now share it). `made` lives for one batch; the images are keyed by identity, which holds while it does."""
+    if type(model).run_reference is not Model.run_reference:
+        return lambda chunk: model.run_reference(chunk, contract)
+
+    def run(chunk: list[np.ndarray]) -> dict[str, np.ndarray]:
+        resolved = model.resolve(contract)
+        key = (tuple(id(img) for img in chunk), model.embedded is not None, resolved)
+        if key not in made:
+            made[key] = model.host_tensor(chunk, resolved)
+        return model.run(model.feed_tensor(made[key]))
+
+    return run
 
 
 def _results(shard: _Shard) -> list[TargetResult]:

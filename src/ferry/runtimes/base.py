@@ -189,12 +189,17 @@ class Model:
 
     def run_reference(self, images: list[np.ndarray], preprocess: Preprocess) -> dict[str, np.ndarray]:
         """The source side of a check: ferry's reference preprocessing, then the model."""
+        return self.run(self.feed_tensor(self.host_tensor(images, self.resolve(preprocess))))
+
+    def host_tensor(self, images: list[np.ndarray], contract: Preprocess) -> np.ndarray:
+        """What the host hands this model under a resolved contract: resized u8 BGR pixels when the file embeds its
+        preprocessing, else ferry's reference tensor. Apart from `run_reference` so that `check` can make it once
+        for every model it feeds the same way."""
         from ferry.preprocess.reference import preprocess_batch, resize_batch
 
-        contract = self.resolve(preprocess)
         if self.embedded is not None:
-            return self.run(self.feed_tensor(resize_batch(images, contract)))
-        return self.run(self.feed_tensor(preprocess_batch(images, contract)))
+            return resize_batch(images, contract)
+        return preprocess_batch(images, contract)
 
     def describe(self) -> dict[str, Any]:
         return {
