@@ -221,22 +221,21 @@ def check(
     tasks: list = [None] * len(pairs)
     samples: list[Sample] = []
     first_bad: list[int | None] = [None] * len(pairs)  # the first photo each target fails on (for --bisect)
+    host: dict = {}  # the current batch's host tensors, made once per chunk and resolved contract (_host_run)
+    tcontract = tgt_contract_spec or contract
+    src_run = _host_run(src, contract, host)
+    runs = [None if k in same_as_source else _host_run(m, tcontract, host) if _on_host(m)
+            else (lambda ch, m=m: m.run_image(ch, tcontract)) for k, m in enumerate(pairs)]
     for start in range(0, len(files), batch):
         pixels = [load_image(f) for f in files[start:start + batch]]
-        host: dict = {}  # this batch's host tensors, made once per chunk and resolved contract (_host_run)
-        ref = run_per_image(_host_run(src, contract, host), src, pixels, batch)
+        host.clear()
+        ref = run_per_image(src_run, src, pixels, batch)
         if plan is None:
             plan = pick_task(task, ref[0])
         outs: list[list[dict[str, np.ndarray]]] = []  # per target, per photo
         for k, model in enumerate(pairs):
-            tcontract = tgt_contract_spec or contract
-            if k in same_as_source:  # the source's own run, to the byte: not run twice
-                outs.append(ref)
-            elif _on_host(model):
-                outs.append(run_per_image(_host_run(model, tcontract, host), model, pixels, batch))
-            else:
-                outs.append(run_per_image(lambda ch, m=model, c=tcontract: m.run_image(ch, c), model, pixels,
-                                          batch))
+            run = runs[k]  # None: the source's own run, to the byte: not run twice
+            outs.append(ref if run is None else run_per_image(run, model, pixels, batch))
             if accs[k] is None:
                 mapping, notes[k] = match_outputs(list(ref[0]), list(outs[k][0]))
                 accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
@@ -247,7 +246,7 @@ def check(
                     notes[k].append(f"task {plan.task} needs outputs {', '.join(plan.outputs)}; the target lacks "
                                     "some: compared by tensor only")
                     tasks[k] = None
-        del host
+        host.clear()
         batch_outs: list[list[dict[str, np.ndarray]]] = [[] for _ in pixels]  # per photo, per target
         with shared_decoding():  # photo by photo, so each reference answer is decoded once for all targets
             for i, r_out in enumerate(ref):
@@ -335,13 +334,14 @@ def _on_host(model: Model) -> bool:
 def _host_run(model: Model, contract: Preprocess, made: dict):
     """`model.run_reference` with the host tensor made once per chunk of photos and resolved contract (issue 7: the
     source and every target fed by the host made the same tensor each; onnxruntime and OpenVINO on one ONNX file
-    now share it). `made` lives for one batch; the images are keyed by identity, which holds while it does."""
+    now share it). `made` is cleared every batch; the images are keyed by identity, which holds while they live."""
     if type(model).run_reference is not Model.run_reference:
         return lambda chunk: model.run_reference(chunk, contract)
+    resolved = model.resolve(contract)
+    how = (model.embedded is not None, resolved)
 
     def run(chunk: list[np.ndarray]) -> dict[str, np.ndarray]:
-        resolved = model.resolve(contract)
-        key = (tuple(id(img) for img in chunk), model.embedded is not None, resolved)
+        key = (tuple(id(img) for img in chunk), how)
         if key not in made:
             made[key] = model.host_tensor(chunk, resolved)
         return model.run(model.feed_tensor(made[key]))

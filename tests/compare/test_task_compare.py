@@ -83,6 +83,36 @@ def test_single_channel_map_is_a_mask_at_the_threshold():
     assert not bad.passed and bad.metrics["per_class_iou"][1] == 0.0
 
 
+def test_segment_overlap_from_the_confusion_matrix_equals_the_per_class_counts():
+    """Issue 7's one-bincount overlap gives the integers of the per-class passes, on label maps that disagree."""
+    from ferry.compare.task import _overlap
+
+    for n in (2, 5, 21):
+        rl = RNG.integers(0, n, 5000)
+        tl = np.where(RNG.random(5000) < 0.3, RNG.integers(0, n, 5000), rl)
+        fast, general = _overlap(rl, tl, n, fast=True), _overlap(rl, tl, n, fast=False)
+        assert all(np.array_equal(a, b) for a, b in zip(fast[:2], general[:2], strict=True))
+        assert fast[2] == general[2] == int(np.count_nonzero(rl == tl)) < 5000
+
+
+def test_a_shared_reference_answer_is_decoded_once_and_only_inside_the_block(monkeypatch):
+    from ferry.compare import task
+
+    calls = []
+    real = task.decode_segment
+    monkeypatch.setattr(task, "decode_segment", lambda a, thr=0.5: calls.append(1) or real(a, thr))
+    ref = RNG.normal(0, 1, (1, 3, 8, 8)).astype(np.float32)
+    plan = pick_task("auto", {"out": ref})
+    accs = [SegmentAccumulator(plan, 0.5) for _ in range(3)]
+    with task.shared_decoding():
+        for acc in accs:  # three targets, the first one the very reference arrays (check's reused run)
+            acc.add({"out": ref}, {"out": ref if acc is accs[0] else ref.copy()})
+    assert len(calls) == 3  # the reference once, the two copies once each (it was 6)
+    accs[0].add({"out": ref}, {"out": ref})
+    assert len(calls) == 5  # outside the block nothing is remembered: an array written in place is decoded anew
+    assert all(a.result().passed for a in accs)
+
+
 # -- detect -----------------------------------------------------------------------------------------------------
 def _tf_od(boxes, scores, classes, masks=None, pad=6):
     """TF Object Detection API outputs: padded, 1-based float classes, num_detections."""
