@@ -36,6 +36,12 @@ EFFNET_WRONG = {
 PPOCR_SIZE = [256, 256]
 PPOCR_TRUE = {"color": "BGR", "scale": 1 / 255, "mean": [0.5] * 3, "std": [0.5] * 3, "layout": "NCHW",
               "size": PPOCR_SIZE}
+# What PP-OCRv4 det was trained on (PaddleOCR configs/det/ch_PP-OCRv4/ch_PP-OCRv4_det_student.yml, Train and Eval):
+# DecodeImage img_mode BGR, then NormalizeImage scale 1/255 with ImageNet's mean/std in RGB order applied to the BGR
+# channels as they lie ("order: hwc"). RapidOCR feeds (x/255-0.5)/0.5 instead (PPOCR_TRUE): the model tolerates it,
+# and a reference-based diagnosis names it, but label-free evidence can only find what the weights were trained on.
+PPOCR_TRAINED = {"color": "BGR", "scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                 "layout": "NCHW", "size": PPOCR_SIZE}
 PPOCR_WRONG = {k: _with(v, size=PPOCR_SIZE) for k, v in {
     "imagenet": IMAGENET,
     "caffe": CAFFE_BGR,

@@ -34,6 +34,7 @@ class Runner:
     _outputs: dict[tuple, dict[str, np.ndarray]] = field(default_factory=dict)
     _resized: dict[tuple, np.ndarray] = field(default_factory=dict)
     _digest: dict[tuple, str] = field(default_factory=dict)
+    memo: dict = field(default_factory=dict)  # other per-model, per-photo-set results (the BatchNorm probe, scores)
 
     def same_input(self, a: Preprocess, b: Preprocess) -> bool:
         """True when both contracts made the very same tensors from these photos (e.g. every resize mode on
