@@ -204,3 +204,21 @@ def test_pick_task_none_and_bad_requests():
         pick_task("detect", {"logits": np.zeros((1, 10))})
     with pytest.raises(FerryError, match="unknown task"):
         pick_task("pose", {"logits": np.zeros((1, 10))})
+
+
+def test_the_reused_source_run_gives_the_metrics_of_an_equal_copy():
+    """The identity shortcuts (a target that is the source's own arrays) report what comparing a copy reports."""
+    from ferry.compare import task
+
+    logits = RNG.normal(0, 3, (1, 10)).astype(np.float32)
+    seg = RNG.normal(0, 1, (1, 4, 12, 16)).astype(np.float32)
+    nan = logits.copy()
+    nan[0, 3] = np.nan
+    for out, make in ((logits, ClassifyAccumulator), (seg, SegmentAccumulator), (nan, ClassifyAccumulator)):
+        plan = pick_task("classify" if make is ClassifyAccumulator else "segment", {"y": out})
+        same, copy = make(plan, 0.5), make(plan, 0.5)
+        with task.shared_decoding():
+            same.add({"y": out}, {"y": out})
+        copy.add({"y": out}, {"y": out.copy()})
+        assert same.result() == copy.result()
+        assert same.result().failing_images == ([0] if out is nan else [])  # a NaN photo fails, shortcut or not

@@ -350,7 +350,12 @@ class ClassifyAccumulator(_Base):
 
     def _add(self, ref, tgt) -> bool:
         name = self.plan.roles["out"]
-        r, t = _decoded("classify", ref[name], 0.0), _decoded("classify", tgt[name], 0.0)
+        r = _decoded("classify", ref[name], 0.0)
+        if tgt[name] is ref[name] and np.isfinite(r.probs).all():  # check's reused source run: the same answer
+            self.top1 += 1
+            self.topk += 1
+            return True
+        t = _decoded("classify", tgt[name], 0.0)
         if r.probs.shape != t.probs.shape:
             raise ValueError(f"{t.probs.size} classes where the reference has {r.probs.size}")
         k = min(self.k, r.probs.size)
@@ -427,7 +432,11 @@ class SegmentAccumulator(_Base):
         if self.inter is None:
             self.inter, self.union = np.zeros(n, np.int64), np.zeros(n, np.int64)
         rl, tl = r.labels.ravel(), t.labels.ravel()
-        inter, union, same = _overlap(rl, tl, n, fast=_label_range_known(r) and _label_range_known(t))
+        if t is r:  # check's reused source run: every pixel agrees, intersection = union = the class counts
+            inter = union = np.bincount(rl, minlength=n)[:n]
+            same = rl.size
+        else:
+            inter, union, same = _overlap(rl, tl, n, fast=_label_range_known(r) and _label_range_known(t))
         self.inter += inter
         self.union += union
         self.same += same
