@@ -56,6 +56,12 @@ PPOCR_WRONG = {k: _with(v, size=PPOCR_SIZE) for k, v in {
     "tf": TF,
 }.items()}
 
+# PP-OCR's direction classifier: PaddleOCR's ClsResizeImg decodes BGR and normalises (x/255-0.5)/0.5, as RapidOCR
+# does; the wrong contracts are PP-OCR det's at its size.
+PPOCR_CLS_SIZE = [48, 192]
+PPOCR_CLS_TRUE = {**PPOCR_TRUE, "size": PPOCR_CLS_SIZE}
+PPOCR_CLS_WRONG = {k: {**v, "size": PPOCR_CLS_SIZE} for k, v in PPOCR_WRONG.items()}
+
 # Seeded random-weight models (tests/models/torch_models.py): diagnosed with a reference only.
 SEEDED_TRUE = {"classifier": _with(IMAGENET, size=[48, 64]), "segmenter": _with(CAFFE_BGR, size=[48, 64])}
 SEEDED_WRONG = {

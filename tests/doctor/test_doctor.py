@@ -193,6 +193,20 @@ def test_ppocr_label_free_names_the_contract_it_was_trained_on(ppocr):
     assert not indistinguishable(d.best, Preprocess.from_dict(cases.PPOCR_TRUE), LABEL_FREE_RESOLUTION)
 
 
+@pytest.mark.slow
+def test_ppocr_cls_label_free_names_the_contract_but_is_not_sure_of_the_colour_order():
+    """Measured: 11 of 11 name BGR -1..1 first; never confident, rightly: on these photos its stem BatchNorms find
+    RGB only 1.07x further (text crops are nearly grey), and the output signals' margin is 0.03."""
+    import pretrained
+
+    path = pretrained.ppocr_cls_onnx()
+    images = _photos("text.jpg", "astronaut.jpg", "coffee.jpg", "chelsea.jpg", "rocket.jpg")
+    rate, confident_wrong, _ = _label_free_rate(path, Runner(load(path), images), cases.PPOCR_CLS_TRUE,
+                                                cases.PPOCR_CLS_WRONG)
+    assert rate >= 0.9
+    assert confident_wrong == []
+
+
 # ---- command line ------------------------------------------------------------------------------------------------
 def _ferry(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ferry.cli", *args], capture_output=True, text=True,

@@ -89,3 +89,8 @@ def efficientnet_lite0_torchscript() -> Path:
 def ppocr_det_onnx() -> Path:
     """PP-OCRv4 text detector (DBNet), ONNX opset 12, input [N,3,H,W] with H and W multiples of 32."""
     return fetch_models.fetch("ppocr_det")
+
+
+def ppocr_cls_onnx() -> Path:
+    """PP-OCR mobile text-direction classifier (0 or 180 degrees), ONNX, input [N,3,48,192]; BatchNorm kept."""
+    return fetch_models.fetch("ppocr_cls")
