@@ -5,7 +5,9 @@ to ONNX, run in onnxruntime; reference: the same weights as TorchScript with the
 
 - end to end: `diagnose()` as `ferry doctor --reference` runs it (both models loaded, photos decoded, the reference
   run, every generated candidate, resize/layout variants around the three best), wrong contract "imagenet";
-- scaling: ranking the first K generated candidates on N photos with a fresh runner (no memoised outputs).
+- scaling: ranking the first K generated candidates on N photos with a fresh runner (no memoised outputs);
+- label-free (no reference), end to end, on the models of tests/doctor: the output signals only (EfficientNet-Lite0
+  ONNX), and with BatchNorm evidence (EfficientNet-Lite0 as a torch module, PP-OCRv4 det's ONNX).
 
 Run: .venv/bin/python benchmarks/bench_doctor.py
 """
@@ -67,5 +69,39 @@ def main() -> None:
         print(f"| {n} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
 
 
+def label_free() -> None:
+    print("\n## label-free: diagnose() without a reference, wrong contract imagenet, 3 photos")
+    print("| model | candidates | BatchNorm evidence | wall s | of which the BatchNorm probe s |")
+    rows = [("EfficientNet-Lite0 ONNX", pretrained.efficientnet_lite0_onnx(), cases.EFFNET_TRUE),
+            ("EfficientNet-Lite0 torch module", f"{ROOT}/examples/efficientnet_lite0.py:efficientnet_lite0",
+             cases.EFFNET_TRUE),
+            ("PP-OCRv4 det ONNX", pretrained.ppocr_det_onnx(), cases.PPOCR_TRUE)]
+    from ferry.doctor import batchnorm
+
+    for name, path, true in rows:
+        spent = [0.0]
+        score = batchnorm.Probe.score
+
+        def timed(self, feeds, _score=score, spent=spent):
+            t = time.perf_counter()
+            try:
+                return _score(self, feeds)
+            finally:
+                spent[0] += time.perf_counter() - t
+
+        batchnorm.Probe.score = timed
+        try:
+            t = time.perf_counter()
+            d = diagnose(path, [str(p) for p in PHOTOS[:3]], preprocess={**cases.IMAGENET, "size": true["size"]})
+            wall = time.perf_counter() - t
+        finally:
+            batchnorm.Probe.score = score
+        has_bn = "batchnorm" in d.candidates[0].evidence
+        print(f"| {name} | {len(d.candidates)} groups | {'yes' if has_bn else 'no'} | {wall:.2f} | {spent[0]:.2f} |")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--label-free"]:
+        label_free()
+    else:
+        main()

@@ -149,6 +149,7 @@ def _onnx_probe(proto, layers: int, where: str) -> Probe | None:
             break
     if not found:
         return None
+    _keep_only_ancestors(proto.graph, [name for name, _ in found])
     del proto.graph.output[:]
     for name, _ in found:
         proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
@@ -162,6 +163,23 @@ def _onnx_probe(proto, layers: int, where: str) -> Probe | None:
         return sess.run(names, {k: v for k, v in feeds.items() if k in inputs})
 
     return Probe([layer for _, layer in found], run, where)
+
+
+def _keep_only_ancestors(graph, outputs: list[str]) -> None:
+    """Drop every node the layers' inputs do not depend on: onnxruntime runs the whole graph whatever outputs are
+    asked for (measured on PP-OCRv4 det: 0.11 s a batch for the stem BatchNorm's input, as much as the full model).
+    Graphs with subgraphs (If, Loop) keep every node: their implicit inputs are not in `node.input`."""
+    if any(a.type in (5, 10) for n in graph.node for a in n.attribute):  # GRAPH, GRAPHS
+        return
+    needed = set(outputs)
+    keep = []
+    for n in reversed(graph.node):
+        if any(o in needed for o in n.output):
+            keep.append(n)
+            needed.update(n.input)
+    kept = list(reversed(keep))
+    del graph.node[:]
+    graph.node.extend(kept)
 
 
 class _Stop(Exception):
