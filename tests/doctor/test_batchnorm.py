@@ -152,3 +152,30 @@ def test_effnet_batchnorm_names_the_true_contract_and_follows_a_swapped_stem():
         assert indistinguishable(scored[0][1], want, LABEL_FREE_RESOLUTION), (color, scored[0][1])
         rest = [s for s, pp in scored if not indistinguishable(pp, want, LABEL_FREE_RESOLUTION)]
         assert min(rest) >= 1.5 * scored[0][0], (color, min(rest), scored[0][0])
+
+
+def test_label_free_doctor_uses_the_evidence_and_survives_a_probe_that_fails(monkeypatch):
+    """The seeded torch module (BatchNorm accumulated on ImageNet RGB) through diagnose(): the evidence is shown per
+    candidate and decides; a probe that raises drops it for every candidate, with a note, instead of failing."""
+    import torch_models
+
+    from ferry.doctor import batchnorm, diagnose
+
+    images = _photos()
+    net = _trained_under(cases.IMAGENET, images)
+    monkeypatch.setattr(torch_models, "calibrated", lambda: net, raising=False)
+    spec = "torch_models:calibrated"  # the imported module, so the patched factory is found
+    wrong = {**cases.CAFFE_BGR, "size": SIZE, "layout": "NCHW"}
+    runner = Runner(load(spec), images)
+    d = diagnose(spec, [], preprocess=wrong, runner=runner)
+    assert all("batchnorm" in c.evidence for c in d.candidates)
+    assert indistinguishable(d.best, Preprocess.from_dict({**cases.IMAGENET, "size": SIZE, "layout": "NCHW"}),
+                             LABEL_FREE_RESOLUTION)
+
+    def broken(self, feeds):
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(batchnorm.Probe, "score", broken)
+    d = diagnose(spec, [], preprocess=wrong, runner=Runner(load(spec), images))
+    assert not any("batchnorm" in c.evidence for c in d.candidates)
+    assert any("BatchNorm evidence not used: RuntimeError: injected" in n for n in d.notes)

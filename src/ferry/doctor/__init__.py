@@ -129,16 +129,31 @@ def _fed_batches(runner: Runner, pp: Preprocess) -> list[dict[str, np.ndarray]]:
     return [m.feed_tensor(x[i:i + step]) for i in range(0, len(x), step)]
 
 
-def _batchnorm_probe(runner: Runner, pp: Preprocess):
-    """The model's first BatchNorm layers, if its file keeps any (ferry.doctor.batchnorm), else None."""
+def _batchnorm_scores(runner: Runner, reps: list[Preprocess], notes: list[str]) -> list[float] | None:
+    """Each candidate's BatchNorm divergence (ferry.doctor.batchnorm), memoised on the runner, or None when the file
+    keeps no early BatchNorm. The evidence is optional: a probe that cannot be built or run (an op the pruned graph's
+    session lacks, a module that runs its layers in another order) drops it for every candidate, with a note."""
     from ferry.doctor.batchnorm import probe
 
-    if "batchnorm probe" not in runner.memo:
-        try:
-            runner.memo["batchnorm probe"] = probe(runner.model, runner.model.feed_tensor(runner.tensor(pp)[:1]))
-        except FerryError:
-            runner.memo["batchnorm probe"] = None
-    return runner.memo["batchnorm probe"]
+    try:
+        if "batchnorm probe" not in runner.memo:
+            runner.memo["batchnorm probe"] = probe(runner.model,
+                                                   runner.model.feed_tensor(runner.tensor(reps[0])[:1]))
+        bn = runner.memo["batchnorm probe"]
+        if bn is None:
+            return None
+        scores = []
+        for pp in reps:
+            key = ("batchnorm", function_key(pp))
+            if key not in runner.memo:
+                runner.memo[key] = bn.score(_fed_batches(runner, pp))
+            scores.append(runner.memo[key])
+        return scores
+    except Exception as exc:  # noqa: BLE001 - optional evidence: never the reason a diagnosis fails
+        runner.memo["batchnorm probe"] = None
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        notes.append(f"BatchNorm evidence not used: {type(exc).__name__}: {first}")
+        return None
 
 
 def _batchnorm_decides(ranked: list[Scored], notes: list[str]) -> bool:
@@ -157,7 +172,7 @@ def _batchnorm_decides(ranked: list[Scored], notes: list[str]) -> bool:
     return bool(ratio >= BATCHNORM_DECISIVE)
 
 
-def _rank_label_free(runner: Runner, cands: list[Candidate]) -> list[Scored]:
+def _rank_label_free(runner: Runner, cands: list[Candidate], notes: list[str]) -> list[Scored]:
     groups: list[list[Candidate]] = []
     for c in cands:
         for g in groups:
@@ -170,13 +185,9 @@ def _rank_label_free(runner: Runner, cands: list[Candidate]) -> list[Scored]:
     outs = runner.outputs(reps)
     flips = runner.outputs(reps, flip=True)
     evidence = [label_free(o, f) for o, f in zip(outs, flips, strict=True)]
-    bn = _batchnorm_probe(runner, reps[0])
-    if bn is not None:
-        for e, pp in zip(evidence, reps, strict=True):
-            key = ("batchnorm", function_key(pp))
-            if key not in runner.memo:
-                runner.memo[key] = bn.score(_fed_batches(runner, pp))
-            e["batchnorm"] = runner.memo[key]
+    bn = _batchnorm_scores(runner, reps, notes)
+    for e, b in zip(evidence, bn or [], strict=False):
+        e["batchnorm"] = b
     scores = combine(evidence)
     scored = [Scored(g[0], round(s, 6), {k: round(v, 6) for k, v in e.items()}, [c.name for c in g[1:]])
               for g, s, e in zip(groups, scores, evidence, strict=True)]
@@ -243,7 +254,7 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
                          "contract is outside the candidates (give --preprocess with your own values)")
         mode = "reference"
     else:
-        ranked = _rank_label_free(runner, cands)
+        ranked = _rank_label_free(runner, cands, notes)
         best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
         margin = best.score - (second.score if second else 0.0)
         confident = margin >= LABEL_FREE_MARGIN or _batchnorm_decides(ranked, notes)
