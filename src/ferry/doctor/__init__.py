@@ -257,7 +257,8 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
         ranked = _rank_label_free(runner, cands, notes)
         best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
         margin = best.score - (second.score if second else 0.0)
-        confident = margin >= LABEL_FREE_MARGIN or _batchnorm_decides(ranked, notes)
+        decisive = _batchnorm_decides(ranked, notes)  # first: its note is worth reading either way
+        confident = margin >= LABEL_FREE_MARGIN or decisive
         mode = "label-free"
         notes.append("without a reference the resize mode and layout are not diagnosed (label-free evidence cannot "
                      "tell a crop from a stretch); give --reference for those")
