@@ -179,3 +179,25 @@ def test_label_free_doctor_uses_the_evidence_and_survives_a_probe_that_fails(mon
     d = diagnose(spec, [], preprocess=wrong, runner=Runner(load(spec), images))
     assert not any("batchnorm" in c.evidence for c in d.candidates)
     assert any("BatchNorm evidence not used: RuntimeError: injected" in n for n in d.notes)
+
+
+def test_reference_without_a_contract_is_diagnosed_on_its_own_batchnorm(monkeypatch, tmp_path):
+    """A torch source with no contract as --reference: its contract is found label-free from its BatchNorm (which
+    the exported ONNX has folded away), then the ONNX is diagnosed against it with parity."""
+    import torch
+    import torch_models
+
+    from ferry.doctor import diagnose
+
+    images = _photos()
+    net = _trained_under(cases.IMAGENET, images)
+    monkeypatch.setattr(torch_models, "calibrated", lambda: net, raising=False)
+    exported = tmp_path / "calibrated.onnx"
+    torch.onnx.export(net, torch.randn(1, 3, *SIZE), exported, dynamo=False, opset_version=17,
+                      input_names=["input"], output_names=["logits"], dynamic_axes={"input": {0: "N"}})
+    files = sorted(PHOTOS.glob("*.jpg"))[:8]
+    wrong = {**cases.CAFFE_BGR, "size": SIZE, "layout": "NCHW"}
+    d = diagnose(exported, files, reference="torch_models:calibrated", preprocess=wrong)
+    assert d.mode == "reference" and d.confident and d.candidates[0].evidence["parity"]
+    assert d.best.same_function(Preprocess.from_dict({**cases.IMAGENET, "size": SIZE, "layout": "NCHW"}))
+    assert any("carries no preprocessing contract: diagnosed without labels" in n for n in d.notes)

@@ -83,6 +83,30 @@ def _reference_outputs(reference: str | Path, spec, images: list[np.ndarray], ba
     return {k: np.concatenate([p[k] for p in per]) for k in per[0]}
 
 
+def _reference_contract(reference: str | Path, runner: Runner, preprocess, batch: int, notes: list[str]):
+    """The reference's own contract: embedded or declared if it has one (None: check's resolution finds it), else
+    diagnosed label-free on the reference itself, which is where BatchNorm evidence lives (a torch or Keras source
+    keeps its BatchNorm; the exported MODEL has it folded). Only a confident answer is used."""
+    from ferry.check import resolve_contract
+    from ferry.runtimes import load
+
+    ref = load(reference)
+    try:
+        resolve_contract(ref, None)
+        return None
+    except FerryError:
+        pass
+    d = diagnose(reference, [], preprocess=preprocess, runner=Runner(ref, runner.images, batch=batch))
+    if not d.confident:
+        raise FerryError(f"{reference}: carries no preprocessing contract and label-free evidence on it is not sure "
+                         f"(best guess {d.candidates[0].candidate.name}, margin {d.margin:.3f}); pass "
+                         "--reference-preprocess PRESET_OR_FILE")
+    notes.append(f"{reference} carries no preprocessing contract: diagnosed without labels as "
+                 f"{d.candidates[0].candidate.name} (margin {d.margin:.3f}"
+                 + (", BatchNorm evidence" if "batchnorm" in d.candidates[0].evidence else "") + ")")
+    return d.best
+
+
 def _base_contract(model, yours: Preprocess | None, ref_spec) -> Preprocess:
     """Where candidates start: size and resize from what the user feeds (else the reference's contract), layout
     from the model's input shape when it tells (a wrong layout is a slip tried around the winner)."""
@@ -212,10 +236,12 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
         decoded = [load_image(f) for f in files]
         runner = Runner(m, decoded, batch=batch)
     m = runner.model
+    notes: list[str] = []
+    if reference is not None and reference_outputs is None and reference_preprocess is None:
+        reference_preprocess = _reference_contract(reference, runner, preprocess, batch, notes)
     yours = m.resolve(load_contract(preprocess)) if preprocess is not None else None
     base = _base_contract(m, yours, reference_preprocess)
     cands = normalisation_candidates(base, yours, channels=m.image_input.channels or 3)
-    notes: list[str] = []
     if reference is not None or reference_outputs is not None:
         ref_out = reference_outputs if reference_outputs is not None else _reference_outputs(
             reference, reference_preprocess, runner.images, batch)
