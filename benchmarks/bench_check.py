@@ -13,10 +13,11 @@ x * gain + offset, NCHW), and run each runtime once on it (3 inferences a photo,
 reuses the source's run). It compares nothing. Loads are inside both timings, imports outside both.
 
 Each model is timed in a child process that imports everything, warms up both sides on one photo, then alternates
-bare and ferry `--repeat` times (medians). With `--before SRC_DIR` (the `src` folder of another ferry checkout, e.g.
-a `git worktree` of the commit before a change) a second child times that ferry the same way, the two children
-alternating per model, so before and after ratios come from one run. `--profile` prints a pyinstrument profile of
-one ferry check per model (pyinstrument is optional: `pip install pyinstrument`).
+bare and ferry `--repeat` times: medians, and the ratio of the fastest run of each (on a machine shared with other
+jobs the fastest runs are the least disturbed). With `--before SRC_DIR` (the `src` folder of another ferry, e.g.
+`git archive COMMIT src | tar -x -C DIR`) a second child times that ferry the same way, right before this one for
+each model, so before and after ratios come from one run. `--profile` prints a pyinstrument profile of one ferry
+check per model (pyinstrument is optional: `pip install pyinstrument`).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ b, f = [], []
 for _ in range(int(repeat)):
     t0 = time.perf_counter(); bare(photos); b.append(time.perf_counter() - t0)
     t0 = time.perf_counter(); with_ferry(photos); f.append(time.perf_counter() - t0)
-print(json.dumps({"bare": statistics.median(b), "ferry": statistics.median(f)}))
+print(json.dumps({"bare": statistics.median(b), "ferry": statistics.median(f), "bare_min": min(b),
+                  "ferry_min": min(f)}))
 '''
 
 
@@ -120,8 +122,8 @@ def main() -> None:
     names = [m for m in args.models.split(",") if m]
     counts = [int(c) for c in args.images.split(",")]
     sides = [("after", ROOT / "src")] + ([("before", args.before.resolve())] if args.before else [])
-    print("| model | photos | ferry | bare s | ferry check s | ratio |")
-    print("|---|---|---|---|---|---|")
+    print("| model | photos | ferry | bare s | ferry check s | ratio | ratio of fastest runs |")
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for name, n in zip(names, counts + counts[-1:] * len(names), strict=False):
             label, model, contract = known[name]
@@ -129,7 +131,7 @@ def main() -> None:
             for side, src in sides[::-1]:  # before first, when given: the order is the same for every model
                 r = child(src, model, photos, contract, args, Path(tmp))
                 print(f"| {label} | {n} | {side} | {r['bare']:.3f} | {r['ferry']:.3f} | "
-                      f"{r['ferry'] / r['bare']:.2f} |", flush=True)
+                      f"{r['ferry'] / r['bare']:.2f} | {r['ferry_min'] / r['bare_min']:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
