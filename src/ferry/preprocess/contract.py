@@ -145,6 +145,8 @@ class Preprocess:
 
     def with_model_defaults(self, size: tuple[int, int] | None, layout: str | None) -> Preprocess:
         """Fill what the contract left to the model (size, layout) from the model's input."""
+        if self.size and self.layout:
+            return self  # nothing left to fill: no re-validating copy (issue 7: runtimes resolve per call, 0.4 ms)
         return replace(self, size=self.size or size, layout=self.layout or layout)
 
     def replace(self, **changes: Any) -> Preprocess:

@@ -141,8 +141,6 @@ class Model:
     def resolve(self, preprocess: Preprocess) -> Preprocess:
         """The contract with what it leaves to the model (size, layout) filled from this model's image input."""
         info = self.image_input
-        if preprocess.size and preprocess.layout:
-            return preprocess  # nothing left to fill; a runtime's run_image resolves per call (issue 7: 0.4 ms)
         resolved = preprocess.with_model_defaults(info.image_size, info.image_layout or "NCHW")
         if resolved.size is None and resolved.resize.mode != "none":
             raise FerryError(
