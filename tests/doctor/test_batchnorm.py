@@ -93,7 +93,7 @@ def test_module_hooks_and_preserved_onnx_export_agree():
         torch.onnx.export(net, torch.from_numpy(feeds["input"][:1]), buf, dynamo=False, opset_version=17,
                           training=training, do_constant_folding=not kept, input_names=["input"],
                           dynamic_axes={"input": {0: "N"}})
-        from_onnx = _onnx_probe(onnx.load_from_string(buf.getvalue()), 3, "test")
+        from_onnx = _onnx_probe(onnx.load_from_string(buf.getvalue()), 3)
         if not kept:
             assert from_onnx is None
             continue

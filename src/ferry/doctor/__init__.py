@@ -73,30 +73,27 @@ class Diagnosis:
                 "candidates": [c.to_dict() for c in self.candidates]}
 
 
-def _reference_outputs(reference: str | Path, spec, images: list[np.ndarray], batch: int) -> dict[str, np.ndarray]:
+def _reference_outputs(ref, spec, images: list[np.ndarray], batch: int) -> dict[str, np.ndarray]:
     from ferry.check import resolve_contract, run_per_image
-    from ferry.runtimes import load
 
-    ref = load(reference)
     contract = ref.resolve(resolve_contract(ref, spec))
     per = run_per_image(lambda chunk: ref.run_reference(chunk, contract), ref, images, batch)
     return {k: np.concatenate([p[k] for p in per]) for k in per[0]}
 
 
-def _reference_contract(reference: str | Path, runner: Runner, preprocess, batch: int, notes: list[str]):
+def _reference_contract(ref, runner: Runner, preprocess, batch: int, notes: list[str]):
     """The reference's own contract: embedded or declared if it has one (None: check's resolution finds it), else
     diagnosed label-free on the reference itself, which is where BatchNorm evidence lives (a torch or Keras source
     keeps its BatchNorm; the exported MODEL has it folded). Only a confident answer is used."""
     from ferry.check import resolve_contract
-    from ferry.runtimes import load
 
-    ref = load(reference)
+    reference = ref.path
     try:
         resolve_contract(ref, None)
         return None
     except FerryError:
         pass
-    d = diagnose(reference, [], preprocess=preprocess, runner=Runner(ref, runner.images, batch=batch))
+    d = diagnose(ref.path, [], preprocess=preprocess, runner=Runner(ref, runner.images, batch=batch))
     if not d.confident:
         raise FerryError(f"{reference}: carries no preprocessing contract and label-free evidence on it is not sure "
                          f"(best guess {d.candidates[0].candidate.name}, margin {d.margin:.3f}); pass "
@@ -147,10 +144,8 @@ def _add(runner: Runner, ranked: list[Scored], more: list[Candidate], ref_out, n
 
 
 def _fed_batches(runner: Runner, pp: Preprocess) -> list[dict[str, np.ndarray]]:
-    m = runner.model
     x = runner.tensor(pp)
-    step = 1 if m.image_input.shape and m.image_input.shape[0] == 1 else runner.batch
-    return [m.feed_tensor(x[i:i + step]) for i in range(0, len(x), step)]
+    return [runner.model.feed_tensor(x[i:i + runner.step]) for i in range(0, len(x), runner.step)]
 
 
 def _batchnorm_scores(runner: Runner, reps: list[Preprocess], notes: list[str]) -> list[float] | None:
@@ -184,7 +179,7 @@ def _batchnorm_decides(ranked: list[Scored], notes: list[str]) -> bool:
     """The BatchNorm evidence alone is decisive when the winner also has the lowest divergence and every other
     answer's is at least BATCHNORM_DECISIVE times larger (measured: 2.0x on EfficientNet-Lite0, 1.56-2.35x on
     PP-OCRv4 det, where the output signals' margin is 0.02-0.04)."""
-    if not ranked or "batchnorm" not in ranked[0].evidence or len(ranked) < 2:
+    if len(ranked) < 2 or "batchnorm" not in ranked[0].evidence:
         return False
     best = ranked[0].evidence["batchnorm"]
     other = min(s.evidence["batchnorm"] for s in ranked[1:])
@@ -237,14 +232,15 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
         runner = Runner(m, decoded, batch=batch)
     m = runner.model
     notes: list[str] = []
-    if reference is not None and reference_outputs is None and reference_preprocess is None:
-        reference_preprocess = _reference_contract(reference, runner, preprocess, batch, notes)
+    ref = load(reference) if reference is not None and reference_outputs is None else None  # loaded once
+    if ref is not None and reference_preprocess is None:
+        reference_preprocess = _reference_contract(ref, runner, preprocess, batch, notes)
     yours = m.resolve(load_contract(preprocess)) if preprocess is not None else None
     base = _base_contract(m, yours, reference_preprocess)
     cands = normalisation_candidates(base, yours, channels=m.image_input.channels or 3)
     if reference is not None or reference_outputs is not None:
         ref_out = reference_outputs if reference_outputs is not None else _reference_outputs(
-            reference, reference_preprocess, runner.images, batch)
+            ref, reference_preprocess, runner.images, batch)
         ranked = _rank_reference(runner, cands, ref_out)
         shape = m.image_input.shape
         can_swap = bool(shape and len(shape) == 4)

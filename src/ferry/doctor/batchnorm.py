@@ -28,8 +28,9 @@ OpenVINO IR, TFLite and Core ML files have their BatchNorms fused at conversion:
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -79,8 +80,6 @@ class Probe:
 
     layers: list[Layer]
     run: Callable[[dict[str, np.ndarray]], list[np.ndarray]]  # feeds -> the layers' inputs, in `layers` order
-    where: str = ""
-    calls: int = field(default=0)
 
     def score(self, feeds: list[dict[str, np.ndarray]]) -> float:
         """Geometric mean over the layers of their divergence (lower: closer to the training statistics)."""
@@ -90,7 +89,6 @@ class Probe:
             xs = self.run(f)
             for layer, x in zip(self.layers, xs, strict=True):
                 layer.add(x)
-            self.calls += 1
         d = np.array([layer.divergence() for layer in self.layers])
         if not np.all(np.isfinite(d)):
             return float("inf")
@@ -106,7 +104,7 @@ def probe(model: Model, example: dict[str, np.ndarray] | None = None, layers: in
         if model.format == ONNX:
             import onnx
 
-            return _onnx_probe(onnx.load(str(model.path)), layers, str(model.path))
+            return _onnx_probe(onnx.load(str(model.path)), layers)
         if model.format == TORCH_MODULE and example is not None:
             return _torch_probe(model._module, layers, example)  # type: ignore[attr-defined]
         if model.format == TORCHSCRIPT and example is not None:
@@ -128,7 +126,7 @@ def _onnx_constants(graph) -> dict[str, np.ndarray]:
     return values
 
 
-def _onnx_probe(proto, layers: int, where: str) -> Probe | None:
+def _onnx_probe(proto, layers: int) -> Probe | None:
     import onnx
     import onnxruntime as ort
 
@@ -162,7 +160,7 @@ def _onnx_probe(proto, layers: int, where: str) -> Probe | None:
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         return sess.run(names, {k: v for k, v in feeds.items() if k in inputs})
 
-    return Probe([layer for _, layer in found], run, where)
+    return Probe([layer for _, layer in found], run)
 
 
 def _keep_only_ancestors(graph, outputs: list[str]) -> None:
@@ -238,7 +236,7 @@ def _torch_probe(module, layers: int, example: dict[str, np.ndarray]) -> Probe |
         return [x for _, x in got]
 
     return Probe([Layer(n, by_name[n].running_mean.double().numpy(), by_name[n].running_var.double().numpy())
-                  for n in order], run, "torch module")
+                  for n in order], run)
 
 
 def _torchscript_probe(model: Model, example: dict[str, np.ndarray], layers: int) -> Probe | None:
@@ -248,8 +246,6 @@ def _torchscript_probe(model: Model, example: dict[str, np.ndarray], layers: int
     x = next(iter(example.values()))[:1]
     buf = io.BytesIO()
     try:
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(model._module, torch.from_numpy(np.ascontiguousarray(x)), buf,  # type: ignore[attr-defined]
@@ -258,7 +254,7 @@ def _torchscript_probe(model: Model, example: dict[str, np.ndarray], layers: int
                               dynamic_axes={model.inputs[0].name: {0: "N"}})
     except Exception:  # noqa: BLE001 - a module torch.onnx cannot export gives no BatchNorm evidence, not an error
         return None
-    return _onnx_probe(onnx.load_from_string(buf.getvalue()), layers, f"{model.path} (via torch.onnx)")
+    return _onnx_probe(onnx.load_from_string(buf.getvalue()), layers)
 
 
 def _keras_probe(keras_model, layers: int) -> Probe | None:
@@ -283,4 +279,4 @@ def _keras_probe(keras_model, layers: int) -> Probe | None:
         out = out if isinstance(out, list | tuple) else [out]
         return [np.asarray(o) for o in out]
 
-    return Probe(found, run, "keras")
+    return Probe(found, run)

@@ -36,6 +36,12 @@ class Runner:
     _digest: dict[tuple, str] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # other per-model, per-photo-set results (the BatchNorm probe, scores)
 
+    @property
+    def step(self) -> int:
+        """Images per model call: 1 where the model's batch dimension is fixed at 1, else `batch`."""
+        shape = self.model.image_input.shape
+        return 1 if shape and shape[0] == 1 else self.batch
+
     def same_input(self, a: Preprocess, b: Preprocess) -> bool:
         """True when both contracts made the very same tensors from these photos (e.g. every resize mode on
         photos that already have the model's aspect ratio): no output can tell them apart."""
@@ -72,8 +78,7 @@ class Runner:
         return [self._outputs[function_key(pp, flip)] for pp in contracts]
 
     def _run(self, todo: dict[tuple, Preprocess], flip: bool) -> None:
-        shape = self.model.image_input.shape
-        step = 1 if shape and shape[0] == 1 else self.batch
+        step = self.step
         n = len(self.images)
         keys = list(todo)
         # One stream of tensors (candidate-major); chunks of `step` cross candidate boundaries.
