@@ -28,7 +28,6 @@ from ferry.compare.task import (
     TaskComparison,
     TaskPlan,
     pick_task,
-    shared_decoding,
     task_accumulator,
 )
 from ferry.compare.tensor import (
@@ -249,21 +248,22 @@ def check(
                     tasks[k] = None
         host.clear()
         batch_outs: list[list[dict[str, np.ndarray]]] = [[] for _ in pixels]  # per photo, per target
-        with shared_decoding():  # photo by photo, so each reference answer is decoded once for all targets
-            for i, r_out in enumerate(ref):
-                for k in range(len(pairs)):
-                    t_out = outs[k][i]
-                    for t, acc in accs[k].items():
-                        acc.add(r_out[acc.reference_name], t_out[t])
-                    by_ref = {acc.reference_name: t_out[t] for t, acc in accs[k].items()}
-                    ok = tasks[k].add(r_out, by_ref) if tasks[k] is not None else True
-                    if bisect and ok and first_bad[k] is None:  # --bisect wants the first photo that fails at all
-                        by_task = set(plan.outputs) if tasks[k] is not None and plan.task == "detect" else set()
-                        ok = all(compare_arrays(t, r_out[a.reference_name], t_out[t], a.atol, a.rtol).passed
-                                 for t, a in accs[k].items() if a.reference_name not in by_task)
-                    if not ok and first_bad[k] is None:
-                        first_bad[k] = start + i
-                    batch_outs[i].append(by_ref)
+        memo: dict = {}  # each reference answer decoded once for all targets (compare.task._decoded)
+        for k in range(len(pairs)):  # target by target, the batch's photos as rows (issue 7: per-call overhead)
+            col = outs[k]
+            for t, acc in accs[k].items():
+                acc.add_batch([r_out[acc.reference_name] for r_out in ref], [t_out[t] for t_out in col])
+            by_ref = [{acc.reference_name: t_out[t] for t, acc in accs[k].items()} for t_out in col]
+            oks = tasks[k].add_batch(ref, by_ref, memo) if tasks[k] is not None else [True] * len(ref)
+            for i, ok in enumerate(oks):
+                if bisect and ok and first_bad[k] is None:  # --bisect wants the first photo that fails at all
+                    by_task = set(plan.outputs) if tasks[k] is not None and plan.task == "detect" else set()
+                    ok = all(compare_arrays(t, ref[i][a.reference_name], col[i][t], a.atol, a.rtol).passed
+                             for t, a in accs[k].items() if a.reference_name not in by_task)
+                if not ok and first_bad[k] is None:
+                    first_bad[k] = start + i
+                batch_outs[i].append(by_ref[i])
+        del memo
         if keep:
             _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract)
         if progress:

@@ -95,7 +95,7 @@ def test_segment_overlap_from_the_confusion_matrix_equals_the_per_class_counts()
         assert fast[2] == general[2] == int(np.count_nonzero(rl == tl)) < 5000
 
 
-def test_a_shared_reference_answer_is_decoded_once_and_only_inside_the_block(monkeypatch):
+def test_a_shared_reference_answer_is_decoded_once_per_memo(monkeypatch):
     from ferry.compare import task
 
     calls = []
@@ -104,12 +104,12 @@ def test_a_shared_reference_answer_is_decoded_once_and_only_inside_the_block(mon
     ref = RNG.normal(0, 1, (1, 3, 8, 8)).astype(np.float32)
     plan = pick_task("auto", {"out": ref})
     accs = [SegmentAccumulator(plan, 0.5) for _ in range(3)]
-    with task.shared_decoding():
-        for acc in accs:  # three targets, the first one the very reference arrays (check's reused run)
-            acc.add({"out": ref}, {"out": ref if acc is accs[0] else ref.copy()})
+    memo: dict = {}
+    for acc in accs:  # three targets, the first one the very reference arrays (check's reused run)
+        acc.add({"out": ref}, {"out": ref if acc is accs[0] else ref.copy()}, memo)
     assert len(calls) == 3  # the reference once, the two copies once each (it was 6)
     accs[0].add({"out": ref}, {"out": ref})
-    assert len(calls) == 5  # outside the block nothing is remembered: an array written in place is decoded anew
+    assert len(calls) == 5  # without a memo nothing is remembered: an array written in place is decoded anew
     assert all(a.result().passed for a in accs)
 
 
@@ -208,7 +208,6 @@ def test_pick_task_none_and_bad_requests():
 
 def test_the_reused_source_run_gives_the_metrics_of_an_equal_copy():
     """The identity shortcuts (a target that is the source's own arrays) report what comparing a copy reports."""
-    from ferry.compare import task
 
     logits = RNG.normal(0, 3, (1, 10)).astype(np.float32)
     seg = RNG.normal(0, 1, (1, 4, 12, 16)).astype(np.float32)
@@ -217,8 +216,57 @@ def test_the_reused_source_run_gives_the_metrics_of_an_equal_copy():
     for out, make in ((logits, ClassifyAccumulator), (seg, SegmentAccumulator), (nan, ClassifyAccumulator)):
         plan = pick_task("classify" if make is ClassifyAccumulator else "segment", {"y": out})
         same, copy = make(plan, 0.5), make(plan, 0.5)
-        with task.shared_decoding():
-            same.add({"y": out}, {"y": out})
+        same.add({"y": out}, {"y": out}, {})
         copy.add({"y": out}, {"y": out.copy()})
         assert same.result() == copy.result()
         assert same.result().failing_images == ([0] if out is nan else [])  # a NaN photo fails, shortcut or not
+
+
+def _classify_batch_cases():
+    """Batches whose photos pass, tie, flip, move a probability, are probabilities already or are the reference."""
+    rng = np.random.default_rng(7)
+    ref = [rng.normal(0, 3, (1, 12)).astype(np.float32) for _ in range(9)]
+    tgt = [r + rng.normal(0, 1e-6, r.shape).astype(np.float32) for r in ref]
+    tgt[1] = ref[1][:, ::-1].copy()  # a flip
+    tgt[2] = ref[2] + np.float32(0.2)  # every logit moved equally: the same probabilities
+    tgt[3] = ref[3] * np.float32(1.3)  # the same ranking, probabilities moved
+    tie = np.zeros((1, 12), np.float32)
+    tie[0, 4] = tie[0, 5] = 5.0
+    ref[4], tgt[4] = tie, tie.copy()
+    tgt[4][0, 5] += np.float32(1e-4)  # class 5 now leads the target; the reference had 4 and 5 equal: a tie
+    probs = np.full((1, 12), 1 / 12, np.float32)
+    ref[5], tgt[5] = probs, probs.copy()
+    tgt[6] = ref[6]  # the very reference array
+    yield "mixed", ref, tgt
+    yield "all the reference", ref, list(ref)
+    nan = [r.copy() for r in tgt]
+    nan[7][0, 2] = np.nan
+    yield "a NaN", ref, nan
+    yield "unequal shapes", [*ref[:3], rng.normal(0, 3, (1, 12, 1)).astype(np.float32)], tgt[:4]
+
+
+@pytest.mark.parametrize("case", [c[0] for c in _classify_batch_cases()])
+def test_classify_rows_give_what_one_by_one_gives(case):
+    """add_batch (photos as rows) reports what add reports photo by photo: counts, the worst delta, which fail."""
+    _, ref, tgt = next(c for c in _classify_batch_cases() if c[0] == case)
+    plan = pick_task("classify", {"y": ref[0]})
+    one, rows = ClassifyAccumulator(plan, 0.5), ClassifyAccumulator(plan, 0.5)
+    want = [one.add({"y": r}, {"y": t}) for r, t in zip(ref, tgt, strict=True)]
+    got = rows.add_batch([{"y": r} for r in ref], [{"y": t} for t in tgt], {})
+    assert got == want
+    a, b = one.result(), rows.result()
+    assert a.failing_images == b.failing_images and a.passed == b.passed and a.reason == b.reason
+    for key, value in a.metrics.items():
+        assert np.isclose(value, b.metrics[key], rtol=1e-12, atol=0), key
+    if case == "mixed":  # the cases are what they claim: a flip and a moved probability fail, the tie passes
+        assert want == [True, False, True, False, True, True, True, True, True] and a.metrics["ties"] == 1
+
+
+def test_classify_rows_decode_the_reference_once_per_memo():
+    ref = [RNG.normal(0, 3, (1, 10)).astype(np.float32) for _ in range(4)]
+    plan = pick_task("classify", {"y": ref[0]})
+    memo: dict = {}
+    accs = [ClassifyAccumulator(plan, 0.5) for _ in range(3)]
+    for acc in accs:
+        acc.add_batch([{"y": r} for r in ref], [{"y": r.copy()} for r in ref], memo)
+    assert len(memo) == 1 and all(a.result().passed for a in accs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ferry.compare.tensor import Accumulator
 
@@ -48,3 +49,34 @@ def test_nan_on_either_side_never_passes_and_is_named():
         acc.add(r, t)
         res = acc.result()
         assert not res.passed and res.reason == f"1 NaN/Inf values in the {side} output"
+
+
+def _tensor_batch_cases():
+    rng = np.random.default_rng(3)
+    peaks = [1e-5, 1.0, 30.0, 1.0, 1e-3, 4.0]  # each photo's own peak sets its own absolute tolerance
+    ref = [(rng.normal(0, 1, (1, 40)) * p).astype(np.float32) for p in peaks]
+    tgt = [r + (rng.normal(0, 1, r.shape) * p * 1e-6).astype(np.float32) for r, p in zip(ref, peaks, strict=True)]
+    tgt[3] = tgt[3] + np.float32(0.01) * (np.arange(40) == 7)  # one value off on one photo
+    tgt[0] = tgt[0] + np.float32(1e-4) * (np.arange(40) == 5)  # off for its peak of 1e-5, within photo 2's 3e-3
+    yield "mixed", ref, tgt
+    yield "all the reference", ref, list(ref)
+    nan = [t.copy() for t in tgt]
+    nan[2][0, 1] = np.inf
+    yield "an Inf", ref, nan
+    yield "unequal shapes", ref, [*tgt[:5], tgt[5].reshape(1, 40, 1)]
+
+
+@pytest.mark.parametrize("case", [c[0] for c in _tensor_batch_cases()])
+def test_rows_give_what_one_by_one_gives(case):
+    """add_batch (photos as rows) keeps each photo's own tolerance: the same verdict and numbers as add."""
+    _, ref, tgt = next(c for c in _tensor_batch_cases() if c[0] == case)
+    one, rows = Accumulator("y"), Accumulator("y")
+    for r, t in zip(ref, tgt, strict=True):
+        one.add(r, t)
+    rows.add_batch(ref, tgt)
+    a, b = one.result(), rows.result()
+    assert (a.passed, a.reason, a.within, a.max_abs, a.max_rel, a.atol) == (b.passed, b.reason, b.within, b.max_abs,
+                                                                           b.max_rel, b.atol)
+    assert np.isclose(a.mean_abs, b.mean_abs, rtol=1e-12) and np.isclose(a.cosine, b.cosine, rtol=1e-12)
+    if case == "mixed":  # photo 3's one value fails; with one tolerance for the batch photo 0 would pass anything
+        assert not a.passed and a.reason == "2 of 240 values beyond tolerance"

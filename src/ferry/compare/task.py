@@ -18,8 +18,6 @@ what it picked. Tolerances (defaults below) are measured; see each constant.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +30,7 @@ from ferry.decode.answers import (
     decode_classify,
     decode_segment,
     nms,
+    softmax,
 )
 from ferry.errors import FerryError
 
@@ -233,35 +232,20 @@ def decode(plan: TaskPlan, outs: dict[str, np.ndarray], threshold: float = 0.5):
     return None
 
 
-_SHARED: list[list] | None = None  # inside shared_decoding(): the last two (array, kind, threshold, answer)
+Memo = dict  # per batch of photos: (id(array), kind, threshold) -> (array, answer); see `_decoded`
 
 
-@contextmanager
-def shared_decoding() -> Iterator[None]:
-    """Within this block an output array decoded twice (the same object, for the same task) is decoded once.
-
-    Why (issue 7): `check` compares every target with the same reference outputs, so each photo's reference answer
-    was decoded once per target (and a target whose run is the source's own is the very same arrays). The memo is
-    by identity, so it is only safe while nobody writes into those arrays: check opens it around one batch's
-    comparisons and nothing else does."""
-    global _SHARED
-    outer, _SHARED = _SHARED, []
-    try:
-        yield
-    finally:
-        _SHARED = outer
-
-
-def _decoded(kind: str, arr: np.ndarray, threshold: float):
-    if _SHARED is not None:
-        for i, entry in enumerate(_SHARED):
-            if entry[0] is arr and entry[1] == kind and entry[2] == threshold:
-                _SHARED.insert(0, _SHARED.pop(i))  # most recent first: the reference stays while targets pass
-                return entry[3]
+def _decoded(kind: str, arr: np.ndarray, threshold: float, memo: Memo | None):
+    """`arr`'s answer, decoded once per memo. Why (issue 7): `check` compares every target with the same reference
+    outputs, so each photo's reference answer was decoded once per target (and a target whose run is the source's
+    own is the very same arrays). The memo is keyed by identity and keeps the array alive, so an id cannot be
+    reused while the memo lives; check makes one per batch, after the runs, and nothing writes into those arrays."""
+    key = (id(arr), kind, threshold)
+    if memo is not None and key in memo:
+        return memo[key][1]
     answer = decode_classify(arr) if kind == "classify" else decode_segment(arr, threshold)
-    if _SHARED is not None:
-        _SHARED.insert(0, [arr, kind, threshold, answer])
-        del _SHARED[2:]
+    if memo is not None:
+        memo[key] = (arr, answer)
     return answer
 
 
@@ -303,10 +287,12 @@ class _Base:
         self.failing: list[int] = []
         self.problem: str | None = None
 
-    def add(self, ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray]) -> bool:
-        """One image's outputs (target keyed by the reference's names). Returns whether it passes by task."""
+    def add(self, ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray], memo: Memo | None = None) -> bool:
+        """One image's outputs (target keyed by the reference's names). Returns whether it passes by task.
+
+        `memo` (a dict the caller makes per batch and passes for every target) decodes each reference answer once."""
         try:
-            ok = self._add(ref, tgt)
+            ok = self._add(ref, tgt, memo)
         except (ValueError, KeyError, IndexError) as exc:
             self.problem = self.problem or f"cannot decode the target's answer: {exc}"
             ok = False
@@ -315,7 +301,12 @@ class _Base:
         self.n += 1
         return ok
 
-    def _add(self, ref, tgt) -> bool:
+    def add_batch(self, refs: list[dict[str, np.ndarray]], tgts: list[dict[str, np.ndarray]],
+                  memo: Memo | None = None) -> list[bool]:
+        """Several images' outputs, in order: the same counts, metrics and failing images as `add` one by one."""
+        return [self.add(r, t, memo) for r, t in zip(refs, tgts, strict=True)]
+
+    def _add(self, ref, tgt, memo) -> bool:
         raise NotImplementedError
 
     def merge(self, other: _Base) -> None:
@@ -348,14 +339,14 @@ class ClassifyAccumulator(_Base):
         self.topk = 0
         self.max_delta = 0.0
 
-    def _add(self, ref, tgt) -> bool:
+    def _add(self, ref, tgt, memo) -> bool:
         name = self.plan.roles["out"]
-        r = _decoded("classify", ref[name], 0.0)
+        r = _decoded("classify", ref[name], 0.0, memo)
         if tgt[name] is ref[name] and np.isfinite(r.probs).all():  # check's reused source run: the same answer
             self.top1 += 1
             self.topk += 1
             return True
-        t = _decoded("classify", tgt[name], 0.0)
+        t = _decoded("classify", tgt[name], 0.0, memo)
         if r.probs.shape != t.probs.shape:
             raise ValueError(f"{t.probs.size} classes where the reference has {r.probs.size}")
         k = min(self.k, r.probs.size)
@@ -367,6 +358,61 @@ class ClassifyAccumulator(_Base):
         self.ties += int(tie)
         self.topk += int({i for i, _ in r.top(k)} == {i for i, _ in t.top(k)})
         return (ri == ti or tie) and delta <= self.tol["prob_delta"]
+
+    def add_batch(self, refs, tgts, memo=None) -> list[bool]:
+        """The batch as rows of one array. Why (issue 7): on a small classifier the per-photo decoding and ranking
+        (softmax, argsort, sets) cost as much as the three inferences; as rows it is a few numpy calls a batch.
+        Same formulas per row, so the same verdicts and counts; photos with NaN/Inf, or outputs of unequal shapes,
+        go one by one (their reasons and shortcuts live there)."""
+        name = self.plan.roles["out"]
+        r_arrs = [r[name] for r in refs]
+        t_arrs = [t[name] for t in tgts]
+        shape = np.shape(r_arrs[0]) if r_arrs else ()
+        if len(r_arrs) < 2 or any(np.shape(a) != shape for a in (*r_arrs, *t_arrs)) or not shape \
+                or np.prod(shape) == 0 or shape[0] != 1:
+            return super().add_batch(refs, tgts, memo)
+        rp, rk = self._rows(r_arrs, memo)
+        if all(t is r for t, r in zip(t_arrs, r_arrs, strict=True)):
+            if not np.isfinite(rp).all():
+                return super().add_batch(refs, tgts, memo)
+            self.top1 += len(refs)
+            self.topk += len(refs)
+            self.n += len(refs)
+            return [True] * len(refs)
+        tp, tk = self._rows(t_arrs, None)
+        if not (np.isfinite(rp).all() and np.isfinite(tp).all()):
+            return super().add_batch(refs, tgts, memo)
+        rows = np.arange(len(refs))
+        ri, ti = rp.argmax(axis=1), tp.argmax(axis=1)
+        delta = np.abs(rp - tp).max(axis=1)
+        self.max_delta = max(self.max_delta, float(delta.max()))
+        tol = self.tol["prob_delta"]
+        same = ri == ti
+        tie = ~same & (np.abs(rp[rows, ri] - rp[rows, ti]) < tol)
+        self.top1 += int(same.sum())
+        self.ties += int(tie.sum())
+        self.topk += int((rk == tk).all(axis=1).sum())
+        ok = (same | tie) & (delta <= tol)
+        self.failing += [self.n + int(i) for i in np.flatnonzero(~ok)]
+        self.n += len(refs)
+        return [bool(v) for v in ok]
+
+    def _rows(self, arrs: list[np.ndarray], memo: Memo | None) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (one row per photo, softmax where a row is not already probabilities, as
+        `decode_classify`) and each row's top-k class ids, sorted (a set, as compared one by one)."""
+        key = (tuple(id(a) for a in arrs), "classify-rows", self.k)
+        if memo is not None and key in memo:
+            return memo[key][1]
+        v = np.concatenate([np.reshape(a, (1, -1)) for a in arrs], dtype=np.float64)
+        is_probs = (v.min(axis=1) >= 0) & (v.max(axis=1) <= 1) & (np.abs(v.sum(axis=1) - 1.0) < 1e-3)
+        if not is_probs.all():
+            soft = softmax(v, axis=1)
+            v = np.where(is_probs[:, None], v, soft)
+        k = min(self.k, v.shape[1])
+        top = np.sort(np.argsort(-v, axis=1, kind="stable")[:, :k], axis=1)
+        if memo is not None:
+            memo[key] = (arrs, (v, top))
+        return v, top
 
     def _merge(self, other) -> None:
         self.top1 += other.top1
@@ -420,9 +466,10 @@ class SegmentAccumulator(_Base):
         self.worst_miou = 1.0
         self.binary = False
 
-    def _add(self, ref, tgt) -> bool:
+    def _add(self, ref, tgt, memo) -> bool:
         name = self.plan.roles["out"]
-        r, t = _decoded("segment", ref[name], self.threshold), _decoded("segment", tgt[name], self.threshold)
+        r = _decoded("segment", ref[name], self.threshold, memo)
+        t = _decoded("segment", tgt[name], self.threshold, memo)
         if r.labels.shape != t.labels.shape:
             raise ValueError(f"label map {list(t.labels.shape)} where the reference's is {list(r.labels.shape)}")
         if r.n_classes != t.n_classes:
@@ -521,7 +568,7 @@ class DetectAccumulator(_Base):
         self.max_score_delta = 0.0
         self.min_mask_iou: float | None = None
 
-    def _add(self, ref, tgt) -> bool:
+    def _add(self, ref, tgt, memo) -> bool:
         # Candidates down to threshold - score_tol on both sides, so a box just under the threshold on one side
         # still matches its twin just over it on the other; only boxes at or above the threshold count as missing.
         low = max(self.threshold - self.tol["score_delta"], 0.0)

@@ -25,6 +25,7 @@ import numpy as np
 DEFAULT_ATOL = 1e-4
 DEFAULT_RTOL = 1e-3
 FLOAT32_FLOOR = 1e-6
+ROWS_MAX_VALUES = 65536  # `add_batch` stacks outputs up to this many values an image (a 1000-class head, a small map)
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -93,6 +94,58 @@ class Accumulator:
             self._add_finite(r, t)
         else:
             self._add_nonfinite(r, t)
+
+    def add_batch(self, refs: list[np.ndarray], tgts: list[np.ndarray]) -> None:
+        """Several images' outputs (each with its batch of one), the same as `add` on each in turn: each image keeps
+        its own peak and so its own absolute tolerance. Why (issue 7): on a small model the per-call overhead of
+        `add` (a dozen numpy calls on a few values) cost as much as the inference; as rows of one array it is paid
+        once a batch. Only small outputs go as rows (a big map gains nothing and would multiply the temporaries);
+        outputs of unequal shapes, or with NaN/Inf, go one by one, where the reasons are written."""
+        shape = np.shape(refs[0]) if refs else ()
+        size = int(np.prod(shape)) if shape else 0
+        if (len(refs) < 2 or not 0 < size <= ROWS_MAX_VALUES or shape[0] != 1
+                or any(np.shape(a) != shape for a in (*refs, *tgts))):
+            for r, t in zip(refs, tgts, strict=True):
+                self.add(r, t)
+            return
+        r = np.concatenate(refs, dtype=np.float64).reshape(len(refs), -1)
+        if all(t is a for t, a in zip(tgts, refs, strict=True)):
+            if not np.isfinite(r).all():
+                for a in refs:
+                    self.add(a, a)
+                return
+            peak = np.abs(r).max(axis=1)
+            self._atol_eff = max(self._atol_eff, float(np.maximum(self.atol * peak, FLOAT32_FLOOR).max()))
+            self._within += r.size
+            self._count += r.size
+            sq = _dot(r.ravel(), r.ravel())
+            self._dot += sq
+            self._nr += sq
+            self._nt += sq
+            return
+        t = np.concatenate(tgts, dtype=np.float64).reshape(len(tgts), -1)
+        if not (np.isfinite(r).all() and np.isfinite(t).all()):
+            for a, b in zip(refs, tgts, strict=True):
+                self.add(a, b)
+            return
+        d = np.subtract(t, r)
+        np.abs(d, out=d)
+        absr = np.abs(r)
+        atol_eff = np.maximum(self.atol * absr.max(axis=1), FLOAT32_FLOOR)
+        self._atol_eff = max(self._atol_eff, float(atol_eff.max()))
+        bound = np.multiply(absr, self.rtol)
+        bound += atol_eff[:, None]
+        self._within += int(np.count_nonzero(d <= bound))
+        self._max_abs = max(self._max_abs, float(d.max()))
+        np.maximum(absr, 1e-6, out=absr)
+        np.divide(d, absr, out=absr)
+        self._max_rel = max(self._max_rel, float(absr.max()))
+        self._sum_abs += float(d.sum())
+        self._count += r.size
+        r, t = r.ravel(), t.ravel()
+        self._dot += _dot(r, t)
+        self._nr += _dot(r, r)
+        self._nt += _dot(t, t)
 
     def _add_identical(self, r: np.ndarray) -> None:
         """`_add_finite(r, r)` without the arithmetic whose result is known: every difference is 0."""

@@ -131,8 +131,7 @@ def agreement(ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray]) -> dict[st
         rels.append(rel)
         if rel < 0.05:  # only a near candidate can be at parity: the element-wise check is run for those alone
             acc = Accumulator(rname)
-            for i in range(len(r)):
-                acc.add(ref[rname][i:i + 1], tgt[tname][i:i + 1])
+            acc.add_batch([ref[rname][i:i + 1] for i in range(len(r))], [tgt[tname][i:i + 1] for i in range(len(r))])
             res = acc.result()
             parity = parity and res.passed
             max_abs = max(max_abs, float(np.nan_to_num(res.max_abs, nan=np.inf)))
