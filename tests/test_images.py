@@ -57,7 +57,7 @@ def test_opencv_decodes_the_common_photos_to_pils_exact_bytes(tmp_path):
     must not take (cut short, EXIF-rotated is still unrotated, CMYK, alpha, 16-bit) keep PIL's behaviour."""
     import cv2
 
-    from ferry.images import _decode_fast
+    from ferry.images import _common_photo_size
 
     rng = np.random.default_rng(7)
     smooth = cv2.resize(rng.integers(0, 256, (9, 13, 3), dtype=np.uint8), (317, 211), interpolation=cv2.INTER_CUBIC)
@@ -87,8 +87,7 @@ def test_opencv_decodes_the_common_photos_to_pils_exact_bytes(tmp_path):
         want = _pil_decode(f)
         got = load_image(f)
         assert got.dtype == np.uint8 and got.shape == want.shape and np.array_equal(got, want), name
-        with Image.open(f) as im:
-            taken += _decode_fast(f, im) is not None
+        taken += _common_photo_size(f.read_bytes()) is not None
     assert taken == len(files)  # every one of them went the OpenCV way
     # Not taken: a JPEG cut short (OpenCV would pad it with grey; PIL refuses it), CMYK, alpha, 16-bit, palette.
     cut = tmp_path / "cut.jpg"
@@ -99,6 +98,32 @@ def test_opencv_decodes_the_common_photos_to_pils_exact_bytes(tmp_path):
               "deep.png": Image.fromarray(photo[:, :, 0].astype(np.uint16) * 257)}
     for name, im in others.items():
         im.save(tmp_path / name)
-        with Image.open(tmp_path / name) as opened:
-            assert _decode_fast(tmp_path / name, opened) is None, name
+        assert _common_photo_size((tmp_path / name).read_bytes()) is None, name
         assert np.array_equal(load_image(tmp_path / name), _pil_decode(tmp_path / name)), name
+    # Nor what PIL reads otherwise: an MPO's pictures, an animated PNG, a PNG with a transparent colour, an Adobe
+    # JPEG (its colour transform flag).
+    second = Image.fromarray(photo[::-1].copy())
+    rgb.save(tmp_path / "two.mpo", format="MPO", save_all=True, append_images=[second])
+    rgb.save(tmp_path / "anim.png", save_all=True, append_images=[second])
+    rgb.save(tmp_path / "trns.png", transparency=(1, 2, 3))
+    adobe = bytearray((tmp_path / "pil_s0_q95.jpg").read_bytes())
+    adobe[2:2] = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x01"  # APP14, transform 1 (YCbCr)
+    (tmp_path / "adobe.jpg").write_bytes(bytes(adobe))
+    for name in ("two.mpo", "anim.png", "trns.png", "adobe.jpg"):
+        assert _common_photo_size((tmp_path / name).read_bytes()) is None, name
+        assert np.array_equal(load_image(tmp_path / name), _pil_decode(tmp_path / name)), name
+
+
+def test_the_size_guard_reads_a_common_photos_header_before_decoding(tmp_path):
+    """A JPEG whose frame header claims 20000x20000 is refused from its header, OpenCV never decodes it."""
+    from ferry.images import _common_photo_size
+
+    Image.new("RGB", (40, 30), (9, 8, 7)).save(tmp_path / "small.jpg", quality=90)
+    data = bytearray((tmp_path / "small.jpg").read_bytes())
+    assert _common_photo_size(bytes(data)) == (40, 30)
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = (20000).to_bytes(2, "big") * 2
+    (tmp_path / "claims.jpg").write_bytes(bytes(data))
+    assert _common_photo_size(bytes(data)) == (20000, 20000)
+    with pytest.raises(FerryError, match=r"claims.jpg: 20000x20000 pixels is over ferry's limit"):
+        load_image(tmp_path / "claims.jpg")

@@ -7,6 +7,7 @@ file that is not an image is refused with one line naming the file.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -16,28 +17,43 @@ from ferry.errors import FerryError
 
 MAX_PIXELS = 50_000_000  # ~7000x7000: beyond any photo a check needs, far below a decompression bomb
 MIN_SIDE = 2
+MAX_FILE_BYTES = 256 << 20  # a larger file is not read whole: PIL reads its header from disk and refuses it or not
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".gif"}
 
 
 def load_image(path: str | Path) -> np.ndarray:
     """Decode one image file to uint8 HxWx3 BGR."""
-    from PIL import Image, UnidentifiedImageError
-
     p = Path(path)
     if not p.is_file():
         raise FerryError(f"{p}: no such image file")
+    data = p.read_bytes() if p.stat().st_size <= MAX_FILE_BYTES else None
+    size = _common_photo_size(data) if data is not None else None
+    arr = None
+    if size is not None:
+        if size[0] * size[1] > MAX_PIXELS:
+            raise FerryError(f"{p}: {size[0]}x{size[1]} pixels is over ferry's limit of {MAX_PIXELS}; downscale it")
+        arr = _decode_fast(data, size)
+    if arr is None:
+        arr = _decode_pil(p, data)
+    if min(arr.shape[:2]) < MIN_SIDE:
+        raise FerryError(f"{p}: {arr.shape[1]}x{arr.shape[0]} pixels is too small to check a model with")
+    return arr
+
+
+def _decode_pil(p: Path, data: bytes | None) -> np.ndarray:
+    """Everything but the common photo: PIL reads the header (the size guard runs before any pixel is decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
+            with Image.open(io.BytesIO(data) if data is not None else p) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
                     raise FerryError(f"{p}: {w}x{h} pixels is over ferry's limit of {MAX_PIXELS}; downscale it")
-                arr = _decode_fast(p, im)
-                if arr is None:
-                    im.load()
-                    arr = _to_bgr(im)
+                im.load()
+                return _to_bgr(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise FerryError(f"{p}: too many pixels (over {MAX_PIXELS}, a decompression bomb guard); downscale it") \
             from None
@@ -45,36 +61,90 @@ def load_image(path: str | Path) -> np.ndarray:
         raise FerryError(f"{p}: not an image ferry can decode (PNG, JPEG, BMP, TIFF, WebP)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise FerryError(f"{p}: corrupt or truncated image ({exc})") from None
-    if min(arr.shape[:2]) < MIN_SIDE:
-        raise FerryError(f"{p}: {arr.shape[1]}x{arr.shape[0]} pixels is too small to check a model with")
-    return arr
 
 
-def _decode_fast(p: Path, im) -> np.ndarray | None:
-    """The common photo (8-bit RGB or gray JPEG, 8-bit RGB PNG, complete) decoded by OpenCV, else None.
+def _common_photo_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a common photo (a complete 8-bit gray or colour JPEG, a complete 8-bit RGB PNG without
+    transparency or animation), read from its header; None for anything else, which PIL then decodes.
+
+    Why by hand (issue 7): PIL's `Image.open` parses every JPEG table into Python objects to learn the size and
+    mode, 0.2 ms a photo, a tenth of what the decode itself costs and the largest part of `ferry check`'s own time
+    on a small model; OpenCV has no header-only reader, and `imagesize` (another dependency) reports neither the
+    component count nor the bit depth nor an MPO's second picture, which decide whether OpenCV's bytes are PIL's.
+    The walk reads marker lengths only; any doubt returns None."""
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_size(data)
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return _png_size(data)
+    return None
+
+
+_SOF_SUPPORTED = (0xC0, 0xC1, 0xC2)  # baseline, extended, progressive Huffman: what both libjpeg builds decode alike
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    if not data.endswith(b"\xff\xd9"):  # EOI: libjpeg pads a truncated scan with a warning; PIL refuses the file
+        return None
+    i, n, size = 2, len(data), None
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if length < 2:
+            return None
+        body = data[i + 4:i + 2 + length]
+        if marker == 0xDA:  # start of scan: the header is complete
+            return size
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame (DHT, JPG, DAC are not)
+            if marker not in _SOF_SUPPORTED or size is not None or len(body) < 6 or body[0] != 8:
+                return None  # lossless, arithmetic, 12-bit, or two frames
+            h, w, components = int.from_bytes(body[1:3], "big"), int.from_bytes(body[3:5], "big"), body[5]
+            if components not in (1, 3) or not h or not w:  # CMYK/YCCK; a height given later by DNL
+                return None
+            size = (w, h)
+        elif marker == 0xE2 and body.startswith(b"MPF\x00"):  # a multi-picture file: PIL opens it as MPO
+            return None
+        elif marker == 0xEE and body.startswith(b"Adobe"):  # a colour transform flag: leave it to PIL
+            return None
+        i += 2 + length
+    return None
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if data[12:16] != b"IHDR" or data[24:26] != b"\x08\x02" or not data.endswith(b"IEND\xaeB`\x82"):
+        return None  # 8-bit truecolour only (no palette, gray, alpha or 16-bit), and complete
+    w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        kind = data[i + 4:i + 8]
+        if kind in (b"tRNS", b"acTL"):  # a transparent colour, an animation: PIL's way
+            return None
+        if kind == b"IDAT":
+            return (w, h) if w and h else None
+        i += 12 + int.from_bytes(data[i:i + 4], "big")
+    return None
+
+
+def _decode_fast(data: bytes, size: tuple[int, int]) -> np.ndarray | None:
+    """The common photo decoded by OpenCV straight to BGR, or None (no OpenCV, or it disagrees on the size).
 
     Why (issue 7): PIL's decode plus its array interface and the RGB->BGR swap cost 1.6 ms a photo against
-    cv2.imdecode's 1.0 ms straight to BGR, the largest part of what `ferry check` spent beyond its runtimes. Only
-    files whose result is byte-identical to PIL's are taken (both link libjpeg-turbo and libpng with their default
-    settings; tests/test_images.py holds them equal over subsamplings, progressive, gray, restart markers, PNG
-    filters and interlacing): PIL has already read the header, so the size guard has run, and anything else (16-bit,
-    palette, CMYK, alpha or tRNS, MPO, a file cut short, which OpenCV would pad with grey where PIL refuses it) goes
-    the PIL way. EXIF orientation is ignored as PIL's decode ignores it."""
-    if im.format == "JPEG" and im.mode in ("RGB", "L"):
-        tail = b"\xff\xd9"  # EOI: libjpeg pads a truncated scan with a warning; PIL refuses the file
-    elif im.format == "PNG" and im.mode == "RGB" and "transparency" not in im.info:
-        tail = b"IEND\xaeB`\x82"
-    else:
-        return None
+    cv2.imdecode's 1.0 ms, the largest part of what `ferry check` spent beyond its runtimes. Only files whose result
+    is byte-identical to PIL's are taken (`_common_photo_size`; both link libjpeg-turbo and libpng with their
+    default settings; tests/test_images.py holds them equal over subsamplings, progressive, gray, restart markers,
+    PNG filters and interlacing); anything else (16-bit, palette, CMYK, alpha or tRNS, MPO, a file cut short, which
+    OpenCV would pad with grey where PIL refuses it) goes the PIL way. EXIF orientation is ignored as PIL's decode
+    ignores it."""
     try:
         import cv2
     except ImportError:
         return None
-    data = p.read_bytes()
-    if not data.endswith(tail) or (im.format == "PNG" and data[24:26] != b"\x08\x02"):  # IHDR: 8-bit truecolour
-        return None
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if arr is None or arr.shape[:2] != (im.size[1], im.size[0]):
+    if arr is None or arr.shape[:2] != (size[1], size[0]):
         return None
     return arr
 
