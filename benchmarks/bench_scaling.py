@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/bench_scaling.py [--counts 10,40] [--memory 10,100,1000]
 
 Time: for each model (seeded classifier 48x64, EfficientNet-Lite0 224, PP-OCRv4 det 480x640) and photo count N,
-`ferry check MODEL MODEL --batch 1` (source in onnxruntime; targets onnxruntime, OpenVINO, OpenCV DNN)
+`ferry check MODEL MODEL` at its default `--batch 8` (`--batch 1` with BENCH_BATCH=1; OpenCV DNN gets one photo a
+call either way) (source in onnxruntime; targets onnxruntime, OpenVINO, OpenCV DNN)
 against a bare script
 that decodes each photo with cv2.imread, preprocesses it once with numpy and runs the three runtimes (loads
 included in both). Each is a fresh child process (imports excluded: timed from after the imports), alternated,
@@ -41,7 +42,7 @@ from ferry.preprocess.contract import load_contract
 from ferry.bench.memory import peak_rss_mb
 t0 = time.perf_counter()
 if mode == "ferry":
-    res = check(model, [model], photos, preprocess=contract, batch=1)  # OpenCV fails EfficientNet-Lite0 at batch 8
+    res = check(model, [model], photos, preprocess=contract, batch=int(os.environ.get("BENCH_BATCH", "8")))
     ok = res.passed
 else:
     import onnxruntime as ort, openvino as ov
