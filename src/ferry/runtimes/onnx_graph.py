@@ -15,10 +15,12 @@ import numpy as np
 
 from ferry.errors import FerryError, require
 from ferry.preprocess.contract import Preprocess
+from ferry.runtimes.base import TensorInfo
 
 METADATA_KEY = "ferry_preprocess"
 HOST_METADATA_KEY = "ferry_host_preprocess"  # a plain model's contract that the host applies (OpenCV)
 NODE_PREFIX = "ferry_pre_"
+_ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 10: "float16", 11: "float64"}
 
 
 def load_onnx(path: str | Path, load_external: bool = True):
@@ -34,6 +36,13 @@ def load_onnx(path: str | Path, load_external: bool = True):
     if not model.graph.node:
         raise FerryError(f"{p}: an ONNX file with an empty graph (truncated or not ONNX); re-export it")
     return model
+
+
+def value_info(vi) -> TensorInfo:
+    """A graph input's or output's name, shape (None for a dynamic dim) and dtype, as the runtimes report them."""
+    t = vi.type.tensor_type
+    shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
+    return TensorInfo(vi.name, shape if t.HasField("shape") else None, _ONNX_TYPES.get(t.elem_type, "unknown"))
 
 
 def declared_preprocess(model) -> Preprocess | None:

@@ -65,17 +65,59 @@ class OrtModel(Model):
 
 def load(path: str | Path) -> OrtModel:
     p = Path(path)
-    model = onnx_graph.load_onnx(p)
+    facts = file_facts(p)
     try:
         sess = session(p)
     except Exception as exc:
         raise FerryError(f"{p}: onnxruntime cannot load it: {str(exc).splitlines()[0][:300]}") from None
-    embedded, notes = _embedded(model, p)
     return OrtModel(
         runtime=NAME, path=p, format=ONNX,
         inputs=[_info(i) for i in sess.get_inputs()], outputs=[_info(o) for o in sess.get_outputs()],
-        embedded=embedded, notes=notes, _session=sess,
+        embedded=facts.embedded, notes=list(facts.notes), _session=sess,
     )
+
+
+@dataclass(frozen=True)
+class OnnxFacts:
+    """What ferry's loaders read from an ONNX file besides what its runtime reads: the embedded contract (probed)
+    and its notes, and the graph's inputs (initializers left out) and outputs."""
+
+    embedded: Preprocess | None
+    notes: tuple[str, ...]
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+
+
+_FACTS: dict[tuple, OnnxFacts] = {}
+_FACTS_KEPT = 8
+
+
+def file_facts(path: str | Path) -> OnnxFacts:
+    """The file's facts, parsed and probed once per version of the file (path, inode, size, times).
+
+    Why (issue 7): `ferry check` loads one ONNX file in onnxruntime, OpenVINO and OpenCV DNN and reads the source's
+    contract, and each parsed the whole ModelProto (weights included) and probed its embedded nodes again: four
+    parses of 30 ms on EfficientNet-Lite0. Only these small facts are kept (at most 8 files), never the proto."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        st = None
+    key = (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) if st is not None else None
+    if key is not None and key in _FACTS:
+        return _FACTS[key]
+    model = onnx_graph.load_onnx(p)
+    embedded, notes = _embedded(model, p)
+    inits = {i.name for i in model.graph.initializer}
+    facts = OnnxFacts(embedded, tuple(notes),
+                      tuple(onnx_graph.value_info(i) for i in model.graph.input if i.name not in inits),
+                      tuple(onnx_graph.value_info(o) for o in model.graph.output))
+    del model
+    if key is not None:
+        if len(_FACTS) >= _FACTS_KEPT:
+            _FACTS.pop(next(iter(_FACTS)))
+        _FACTS[key] = facts
+    return facts
 
 
 def _embedded(model, path: Path) -> tuple[Preprocess | None, list[str]]:
@@ -96,8 +138,7 @@ def _embedded(model, path: Path) -> tuple[Preprocess | None, list[str]]:
 
 def read_preprocess(path: str | Path) -> Preprocess | None:
     """What the file's embedded preprocessing computes (read from its graph, checked against its metadata)."""
-    p = Path(path)
-    return _embedded(onnx_graph.load_onnx(p), p)[0]
+    return file_facts(path).embedded
 
 
 def embed(path: str | Path, preprocess: Preprocess, dest: str | Path) -> Path:

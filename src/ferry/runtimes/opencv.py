@@ -18,21 +18,13 @@ import numpy as np
 from ferry.errors import FerryError, require
 from ferry.formats import ONNX, detect_format
 from ferry.preprocess.contract import Preprocess
-from ferry.runtimes import onnx_graph
-from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
+from ferry.runtimes.base import Model, NativeRecipe
 
 NAME = "opencv"
-_ONNX_TYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 10: "float16", 11: "float64"}
 
 
 def _cv2():
     return require("cv2", "opencv")
-
-
-def _value_info(vi) -> TensorInfo:
-    t = vi.type.tensor_type
-    shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
-    return TensorInfo(vi.name, shape if t.HasField("shape") else None, _ONNX_TYPES.get(t.elem_type, "unknown"))
 
 
 @dataclass
@@ -81,7 +73,9 @@ def load(path: str | Path) -> CvModel:
     p = Path(path)
     if detect_format(p) != ONNX:
         raise FerryError(f"{p}: ferry runs ONNX files in OpenCV DNN; convert it to ONNX first")
-    model = onnx_graph.load_onnx(p)
+    from ferry.runtimes.onnxruntime import file_facts
+
+    facts = file_facts(p)  # first: a truncated file gets ferry's one line, not OpenCV's parser error
     cv2 = _cv2()
     try:
         engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
@@ -92,15 +86,9 @@ def load(path: str | Path) -> CvModel:
         raise FerryError(f"{p}: OpenCV DNN cannot load it: {msg.strip()[:300]}") from None
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
-    inits = {i.name for i in model.graph.initializer}
-    from ferry.runtimes.onnxruntime import _embedded
-
-    embedded, notes = _embedded(model, p)
     return CvModel(
-        runtime=NAME, path=p, format=ONNX,
-        inputs=[_value_info(i) for i in model.graph.input if i.name not in inits],
-        outputs=[_value_info(o) for o in model.graph.output],
-        embedded=embedded, notes=notes, _net=net,
+        runtime=NAME, path=p, format=ONNX, inputs=list(facts.inputs), outputs=list(facts.outputs),
+        embedded=facts.embedded, notes=list(facts.notes), _net=net,
     )
 
 

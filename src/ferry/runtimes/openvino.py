@@ -103,10 +103,10 @@ def load(path: str | Path) -> OvModel:
     p = Path(path)
     model = read_model(p)
     if detect_format(p) == ONNX:  # ferry's ONNX embedding lives in the ONNX graph, read it from there
-        from ferry.runtimes import onnx_graph
-        from ferry.runtimes.onnxruntime import _embedded as onnx_embedded
+        from ferry.runtimes.onnxruntime import file_facts
 
-        embedded, notes = onnx_embedded(onnx_graph.load_onnx(p), p)
+        facts = file_facts(p)
+        embedded, notes = facts.embedded, list(facts.notes)
     else:
         embedded, notes = _embedded(model)
     try:
