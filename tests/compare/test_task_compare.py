@@ -270,3 +270,11 @@ def test_classify_rows_decode_the_reference_once_per_memo():
     for acc in accs:
         acc.add_batch([{"y": r} for r in ref], [{"y": r.copy()} for r in ref], memo)
     assert len(memo) == 1 and all(a.result().passed for a in accs)
+
+
+def test_classify_rows_with_an_output_missing_fail_as_one_by_one():
+    ref = [RNG.normal(0, 3, (1, 10)).astype(np.float32) for _ in range(3)]
+    plan = pick_task("classify", {"y": ref[0]})
+    acc = ClassifyAccumulator(plan, 0.5)
+    assert acc.add_batch([{"y": r} for r in ref], [{"y": ref[0]}, {}, {"y": ref[2]}], {}) == [True, False, True]
+    assert acc.result().failing_images == [1] and "cannot decode" in acc.result().reason

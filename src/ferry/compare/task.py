@@ -365,6 +365,8 @@ class ClassifyAccumulator(_Base):
         Same formulas per row, so the same verdicts and counts; photos with NaN/Inf, or outputs of unequal shapes,
         go one by one (their reasons and shortcuts live there)."""
         name = self.plan.roles["out"]
+        if any(name not in d for d in (*refs, *tgts)):
+            return super().add_batch(refs, tgts, memo)  # one by one, where a missing output is the reason given
         r_arrs = [r[name] for r in refs]
         t_arrs = [t[name] for t in tgts]
         shape = np.shape(r_arrs[0]) if r_arrs else ()
