@@ -429,3 +429,26 @@ def test_large_inputs_run_one_image_per_call(classifier_onnx):
         assert _images_per_run(model, preset("imagenet").replace(size=(h, w), layout="NCHW"), 8) == want
     assert _images_per_run(model, preset("imagenet").replace(size=(48, 64), layout="NCHW"), 3) == 3
     assert 8 * 224 * 224 * 3 <= MAX_VALUES_PER_RUN < 2 * 480 * 640 * 3
+
+
+def test_batch_is_photos_per_call_and_photos_are_still_compared_in_groups(classifier_onnx, photos, monkeypatch):
+    """--batch 1 runs one photo a call (as an app does), yet the photos are compared as rows of a group
+    (check.PHOTOS_PER_GROUP): the verdict and numbers are those of --batch 8."""
+    from ferry import check as check_mod
+    from ferry.compare.tensor import Accumulator
+    from ferry.runtimes.onnxruntime import OrtModel
+
+    sizes, rows = [], []
+    run, add_batch = OrtModel.run, Accumulator.add_batch
+    monkeypatch.setattr(OrtModel, "run", lambda self, feeds: sizes.append(len(next(iter(feeds.values()))))
+                        or run(self, feeds))
+    monkeypatch.setattr(Accumulator, "add_batch", lambda self, r, t: rows.append(len(r)) or add_batch(self, r, t))
+    one = check_mod.check(classifier_onnx, [classifier_onnx], photos, preprocess="imagenet", batch=1)
+    assert sizes and set(sizes) == {1}
+    assert rows and max(rows) == min(check_mod.PHOTOS_PER_GROUP, len(photos))
+    eight = check_mod.check(classifier_onnx, [classifier_onnx], photos, preprocess="imagenet", batch=8)
+    assert max(sizes) == min(8, len(photos))
+    for a, b in zip(one.targets, eight.targets, strict=True):
+        assert (a.runtime, a.passed) == (b.runtime, b.passed) and a.task.metrics["top1_agreement"] == 1.0
+        for oa, ob in zip(a.outputs, b.outputs, strict=True):
+            assert oa.within == ob.within == 1.0 and abs(oa.max_abs - ob.max_abs) < 1e-6

@@ -118,6 +118,12 @@ def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess |
                      "(imagenet, caffe, tf, unit, raw, or a YAML file)")
 
 
+# Photos decoded and compared together, whatever `batch` (photos per runtime call) says: comparing them as rows of
+# one array is what keeps a tiny model's check near its bare inference (issue 7: at --batch 1 the classifier's
+# comparisons, photo by photo, cost 1.26x bare). Eight decoded photos is the memory check always held at its default.
+PHOTOS_PER_GROUP = 8
+
+
 def _chunk_size(model: Model, batch: int) -> int:
     """Images per run. OpenCV DNN 4.14 gets batches wrong on real models (EfficientNet-Lite0: a Gemm shape error
     at 8 images; torch's flatten(2).transpose(1, 2): wrong values at 8), and apps feed it one frame at a time, so
@@ -226,8 +232,9 @@ def check(
     steps = [_images_per_run(src, contract, batch)] + [_images_per_run(m, tcontract, batch) for m in pairs]
     runs = [None if k in same_as_source else _host_run(m, tcontract, host) if _on_host(m)
             else (lambda ch, m=m: m.run_image(ch, tcontract)) for k, m in enumerate(pairs)]
-    for start in range(0, len(files), batch):
-        pixels = [load_image(f) for f in files[start:start + batch]]
+    group = max(batch, PHOTOS_PER_GROUP)  # photos decoded, run (`batch` a call) and compared together
+    for start in range(0, len(files), group):
+        pixels = [load_image(f) for f in files[start:start + group]]
         host.clear()
         ref = run_per_image(src_run, src, pixels, steps[0])
         if plan is None:
@@ -267,7 +274,7 @@ def check(
         if keep:
             _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract)
         if progress:
-            progress(min(start + batch, len(files)), len(files))
+            progress(min(start + group, len(files)), len(files))
     for k in same_as_source:
         notes[k].append("the source itself, in the same runtime and path: its outputs are the source's run, reused")
     shard = _Shard([(str(m.path), m.runtime, m.embedded is not None, list(m.notes)) for m in pairs], accs, tasks,

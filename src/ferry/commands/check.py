@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--runtimes", help="comma-separated: onnxruntime,openvino,opencv,tflite,coreml,torch,tensorflow")
     p.add_argument("--atol", action="append", help="NUMBER or OUTPUT:NUMBER (repeatable)")
     p.add_argument("--rtol", action="append", help="NUMBER or OUTPUT:NUMBER (repeatable)")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=int, default=8,
+                   help="photos per runtime call (8; OpenCV DNN and models with a batch of 1 take one a call, "
+                        "large inputs fewer); photos are decoded and compared 8 or --batch at a time")
     p.add_argument("--workers", type=int, default=1,
                    help="split the photos over N processes (each loads the models once); results are merged")
     p.add_argument("--task", default="auto", help="classify, segment, detect, auto (default: picked from the "
