@@ -23,13 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ferry.compare.task import (
-    TASKS,
-    TaskComparison,
-    TaskPlan,
-    pick_task,
-    task_accumulator,
-)
+from ferry.compare.task import TASKS, TaskComparison, TaskPlan, pick_task, task_accumulator
 from ferry.compare.tensor import (
     DEFAULT_ATOL,
     DEFAULT_RTOL,

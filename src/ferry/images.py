@@ -30,14 +30,19 @@ def load_image(path: str | Path) -> np.ndarray:
     size = _common_photo_size(data) if data is not None else None
     arr = None
     if size is not None:
-        if size[0] * size[1] > MAX_PIXELS:
-            raise FerryError(f"{p}: {size[0]}x{size[1]} pixels is over ferry's limit of {MAX_PIXELS}; downscale it")
+        _refuse_too_many_pixels(p, *size)
         arr = _decode_fast(data, size)
     if arr is None:
         arr = _decode_pil(p, data)
     if min(arr.shape[:2]) < MIN_SIDE:
         raise FerryError(f"{p}: {arr.shape[1]}x{arr.shape[0]} pixels is too small to check a model with")
     return arr
+
+
+def _refuse_too_many_pixels(p: Path, w: int, h: int) -> None:
+    """The size guard, from the header, before any pixel is decoded."""
+    if w * h > MAX_PIXELS:
+        raise FerryError(f"{p}: {w}x{h} pixels is over ferry's limit of {MAX_PIXELS}; downscale it")
 
 
 def _decode_pil(p: Path, data: bytes | None) -> np.ndarray:
@@ -49,9 +54,7 @@ def _decode_pil(p: Path, data: bytes | None) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data) if data is not None else p) as im:
-                w, h = im.size
-                if w * h > MAX_PIXELS:
-                    raise FerryError(f"{p}: {w}x{h} pixels is over ferry's limit of {MAX_PIXELS}; downscale it")
+                _refuse_too_many_pixels(p, *im.size)
                 im.load()
                 return _to_bgr(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

@@ -342,28 +342,18 @@ class ClassifyAccumulator(_Base):
     def _add(self, ref, tgt, memo) -> bool:
         name = self.plan.roles["out"]
         r = _decoded("classify", ref[name], 0.0, memo)
-        if tgt[name] is ref[name] and np.isfinite(r.probs).all():  # check's reused source run: the same answer
-            self.top1 += 1
-            self.topk += 1
-            return True
-        t = _decoded("classify", tgt[name], 0.0, memo)
+        t = r if tgt[name] is ref[name] else _decoded("classify", tgt[name], 0.0, memo)
         if r.probs.shape != t.probs.shape:
             raise ValueError(f"{t.probs.size} classes where the reference has {r.probs.size}")
-        k = min(self.k, r.probs.size)
-        ri, ti = int(np.argmax(r.probs)), int(np.argmax(t.probs))
-        delta = float(np.max(np.abs(r.probs - t.probs)))
-        self.max_delta = max(self.max_delta, delta)
-        tie = ri != ti and abs(r.probs[ri] - r.probs[ti]) < self.tol["prob_delta"]
-        self.top1 += int(ri == ti)
-        self.ties += int(tie)
-        self.topk += int({i for i, _ in r.top(k)} == {i for i, _ in t.top(k)})
-        return (ri == ti or tie) and delta <= self.tol["prob_delta"]
+        rp = r.probs.reshape(1, -1)
+        tp = rp if t is r else t.probs.reshape(1, -1)
+        return bool(self._tally(rp, self._top(rp), tp, self._top(tp))[0])
 
     def add_batch(self, refs, tgts, memo=None) -> list[bool]:
         """The batch as rows of one array. Why (issue 7): on a small classifier the per-photo decoding and ranking
         (softmax, argsort, sets) cost as much as the three inferences; as rows it is a few numpy calls a batch.
-        Same formulas per row, so the same verdicts and counts; photos with NaN/Inf, or outputs of unequal shapes,
-        go one by one (their reasons and shortcuts live there)."""
+        `_tally` is the one rule for both ways; outputs of unequal shapes, or missing, go one by one (their reasons
+        are written there)."""
         name = self.plan.roles["out"]
         if any(name not in d for d in (*refs, *tgts)):
             return super().add_batch(refs, tgts, memo)  # one by one, where a missing output is the reason given
@@ -374,34 +364,42 @@ class ClassifyAccumulator(_Base):
                 or np.prod(shape) == 0 or shape[0] != 1:
             return super().add_batch(refs, tgts, memo)
         rp, rk = self._rows(r_arrs, memo)
-        if all(t is r for t, r in zip(t_arrs, r_arrs, strict=True)):
-            if not np.isfinite(rp).all():
-                return super().add_batch(refs, tgts, memo)
-            self.top1 += len(refs)
-            self.topk += len(refs)
-            self.n += len(refs)
-            return [True] * len(refs)
-        tp, tk = self._rows(t_arrs, None)
-        if not (np.isfinite(rp).all() and np.isfinite(tp).all()):
-            return super().add_batch(refs, tgts, memo)
-        rows = np.arange(len(refs))
+        same = all(t is r for t, r in zip(t_arrs, r_arrs, strict=True))
+        tp, tk = (rp, rk) if same else self._rows(t_arrs, None)
+        ok = self._tally(rp, rk, tp, tk)
+        self.failing += [self.n + int(i) for i in np.flatnonzero(~ok)]
+        self.n += len(refs)
+        return [bool(v) for v in ok]
+
+    def _tally(self, rp: np.ndarray, rk: np.ndarray, tp: np.ndarray, tk: np.ndarray) -> np.ndarray:
+        """Count rows of probabilities (one photo each, `rk`/`tk` their sorted top-k ids) and say which pass: the
+        same top-1, or a flip between two classes the reference holds within the tolerance (a tie); and no
+        probability moving beyond it. NaN never passes (argmax picks it, every comparison with it is false)."""
+        if tp is rp and np.isfinite(rp).all():  # check's reused source run: the same answer
+            self.top1 += len(rp)
+            self.topk += len(rp)
+            return np.ones(len(rp), bool)
+        rows = np.arange(len(rp))
         ri, ti = rp.argmax(axis=1), tp.argmax(axis=1)
         delta = np.abs(rp - tp).max(axis=1)
-        self.max_delta = max(self.max_delta, float(delta.max()))
+        known = delta[~np.isnan(delta)]  # a NaN photo fails below; the worst delta is over the others
+        if known.size:
+            self.max_delta = max(self.max_delta, float(known.max()))
         tol = self.tol["prob_delta"]
         same = ri == ti
         tie = ~same & (np.abs(rp[rows, ri] - rp[rows, ti]) < tol)
         self.top1 += int(same.sum())
         self.ties += int(tie.sum())
         self.topk += int((rk == tk).all(axis=1).sum())
-        ok = (same | tie) & (delta <= tol)
-        self.failing += [self.n + int(i) for i in np.flatnonzero(~ok)]
-        self.n += len(refs)
-        return [bool(v) for v in ok]
+        return (same | tie) & (delta <= tol)
+
+    def _top(self, v: np.ndarray) -> np.ndarray:
+        """Each row's top-k class ids (stable order, as `ClassAnswer.top`), sorted: compared as a set."""
+        return np.sort(np.argsort(-v, axis=1, kind="stable")[:, :min(self.k, v.shape[1])], axis=1)
 
     def _rows(self, arrs: list[np.ndarray], memo: Memo | None) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (one row per photo, softmax where a row is not already probabilities, as
-        `decode_classify`) and each row's top-k class ids, sorted (a set, as compared one by one)."""
+        `decode_classify`) and each row's top-k ids (`_top`)."""
         key = (tuple(id(a) for a in arrs), "classify-rows", self.k)
         if memo is not None and key in memo:
             return memo[key][1]
@@ -410,8 +408,7 @@ class ClassifyAccumulator(_Base):
         if not is_probs.all():
             soft = softmax(v, axis=1)
             v = np.where(is_probs[:, None], v, soft)
-        k = min(self.k, v.shape[1])
-        top = np.sort(np.argsort(-v, axis=1, kind="stable")[:, :k], axis=1)
+        top = self._top(v)
         if memo is not None:
             memo[key] = (arrs, (v, top))
         return v, top
