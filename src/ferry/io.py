@@ -1,11 +1,15 @@
-"""Atomic writes: a file ferry writes is either the old one or the complete new one, never half."""
+"""Atomic writes (a file ferry writes is either the old one or the complete new one, never half) and the one JSON
+serialiser every command's --json goes through."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ferry.errors import FerryError
 
@@ -69,3 +73,34 @@ def replace_dir(built: Path, dest: Path) -> None:
     os.replace(built, dest)
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
+
+
+def _plain(obj: Any) -> Any:
+    """numpy scalars and arrays, paths, sets and dataclass-like objects as JSON values; NaN and Inf as null."""
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_dict"):
+        return _plain(obj.to_dict())
+    return obj
+
+
+def to_json(obj: Any, indent: int | None = 2) -> str:
+    """The one serialiser behind every command's --json: it knows numpy scalars and arrays (a numpy bool from a
+    comparison crashed `json.dumps` in `ferry doctor --json`), and writes NaN/Inf as null so the output parses
+    with strict JSON readers."""
+    return json.dumps(_plain(obj), indent=indent, allow_nan=False)

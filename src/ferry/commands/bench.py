@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from ferry.commands import EXIT_DIFF, EXIT_PASS, add_json, split_list
+from ferry.io import to_json
 
 
 def add_parser(sub) -> None:
@@ -36,7 +35,7 @@ def run(args) -> int:
                   rtol=DEFAULT_RTOL if args.rtol is None else args.rtol)
     if args.json:
         result = bench(args.models, **kwargs)
-        print(json.dumps(result.to_dict(), indent=2))
+        print(to_json(result.to_dict()))
     else:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn

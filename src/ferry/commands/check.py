@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from ferry.commands import EXIT_BAD, EXIT_DIFF, EXIT_PASS, add_json, split_list, tolerances
 from ferry.errors import FerryError
+from ferry.io import to_json
 
 
 def add_parser(sub) -> None:
@@ -63,7 +63,7 @@ def run(args) -> int:
 
         write_report(result, report)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print(to_json(result.to_dict()))
     else:
         from ferry.report.terminal import print_check
 

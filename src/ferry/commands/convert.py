@@ -7,10 +7,10 @@ named in --to could not be produced (without --to, unreachable targets are repor
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ferry.commands import EXIT_DIFF, EXIT_PASS, add_json
+from ferry.io import to_json
 
 
 def add_parser(sub) -> None:
@@ -38,7 +38,7 @@ def run(args) -> int:
                        task=args.task, progress=progress)
     strict = args.to is not None
     if args.json:
-        print(json.dumps(manifest.to_dict(), indent=2))
+        print(to_json(manifest.to_dict()))
     else:
         from ferry.report.convert import print_convert
 

@@ -8,6 +8,7 @@ import json
 
 from ferry.commands import EXIT_DIFF, EXIT_PASS, add_json
 from ferry.errors import FerryError
+from ferry.io import to_json
 
 
 def add_parser(sub) -> None:
@@ -33,7 +34,7 @@ def run(args) -> int:
     d = diagnose(args.model, args.images, reference=args.reference, reference_preprocess=args.reference_preprocess,
                  preprocess=args.preprocess, runtime=args.runtime, batch=args.batch)
     if args.json:
-        print(json.dumps(d.to_dict(), indent=2))
+        print(to_json(d.to_dict()))
     else:
         _print(d, args.top)
     return EXIT_PASS if d.confident else EXIT_DIFF

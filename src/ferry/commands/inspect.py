@@ -3,10 +3,10 @@ recorded for it (in the file's metadata, or in the ferry.json that `ferry conver
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ferry.commands import EXIT_PASS, add_json
+from ferry.io import to_json
 
 
 def add_parser(sub) -> None:
@@ -48,7 +48,7 @@ def run(args) -> int:
         if where:
             info["declared_from"] = where
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(to_json(info))
         return EXIT_PASS
     from ferry.report.terminal import print_inspect
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from ferry.commands import EXIT_PASS, add_json
+from ferry.io import to_json
 
 
 def add_parser(sub) -> None:
@@ -20,7 +19,7 @@ def run(args) -> int:
 
     recipe = get_runtime(args.runtime).native(load_contract(args.preprocess))
     if args.json:
-        print(json.dumps(recipe.to_dict(), indent=2))
+        print(to_json(recipe.to_dict()))
     else:
         print(recipe.code)
         for note in recipe.notes:
