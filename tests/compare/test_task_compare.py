@@ -219,7 +219,11 @@ def test_the_reused_source_run_gives_the_metrics_of_an_equal_copy():
         same.add({"y": out}, {"y": out}, {})
         copy.add({"y": out}, {"y": out.copy()})
         assert same.result() == copy.result()
-        assert same.result().failing_images == ([0] if out is nan else [])  # a NaN photo fails, shortcut or not
+        # identical answers pass, NaN where the reference has NaN too (issue 15); the tensor check fails the NaN
+        assert same.result().failing_images == []
+    wrong = ClassifyAccumulator(pick_task("classify", {"y": logits}), 0.5)
+    wrong.add({"y": logits}, {"y": nan})  # a NaN the reference does not have never passes
+    assert wrong.result().failing_images == [0]
 
 
 def _classify_batch_cases():
@@ -278,3 +282,132 @@ def test_classify_rows_with_an_output_missing_fail_as_one_by_one():
     acc = ClassifyAccumulator(plan, 0.5)
     assert acc.add_batch([{"y": r} for r in ref], [{"y": ref[0]}, {}, {"y": ref[2]}], {}) == [True, False, True]
     assert acc.result().failing_images == [1] and "cannot decode" in acc.result().reason
+
+
+# -- identical answers always match (issue 15 item 2) -------------------------------------------------------------
+def _untrained_head(seed: int = 3, k: int = 4):
+    """What an untrained Keras detection head gives: yxyx boxes with y2 < y1 or x2 < x1 (zero area once clipped),
+    some exactly zero-area, scores from a sigmoid above the threshold, one NaN score, duplicate (tied) boxes."""
+    rng = np.random.default_rng(seed)
+    boxes = rng.normal(0, 0.3, (1, k, 4)).astype(np.float32)
+    boxes[0, 0, 2] = boxes[0, 0, 0] - 0.2  # y2 < y1
+    boxes[0, 1, 2:] = boxes[0, 1, :2]  # a point
+    boxes[0, 3] = boxes[0, 2]  # two identical boxes, tied scores below
+    scores = np.array([[0.9, 0.8, 0.7, 0.7]], np.float32)[:, :k]
+    return {"detection_boxes": boxes, "detection_scores": scores}
+
+
+def _noisy(outs, scale=6e-8):
+    rng = np.random.default_rng(11)
+    return {k: (v + rng.normal(0, scale, v.shape)).astype(np.float32) for k, v in outs.items()}
+
+
+def test_degenerate_boxes_equal_to_float_noise_match():
+    """The issue's false failure: ONNX and OpenVINO matched every tensor to 6e-8, yet the detections of an
+    untrained head (zero-area, y2 < y1) were all 'missing' and 'extra'. Red before the fix: 4 missing, 4 extra."""
+    ref = _untrained_head()
+    plan = pick_task("auto", ref)
+    assert plan.task == "detect" and plan.box_order == "yxyx"
+    r = _run(DetectAccumulator(plan, 0.5), [(ref, _noisy(ref)) for _ in range(3)])
+    assert r.passed, r.reason
+    assert r.metrics["matched"] == 12 and r.metrics["unmatched_ref"] == 0 and r.metrics["min_box_iou"] > 0.999
+
+    moved = _noisy(ref)
+    moved["detection_boxes"][0, 0] += 0.05  # a zero-area box moved by a quarter of its length: another answer
+    r = _run(DetectAccumulator(plan, 0.5), [(ref, moved)])
+    assert not r.passed and ("missing" in r.reason or "IoU" in r.reason)
+
+
+@pytest.mark.parametrize("kind", ["degenerate", "nan score", "nan box", "raw nan", "empty masks", "zero boxes"])
+def test_outputs_equal_to_the_reference_always_pass(kind):
+    """Whatever the outputs hold, a target equal to the reference passes by task (a copy, not the same arrays)."""
+    if kind == "degenerate":
+        ref = _untrained_head()
+    elif kind in ("nan score", "nan box"):
+        ref = _untrained_head()
+        ref["detection_scores"][0, 1 if kind == "nan score" else 0] = np.nan
+        if kind == "nan box":
+            ref["detection_boxes"][0, 0, 1] = np.nan
+    elif kind == "raw nan":
+        ref = {"boxes": np.array([[[10, 10, 50, 50], [10, 10, 10, 50], [10, 10, 10, 50]]], np.float32),
+               "scores": np.array([[[0.9, 0.1], [np.nan, 0.8], [0.8, 0.8]]], np.float32)}
+    elif kind == "empty masks":
+        ref = _tf_od(BOXES, SCORES, CLASSES, np.zeros_like(MASKS))
+    else:
+        ref = _tf_od(np.zeros_like(BOXES), SCORES, CLASSES)
+    plan = pick_task("auto", ref)
+    assert plan.task == "detect"
+    r = _run(DetectAccumulator(plan, 0.5), [(ref, {k: v.copy() for k, v in ref.items()})])
+    assert r.passed, r.reason
+    if kind in ("degenerate", "zero boxes", "empty masks"):  # the matching itself agrees, not only the shortcut
+        r = _run(DetectAccumulator(plan, 0.5), [(ref, _noisy(ref, 1e-9))])
+        assert r.passed, r.reason
+
+
+def test_segment_and_classify_equal_answers_pass_with_ties_nan_and_empty_masks():
+    empty = np.zeros((1, 1, 16, 16), np.float32)  # nothing above the threshold on either side
+    tie = np.zeros((1, 3, 16, 16), np.float32)  # every pixel a three-way tie
+    nan_map = RNG.normal(0, 1, (1, 3, 16, 16)).astype(np.float32)
+    nan_map[0, :, 2, 3] = np.nan
+    for out in (empty, tie, nan_map):
+        plan = pick_task("segment", {"y": out})
+        assert _run(SegmentAccumulator(plan, 0.5), [({"y": out}, {"y": out.copy()})]).passed
+    probs = np.full((1, 4), 0.25, np.float32)  # a four-way tie
+    nan = np.array([[1.0, np.nan, 2.0]], np.float32)
+    for out in (probs, nan):
+        plan = pick_task("classify", {"y": out})
+        acc = ClassifyAccumulator(plan, 0.5)
+        acc.add_batch([{"y": out}] * 3, [{"y": out.copy()} for _ in range(3)], {})
+        assert acc.result().passed, acc.result().reason
+
+
+# -- tasks from the shapes people export (issue 15 item 7) ------------------------------------------------------
+def test_an_nhwc_mask_is_a_segmentation():
+    """Keras and TFLite export a one-channel mask as [1, H, W, 1]: it was 'no task'."""
+    mask = RNG.random((1, 256, 256, 1)).astype(np.float32)
+    plan = pick_task("auto", {"mask": mask})
+    assert plan.task == "segment" and "rule map-nhwc" in plan.why and "binary mask" in plan.why
+    nchw = np.transpose(mask, (0, 3, 1, 2)).copy()
+    assert "rule map-nchw" in pick_task("auto", {"mask": nchw}).why
+    r = _run(SegmentAccumulator(plan, 0.5), [({"mask": mask}, {"mask": nchw})])  # the two layouts agree
+    assert r.passed and r.metrics["binary"]
+    r = _run(SegmentAccumulator(plan, 0.5), [({"mask": mask}, {"mask": 1 - mask})])
+    assert not r.passed
+    classes = RNG.random((1, 64, 48, 5)).astype(np.float32)
+    assert "rule map-nhwc" in pick_task("auto", {"seg": classes}).why and "axis 3" in pick_task(
+        "auto", {"seg": classes}).why
+
+
+def _ssd_raw(n=1917, c=91, seed=5):
+    rng = np.random.default_rng(seed)
+    return {"raw_outputs/box_encodings": rng.normal(0, 1, (1, n, 4)).astype(np.float32),
+            "raw_outputs/class_predictions": rng.normal(0, 2, (1, n, c)).astype(np.float32)}
+
+
+def test_raw_ssd_outputs_are_tensors_and_per_anchor_scores_never_a_mask():
+    """An SSD's raw head: box encodings [1, 1917, 4] were compared as a 'one-channel binary mask'."""
+    outs = _ssd_raw()
+    plan = pick_task("auto", outs)
+    assert plan.task == "classify" and plan.per_anchor and plan.outputs == ["raw_outputs/class_predictions"]
+    assert "rule ssd-raw" in plan.why and "1917 per-anchor" in plan.why
+    by_shape = {"Identity": outs["raw_outputs/box_encodings"], "Identity_1": outs["raw_outputs/class_predictions"]}
+    assert pick_task("auto", by_shape).per_anchor  # TFLite's names say nothing: the shapes do
+    alone = pick_task("auto", {"box_encodings": outs["raw_outputs/box_encodings"]})
+    assert alone.task == "none" and "rule box-like" in alone.why
+    padded = pick_task("auto", {"boxes": RNG.random((1, 50, 4)).astype(np.float32)})  # 50 padded boxes: 12.5:1
+    assert padded.task == "none" and "rule box-like" in padded.why
+    with pytest.raises(FerryError, match="box-like"):
+        pick_task("segment", {"box_encodings": outs["raw_outputs/box_encodings"]})
+
+    acc = ClassifyAccumulator(plan, 0.5)
+    same = [_noisy(outs, 1e-6) for _ in range(2)]
+    assert acc.add_batch([outs, outs], same, {}) == [True, True]
+    r = acc.result()
+    assert r.passed and r.metrics["anchors"] == 2 * 1917 and r.metrics["top1_agreement"] == 1.0
+
+    swapped = {k: v.copy() for k, v in outs.items()}
+    swapped["raw_outputs/class_predictions"][0, 100] = swapped["raw_outputs/class_predictions"][0, 100, ::-1]
+    acc = ClassifyAccumulator(plan, 0.5)
+    acc.add(outs, swapped)
+    r = acc.result()
+    assert not r.passed and "of 1917 anchor(s)" in r.reason and r.failing_images == [0]

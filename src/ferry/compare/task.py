@@ -59,6 +59,9 @@ BOX_IOU_TOL = 0.9
 SCORE_TOL = 0.02
 MASK_IOU_TOL = 0.9
 MATCH_IOU = 0.5  # below this two boxes are different detections
+# A map's two spatial sides differ by at most this factor: segmentation and text maps people export are within 4x
+# (PP-OCRv4 at 736x1280 is 1.7x); anchor heads are 1917x4, 1917x91 (SSD MobileNet), 8400x84 (YOLOv8), far beyond.
+MAP_ASPECT = 16
 
 
 @dataclass
@@ -72,6 +75,7 @@ class TaskPlan:
     raw: bool = False  # candidates that need NMS
     yolo: bool = False  # one tensor [K, 4 + C] (or transposed)
     class_offset: int = 0  # 1 when class ids are 1-based (TF Object Detection API): label i is names[i - 1]
+    per_anchor: bool = False  # classify: the output is [1, N, C], one class ranking per anchor (raw SSD head)
 
     @property
     def outputs(self) -> list[str]:
@@ -95,18 +99,50 @@ def _classify_fits(a: np.ndarray) -> bool:
     return len(core) == 1 and core[0] >= 2 and (len(s) == 1 or s[1:] == [1] * (len(s) - 1))
 
 
+def _box_like(a: np.ndarray) -> bool:
+    """[1, N, 4] (or [1, N, 1, 4]) with N well above 4: per-anchor or per-candidate boxes, never an image map.
+    Why (issue 15): an SSD's raw `box_encodings [1, 1917, 4]` passed as a 1917x4 one-channel mask."""
+    core = [d for d in np.asarray(a).shape if d != 1]
+    return len(core) == 2 and core[1] == 4 and core[0] >= 8
+
+
 def _segment_fits(a: np.ndarray) -> bool:
+    """A map of one image: [1, C, H, W], [1, H, W, C] (NHWC, as TFLite and Keras export it, C = 1 included), or
+    [1, H, W]; both spatial sides at least 4 and neither more than MAP_ASPECT times the other (a [1, 1917, 91]
+    class head is anchors by classes, not a picture)."""
     a = np.asarray(a)
+    if _box_like(a):
+        return False
     if a.ndim == 4 and a.shape[0] == 1:
         try:
             ax = class_axis(a.shape)
         except ValueError:
             return False
-        spatial = [d for i, d in enumerate(a.shape[1:], start=1) if i != (ax if ax is not None else 1)]
-        return len(spatial) == 2 and min(spatial) >= 4
-    if a.ndim == 3 and a.shape[0] == 1:
-        return min(a.shape[1:]) >= 4
-    return False
+        dims = list(a.shape[1:])
+        if ax is not None:
+            spatial = [d for i, d in enumerate(a.shape) if i not in (0, ax)]
+        elif dims[0] == 1:  # [1, 1, H, W]
+            spatial = dims[1:]
+        elif dims[2] == 1:  # [1, H, W, 1]: NHWC mask
+            spatial = dims[:2]
+        else:
+            return False
+    elif a.ndim == 3 and a.shape[0] == 1:
+        spatial = list(a.shape[1:])
+    else:
+        return False
+    return len(spatial) == 2 and min(spatial) >= 4 and max(spatial) <= MAP_ASPECT * min(spatial)
+
+
+def _layout(a: np.ndarray) -> str:
+    """Which map rule fired, for the plan's `why`."""
+    a = np.asarray(a)
+    if a.ndim == 3:
+        return "map-hw"
+    ax = class_axis(a.shape)
+    if ax is None:
+        return "map-nhwc" if a.shape[3] == 1 and a.shape[1] != 1 else "map-nchw"
+    return "map-nhwc" if ax == 3 else "map-nchw"
 
 
 _NAME = {
@@ -118,14 +154,36 @@ _NAME = {
 }
 
 
+_ENCODED = re.compile(r"encod|delta|regress")
+
+
+def _ssd_raw_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
+    """A raw SSD head: box encodings [1, N, 4] (offsets from anchors that are not among the outputs, so no box can
+    be decoded) beside class scores [1, N, C] for the same N anchors. The encodings are left to the tensor check;
+    the class scores are compared anchor by anchor as classifications (rule ssd-raw). Found by shape, names aside:
+    TFLite's raw outputs are often `Identity`, `Identity_1`."""
+    boxes = [n for n, a in outs.items() if _box_like(a)]
+    for b in boxes:
+        n_anchors = [d for d in np.asarray(outs[b]).shape if d != 1][0]
+        for name, arr in outs.items():
+            core = [d for d in np.asarray(arr).shape if d != 1]
+            if name != b and np.asarray(arr).shape[0] == 1 and len(core) == 2 and core[0] == n_anchors \
+                    and core[1] >= 2:
+                return TaskPlan("classify", f"rule ssd-raw: {b} {list(np.asarray(outs[b]).shape)} holds one box "
+                                f"encoding per anchor and no anchors are among the outputs, so it is compared as a "
+                                f"tensor; {name} {list(np.asarray(arr).shape)} is compared as {n_anchors} per-anchor "
+                                f"class rankings of {core[1]} scores", {"out": name}, per_anchor=True)
+    return None
+
+
 def _detect_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
     roles: dict[str, str] = {}
     for role, pat in _NAME.items():
         for name, arr in outs.items():
             if name in roles.values() or not pat.search(name.lower()):
                 continue
-            if role == "boxes" and np.asarray(arr).shape[-1:] != (4,):
-                continue
+            if role == "boxes" and (np.asarray(arr).shape[-1:] != (4,) or _ENCODED.search(name.lower())):
+                continue  # box *encodings* are offsets from anchors the model does not output: not boxes
             roles[role] = name
             break
     if "boxes" in roles and "scores" in roles:
@@ -133,14 +191,14 @@ def _detect_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
         raw = scores.ndim == 2 and scores.shape[1] > 1 and "classes" not in roles
         order = "yxyx" if "detection_boxes" in roles["boxes"] else "xyxy"
         what = "; raw candidates with per-class scores: OpenCV NMS applied" if raw else ""
-        why = (f"outputs named {', '.join(f'{k}={v}' for k, v in roles.items())} form a detector"
+        why = (f"rule detect-names: outputs named {', '.join(f'{k}={v}' for k, v in roles.items())} form a detector"
                f" (boxes as {order}{', TF Object Detection API' if order == 'yxyx' else ''}){what}")
         return TaskPlan("detect", why, roles, box_order=order, raw=raw, class_offset=1 if order == "yxyx" else 0)
     if len(outs) == 1:
         name, arr = next(iter(outs.items()))
         a = _one(arr)
         if a.ndim == 2 and min(a.shape) >= 5 and max(a.shape) >= 8 * min(a.shape):
-            return TaskPlan("detect", f"{name} {list(np.asarray(arr).shape)} looks like YOLO candidates "
+            return TaskPlan("detect", f"rule yolo: {name} {list(np.asarray(arr).shape)} looks like YOLO candidates "
                             "(cx, cy, w, h, class scores...); OpenCV NMS applied", {"candidates": name},
                             box_order="cxcywh", raw=True, yolo=True)
     return None
@@ -163,22 +221,31 @@ def pick_task(requested: str | None, outs: dict[str, np.ndarray]) -> TaskPlan:
         if requested == "detect":
             raise FerryError(f"--task detect: no boxes and scores among the outputs ({shapes}); a detector needs an "
                              "output named *box* [.., K, 4] and one named *score*/*conf*, or one YOLO-style tensor")
+    if requested in ("auto", "classify"):
+        plan = _ssd_raw_plan(outs)
+        if plan is not None:
+            plan.why = ("auto: " if requested == "auto" else "") + plan.why
+            return plan
+    prefix = "auto: " if requested == "auto" else ""
     for name, arr in outs.items():
         shape = list(np.asarray(arr).shape)
         if requested in ("auto", "classify") and _classify_fits(arr):
             n = int(np.asarray(arr).size)
-            return TaskPlan("classify", f"{'auto: ' if requested == 'auto' else ''}{name} {shape} holds one "
-                            f"score per class ({n} classes)", {"out": name})
+            return TaskPlan("classify", f"{prefix}rule scores: {name} {shape} holds one score per class "
+                            f"({n} classes)", {"out": name})
         if requested in ("auto", "segment") and _segment_fits(arr):
             ax = class_axis(np.asarray(arr).shape) if np.asarray(arr).ndim == 4 else None
             kind = (f"argmax over axis {ax} ({shape[ax]} classes)" if ax is not None
                     else "one channel: a binary mask at the threshold")
-            return TaskPlan("segment", f"{'auto: ' if requested == 'auto' else ''}{name} {shape} is a map: {kind}",
+            return TaskPlan("segment", f"{prefix}rule {_layout(arr)}: {name} {shape} is a map: {kind}",
                             {"out": name})
+    boxes = [f"{n}{list(np.asarray(a).shape)}" for n, a in outs.items() if _box_like(a)]
+    unmapped = (f"; {', '.join(boxes)} look like per-anchor boxes (rule box-like: [1, N, 4] is never a map)"
+                if boxes else "")
     if requested == "auto":
-        return TaskPlan("none", f"auto: no output looks like class scores, a map or detections ({shapes}); "
+        return TaskPlan("none", f"auto: no output looks like class scores, a map or detections ({shapes}){unmapped}; "
                         "tensor comparison only")
-    raise FerryError(f"--task {requested}: no output fits ({shapes}); use --task auto or none")
+    raise FerryError(f"--task {requested}: no output fits ({shapes}){unmapped}; use --task auto or none")
 
 
 def decode_detect(plan: TaskPlan, outs: dict[str, np.ndarray], min_score: float) -> DetAnswer:
@@ -221,8 +288,17 @@ def decode_detect(plan: TaskPlan, outs: dict[str, np.ndarray], min_score: float)
                      [masks[i] for i in keep] if masks is not None else [], normalized)
 
 
+def _anchor_rows(a: np.ndarray) -> np.ndarray:
+    """[1, N, C] (or [1, N, 1, C]) as N rows of C class scores, float64."""
+    a = np.asarray(a, np.float64)
+    return a.reshape(-1, a.shape[-1])
+
+
 def decode(plan: TaskPlan, outs: dict[str, np.ndarray], threshold: float = 0.5):
     """The answer one image's outputs give under `plan` (ClassAnswer, SegAnswer, DetAnswer, or None)."""
+    if plan.task == "classify" and plan.per_anchor:  # drawn: the ranking of the most confident anchor
+        rows = _anchor_rows(outs[plan.roles["out"]])
+        return decode_classify(rows[int(np.nanargmax(rows.max(axis=1)))] if len(rows) else rows.reshape(-1))
     if plan.task == "classify":
         return decode_classify(outs[plan.roles["out"]])
     if plan.task == "segment":
@@ -338,9 +414,12 @@ class ClassifyAccumulator(_Base):
         self.ties = 0
         self.topk = 0
         self.max_delta = 0.0
+        self.anchors = 0  # per-anchor plans: rows compared (top1, ties, topk count these instead of photos)
 
     def _add(self, ref, tgt, memo) -> bool:
         name = self.plan.roles["out"]
+        if self.plan.per_anchor:
+            return self._add_anchors(ref[name], tgt[name])
         r = _decoded("classify", ref[name], 0.0, memo)
         t = r if tgt[name] is ref[name] else _decoded("classify", tgt[name], 0.0, memo)
         if r.probs.shape != t.probs.shape:
@@ -349,13 +428,23 @@ class ClassifyAccumulator(_Base):
         tp = rp if t is r else t.probs.reshape(1, -1)
         return bool(self._tally(rp, self._top(rp), tp, self._top(tp))[0])
 
+    def _add_anchors(self, ref: np.ndarray, tgt: np.ndarray) -> bool:
+        """A raw SSD class head (rule ssd-raw): each anchor's row is a classification held to the same rule as a
+        photo's (`_tally`); the photo passes when every anchor does. Counts are of anchors."""
+        if np.shape(ref) != np.shape(tgt):
+            raise ValueError(f"class scores {list(np.shape(tgt))} where the reference's are {list(np.shape(ref))}")
+        rp, _ = self._rows(list(_anchor_rows(ref)[:, None, :]), None)
+        tp, _ = (rp, None) if tgt is ref else self._rows(list(_anchor_rows(tgt)[:, None, :]), None)
+        self.anchors += len(rp)
+        return bool(self._tally(rp, self._top(rp), tp, self._top(tp)).all())
+
     def add_batch(self, refs, tgts, memo=None) -> list[bool]:
         """The batch as rows of one array. Why (issue 7): on a small classifier the per-photo decoding and ranking
         (softmax, argsort, sets) cost as much as the three inferences; as rows it is a few numpy calls a batch.
         `_tally` is the one rule for both ways; outputs of unequal shapes, or missing, go one by one (their reasons
         are written there)."""
         name = self.plan.roles["out"]
-        if any(name not in d for d in (*refs, *tgts)):
+        if self.plan.per_anchor or any(name not in d for d in (*refs, *tgts)):
             return super().add_batch(refs, tgts, memo)  # one by one, where a missing output is the reason given
         r_arrs = [r[name] for r in refs]
         t_arrs = [t[name] for t in tgts]
@@ -374,14 +463,17 @@ class ClassifyAccumulator(_Base):
     def _tally(self, rp: np.ndarray, rk: np.ndarray, tp: np.ndarray, tk: np.ndarray) -> np.ndarray:
         """Count rows of probabilities (one photo each, `rk`/`tk` their sorted top-k ids) and say which pass: the
         same top-1, or a flip between two classes the reference holds within the tolerance (a tie); and no
-        probability moving beyond it. NaN never passes (argmax picks it, every comparison with it is false)."""
-        if tp is rp and np.isfinite(rp).all():  # check's reused source run: the same answer
+        probability moving beyond it. A row equal to the reference's passes, NaN where the reference has NaN
+        included (issue 15: identical answers always match; the tensor check still fails a NaN, and says where).
+        A NaN anywhere else never passes (argmax picks it, every comparison with it is false)."""
+        if tp is rp:  # check's reused source run: the same answer
             self.top1 += len(rp)
             self.topk += len(rp)
             return np.ones(len(rp), bool)
         rows = np.arange(len(rp))
         ri, ti = rp.argmax(axis=1), tp.argmax(axis=1)
-        delta = np.abs(rp - tp).max(axis=1)
+        both_nan = np.isnan(rp) & np.isnan(tp)
+        delta = np.where(both_nan, 0.0, np.abs(rp - tp)).max(axis=1)
         known = delta[~np.isnan(delta)]  # a NaN photo fails below; the worst delta is over the others
         if known.size:
             self.max_delta = max(self.max_delta, float(known.max()))
@@ -418,15 +510,21 @@ class ClassifyAccumulator(_Base):
         self.ties += other.ties
         self.topk += other.topk
         self.max_delta = max(self.max_delta, other.max_delta)
+        self.anchors += other.anchors
 
     def _metrics(self):
-        n = max(self.n, 1)
+        rows, what = (self.anchors, "anchor(s)") if self.plan.per_anchor else (self.n, "image(s)")
+        n = max(rows, 1)
         m = {"top1_agreement": self.top1 / n, "topk_agreement": self.topk / n, "k": self.k,
              "max_prob_delta": self.max_delta, "ties": self.ties}
+        if self.plan.per_anchor:
+            m["anchors"] = self.anchors
         reason = None
-        flips = self.n - self.top1 - self.ties
+        flips = rows - self.top1 - self.ties
         if flips:
-            reason = f"top-1 class differs on {flips} of {self.n} image(s)"
+            reason = f"top-1 class differs on {flips} of {rows} {what}"
+            if self.plan.per_anchor:
+                reason += f" ({len(self.failing)} of {self.n} image(s))"
         elif self.max_delta > self.tol["prob_delta"]:
             reason = f"a class probability moves by {self.max_delta:.3g} (> {self.tol['prob_delta']:g})"
         return m, reason
@@ -538,22 +636,46 @@ def _mask_iou(a: np.ndarray | None, b: np.ndarray | None, threshold: float) -> f
 
 
 def match_detections(r: DetAnswer, t: DetAnswer) -> list[tuple[int, int, float]]:
-    """Greedy one-to-one matching by IoU, best pair first; pairs below MATCH_IOU stay unmatched."""
+    """Greedy one-to-one matching by IoU, best pair first; pairs below MATCH_IOU stay unmatched.
+
+    Pairs whose IoU ties to 3 decimals (duplicate boxes: an untrained head's, or one box with two classes) go same
+    class first, then closest score: by IoU alone float noise chose among them and identical answers reported
+    class mismatches (issue 15)."""
     if len(r.boxes) == 0 or len(t.boxes) == 0:
         return []
     iou = box_iou(r.boxes, t.boxes)
+    other_class = np.asarray(r.classes)[:, None] != np.asarray(t.classes)[None, :]
+    with np.errstate(invalid="ignore"):
+        score_gap = np.abs(np.asarray(r.scores, np.float64)[:, None] - np.asarray(t.scores, np.float64)[None, :])
+    score_gap = np.where(np.isnan(score_gap), np.inf, score_gap)
+    order = np.lexsort((-iou.ravel(), score_gap.ravel(), other_class.ravel(), -np.round(iou, 3).ravel()))
     pairs: list[tuple[int, int, float]] = []
     used_r, used_t = set(), set()
-    for flat in np.argsort(-iou, axis=None, kind="stable"):
+    for flat in order:
         i, j = np.unravel_index(flat, iou.shape)
         if iou[i, j] < MATCH_IOU:
-            break
+            if np.round(iou[i, j], 3) < MATCH_IOU:
+                break
+            continue
         if i in used_r or j in used_t:
             continue
         used_r.add(int(i))
         used_t.add(int(j))
         pairs.append((int(i), int(j), float(iou[i, j])))
     return pairs
+
+
+def _equal_outputs(ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray], names: list[str]) -> bool:
+    """Whether the target's outputs are the reference's, value for value (NaN where NaN): the same answer whatever
+    the boxes hold. Why: a detector's matching is a heuristic (IoU, NMS, thresholds) that must never fail an answer
+    equal to the reference; an untrained head's zero-area boxes and NaN scores did (issue 15)."""
+    for n in names:
+        a, b = ref.get(n), tgt.get(n)
+        if a is None or b is None:
+            return False
+        if a is not b and (np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)):
+            return False
+    return True
 
 
 class DetectAccumulator(_Base):
@@ -571,8 +693,12 @@ class DetectAccumulator(_Base):
         # Candidates down to threshold - score_tol on both sides, so a box just under the threshold on one side
         # still matches its twin just over it on the other; only boxes at or above the threshold count as missing.
         low = max(self.threshold - self.tol["score_delta"], 0.0)
-        r, t = decode_detect(self.plan, ref, low), decode_detect(self.plan, tgt, low)
-        pairs = match_detections(r, t)
+        r = decode_detect(self.plan, ref, low)
+        if _equal_outputs(ref, tgt, self.plan.outputs):  # identical answers always match (issue 15)
+            t, pairs = r, [(i, i, 1.0) for i in range(len(r.scores))]
+        else:
+            t = decode_detect(self.plan, tgt, low)
+            pairs = match_detections(r, t)
         ok = True
         mr = {i for i, _, _ in pairs}
         mt = {j for _, j, _ in pairs}

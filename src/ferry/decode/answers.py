@@ -99,7 +99,12 @@ def decode_segment(out: np.ndarray, threshold: float = 0.5) -> SegAnswer:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix between (N, 4) and (M, 4) boxes in (x1, y1, x2, y2) (or consistently (y1, x1, y2, x2))."""
+    """IoU matrix between (N, 4) and (M, 4) boxes in (x1, y1, x2, y2) (or consistently (y1, x1, y2, x2)).
+
+    A pair where either box is degenerate (zero or negative width or height: an untrained head's y2 < y1, a box
+    clipped to a line at the image border) has no area to overlap, so plain IoU calls two copies of it 0 and
+    identical answers failed to match (issue 15: 9 reference detections "missing" and 9 "extra" on a target equal
+    to 6e-8). Such a pair is scored by `_closeness` of its corners instead; identical boxes (NaN included) are 1."""
     a = np.asarray(a, np.float64).reshape(-1, 4)
     b = np.asarray(b, np.float64).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -110,8 +115,30 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     union = area_a[:, None] + area_b[None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(union > 0, inter / union, 0.0)
-    same = np.all(a[:, None, :] == b[None, :, :], axis=2)  # identical (even degenerate) boxes are one box
+    flat_a, flat_b = ~(area_a > 0), ~(area_b > 0)  # NaN coordinates count as degenerate too
+    degenerate = flat_a[:, None] | flat_b[None, :]
+    if degenerate.any():
+        iou = np.where(degenerate, _closeness(a, b), iou)
+    same = np.all((a[:, None, :] == b[None, :, :]) | (np.isnan(a[:, None, :]) & np.isnan(b[None, :, :])), axis=2)
     return np.where(same, 1.0, iou)
+
+
+def _closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """1 - (summed coordinate distance) / (the pair's size), clipped to 0..1: an IoU stand-in for boxes without area.
+
+    The size is the longest side of either box (|x2 - x1|, |y2 - y1|, signs ignored), at least 1e-3 of the
+    coordinates' scale (1 for normalised boxes, the largest coordinate for pixels) so two points compare too.
+    Summing the four distances makes it track IoU where both exist: a square box of side s moved by d along one
+    axis has IoU (s - d) / (s + d), about 1 - 2d/s, and closeness 1 - 2d/s. Float noise (1e-7) gives 0.9999."""
+    d = np.abs(a[:, None, :] - b[None, :, :]).sum(axis=2)
+    side_a = np.abs(a[:, 2:] - a[:, :2]).max(axis=1)
+    side_b = np.abs(b[:, 2:] - b[:, :2]).max(axis=1)
+    finite = np.concatenate([a[np.isfinite(a)], b[np.isfinite(b)]])
+    floor = 1e-3 * max(1.0, float(np.abs(finite).max(initial=0.0)))
+    size = np.maximum(np.maximum(side_a[:, None], side_b[None, :]), floor)
+    with np.errstate(invalid="ignore"):
+        close = np.clip(1.0 - d / size, 0.0, 1.0)
+    return np.where(np.isnan(close), 0.0, close)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, score_min: float, iou: float = 0.5,
