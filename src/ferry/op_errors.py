@@ -106,3 +106,22 @@ def opencv_blockers(onnx_path: Path) -> list[tuple[str, str]]:
     model = load_onnx(onnx_path)
     found = [(n.op_type, n.name) for n in model.graph.node if n.op_type in OPENCV_MISSING_ONNX_OPS]
     return sorted(found, key=lambda f: OPENCV_MISSING_ONNX_OPS.index(f[0]))  # the most telling op first
+
+
+# OpenCV DNN's importer names the node it stopped at: "Node [Shape@ai.onnx]:(onnx_node!Shape_83) parse error: ...
+# error: (-215:Assertion failed) !isDynamicShape in function 'parseShape'" (OpenCV 4.14); ferry's own one line
+# (ferry.runtimes.opencv.load) keeps it as "node Shape_83 (Shape): (-215:Assertion failed) ...".
+_OPENCV_NODE = re.compile(r"Node \[(?P<op>[\w.]+)@[\w.]*\]:\((?:onnx_node!)?(?P<node>[^)]*)\) parse error:"
+                          r"(?:.*error: )?(?P<detail>[^\n]*)")
+_FERRY_NODE = re.compile(r"node (?P<node>\S+) \((?P<op>[\w.]+)\): (?P<detail>[^\n]*)")
+
+
+def opencv_log(text: str) -> tuple[str | None, str | None, str]:
+    """(op type, node name, the refusal) from OpenCV DNN's load error, raw or as ferry reports it; the op and node
+    are None when OpenCV named none (the refusal is then the message's first line)."""
+    for pattern in (_OPENCV_NODE, _FERRY_NODE):
+        m = pattern.search(text)
+        if m:
+            return m.group("op"), m.group("node"), m.group("detail").strip()[:300]
+    lines = [ln.strip() for ln in text.splitlines() if "error:" in ln] or [first_line(text)]
+    return None, None, lines[0].split("error: ", 1)[-1][:300]

@@ -94,3 +94,14 @@ def ppocr_det_onnx() -> Path:
 def ppocr_cls_onnx() -> Path:
     """PP-OCR mobile text-direction classifier (0 or 180 degrees), ONNX, input [N,3,48,192]; BatchNorm kept."""
     return fetch_models.fetch("ppocr_cls")
+
+
+def ddddocr_ocr_onnx() -> Path:
+    """ddddocr 1.6.1's CTC text recogniser (float, opset 12), input [1, 1, 64, W] gray with W dynamic: OpenCV DNN 4.14
+    refuses it as shipped (Shape of the dynamic width)."""
+    return fetch_models.fetch("ddddocr_ocr")
+
+
+def ddddocr_ocr_old_onnx() -> Path:
+    """ddddocr 1.6.1's older recogniser, dynamically quantised (ConvInteger, com.microsoft DynamicQuantizeLSTM)."""
+    return fetch_models.fetch("ddddocr_ocr_old")

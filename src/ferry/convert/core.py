@@ -261,11 +261,11 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
                 "in your app", op=op, node=node, tool="opencv")
         dest = staging / out.path("opencv").name
         _write_declared_onnx(plain, contract, dest)
-        _loads_in("opencv", dest, out.path("opencv"))
+        remedy, tools = _opencv_loadable(dest, plain, contract, staging, out.path("opencv"))
         recipe = get_runtime("opencv").native(contract)
-        return (f"{route} (float input) + cv2.dnn.blobFromImageWithParams parameters",
-                base | versions("onnx", "opencv-python-headless"), [dest],
-                {"native": recipe.to_dict(), "notes": list(recipe.notes)})
+        return (f"{route}{remedy.how if remedy else ''} (float input) + cv2.dnn.blobFromImageWithParams parameters",
+                base | versions("onnx", "opencv-python-headless", *tools), [dest],
+                {"native": recipe.to_dict(), "notes": ([remedy.note] if remedy else []) + list(recipe.notes)})
     if target == "coreml":
         if fmt == ONNX:
             raise ConversionError(f"{source}: {COREML_FROM_ONNX}", tool="coremltools")
@@ -321,6 +321,26 @@ def _loads_in(runtime: str, path: Path, final: Path) -> None:
         get_runtime(runtime).load(path)
     except FerryError as exc:
         raise explain(RuntimeError(str(exc).replace(str(path), str(final))), runtime, final) from None
+
+
+def _opencv_loadable(dest: Path, plain: Path, contract: Preprocess, staging: Path, final: Path):
+    """(None, ()) when OpenCV DNN loads DEST as it is; else the remedy that made it load (ferry.convert.
+    opencv_remedies: input fixed, shapes inferred, onnxsim, each checked against onnxruntime), said in the route as
+    " -> WHAT", and the tools it used. Raises ConversionError with OpenCV's node and op when none does."""
+    from ferry.convert import opencv_remedies
+    from ferry.runtimes import get_runtime
+
+    try:
+        get_runtime("opencv").load(dest)
+        return None, ()
+    except FerryError as exc:
+        first = str(exc)
+    remedy = opencv_remedies.make_loadable(dest, plain, contract, staging, final, first)
+    first_try = remedy.attempts[0]
+    at = f" at node {first_try.node} ({first_try.op})" if first_try.node else ""
+    remedy.how = f" -> {remedy.how} (what made OpenCV DNN load it: it refused the file as exported{at})"
+    used = ("onnxsim",) if opencv_remedies.SIMPLIFIER in remedy.how else ()
+    return remedy, used
 
 
 def _write_declared_onnx(plain: Path, contract: Preprocess, dest: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from ferry.report.terminal import _console
@@ -29,13 +30,13 @@ def print_convert(manifest, outdir: str | Path, strict: bool) -> None:
             verdict = f"[green]pass[/green] (max abs diff {worst:.2g})"
         else:
             verdict = "[red]FAIL[/red]"
-        table.add_row(t.format, Path(t.path).name if t.path else "-", t.route or "-", verdict)
+        table.add_row(t.format, Path(t.path).name if t.path else "-", escape(t.route or "-"), verdict)
     con.print(table)
     for t in manifest.targets:
         if t.reason:
-            con.print(f"[bold]{t.format}[/bold]: {t.reason}")
+            con.print(f"[bold]{t.format}[/bold]: {escape(t.reason)}")
         for note in t.notes:
-            con.print(f"[yellow]note[/yellow] ({t.format}): {note}")
+            con.print(f"[yellow]note[/yellow] ({t.format}): {escape(note)}")
         if t.native and t.format == "opencv":
             con.print(f"[bold]opencv[/bold]: feed it like this:\n{t.native['code']}")
     con.print(f"manifest: {Path(outdir) / 'ferry.json'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -72,7 +73,7 @@ def print_check(result, console: Console | None = None) -> None:
                           _fmt(o.mean_abs), f"{o.cosine:.6f}",
                           f"{o.within:.2%}", verdict)
         if not t.outputs:
-            why = "cannot load it (see below)" if getattr(t, "error", None) else "no outputs"
+            why = _load_failure(t.error) if getattr(t, "error", None) else "no outputs"
             table.add_row(_short(t.path), t.runtime, t.preprocess_path, "-", "", "", "", "", "",
                           f"[red]FAIL[/red] {why}")
     con.print(table)
@@ -95,8 +96,21 @@ def print_check(result, console: Console | None = None) -> None:
     if result.passed:
         con.print("[bold green]PASSED[/bold green]: every target gives the source's outputs within tolerance")
     else:
-        failed = [f"{t.path} ({t.runtime})" for t in result.targets if not t.passed]
-        con.print(f"[bold red]FAILED[/bold red]: {', '.join(failed)} differ from the source")
+        cannot = [f"{t.path} ({t.runtime})" for t in result.targets if getattr(t, "error", None)]
+        differ = [f"{t.path} ({t.runtime})" for t in result.targets if not t.passed and not getattr(t, "error", None)]
+        said = ([f"{', '.join(cannot)} cannot load"] if cannot else []) + (
+            [f"{', '.join(differ)} differ from the source"] if differ else [])
+        con.print(f"[bold red]FAILED[/bold red]: {escape('; '.join(said))}")
+
+
+def _load_failure(error: str) -> str:
+    """A row that never loaded says so, with the node the runtime stopped at when it named one (issue 15)."""
+    import re
+
+    m = re.search(r": node (\S+) \(([\w.]+)\)", error)
+    if not m:
+        return "cannot load it (see below)"
+    return escape(f"cannot load it: node {m.group(1)} ({m.group(2)}) (see below)")
 
 
 _TASK_COLUMNS = {

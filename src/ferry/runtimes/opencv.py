@@ -9,6 +9,8 @@ bicubic, a crop fraction below 1) is done on the host first and the recipe says 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,19 @@ class CvModel(Model):
         return self.run(self.feed_tensor(blob))
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """OpenCV prints its importer's errors to stderr as well as raising them; ferry reports the raised text in its
+    one line (node, op, refusal), so the print is silenced."""
+    cv2 = _cv2()
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
 def load(path: str | Path) -> CvModel:
     p = Path(path)
     if detect_format(p) != ONNX:
@@ -80,10 +95,14 @@ def load(path: str | Path) -> CvModel:
     try:
         engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
         # OpenCV 5's new engine gave garbage on DeepLabv3 where the classic engine matched (see README).
-        net = cv2.dnn.readNetFromONNX(str(p), engine) if engine is not None else cv2.dnn.readNetFromONNX(str(p))
-    except cv2.error as exc:
-        msg = next((line for line in str(exc).splitlines() if "error:" in line), str(exc).splitlines()[-1])
-        raise FerryError(f"{p}: OpenCV DNN cannot load it: {msg.strip()[:300]}") from None
+        with quiet():
+            net = cv2.dnn.readNetFromONNX(str(p), engine) if engine is not None else cv2.dnn.readNetFromONNX(str(p))
+    except cv2.error as exc:  # the node and op OpenCV stopped at, from its own message (issue 15)
+        from ferry.op_errors import opencv_log
+
+        op, node, detail = opencv_log(str(exc))
+        where = f"node {node} ({op}): " if node else ""
+        raise FerryError(f"{p}: OpenCV DNN cannot load it: {where}{detail}") from None
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
     return CvModel(
