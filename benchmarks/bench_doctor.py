@@ -9,7 +9,7 @@ to ONNX, run in onnxruntime; reference: the same weights as TorchScript with the
 - label-free (no reference), end to end, on the models of tests/doctor: the output signals only (EfficientNet-Lite0
   ONNX), and with BatchNorm evidence (EfficientNet-Lite0 as a torch module, PP-OCRv4 det's ONNX).
 
-Run: .venv/bin/python benchmarks/bench_doctor.py
+Run: .venv/bin/python benchmarks/bench_doctor.py [--label-free | --speed]
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
         for k in (24, 48, len(all_cands)):
             runner = Runner(model, images)
             t = time.perf_counter()
-            _rank_reference(runner, all_cands[:k], ref_out)
+            _rank_reference(runner, all_cands[:k], ref_out, [])
             row.append(time.perf_counter() - t)
         print(f"| {n} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
 
@@ -100,8 +100,38 @@ def label_free() -> None:
         print(f"| {name} | {len(d.candidates)} groups | {'yes' if has_bn else 'no'} | {wall:.2f} | {spent[0]:.2f} |")
 
 
+def speed() -> None:
+    """Issue 14's goals, end to end with a reference: <= 5 s for a MobileNet-size model, <= 15 s for a 640x640
+    detector on 7 photos. Runs against whichever ferry is on sys.path (PYTHONPATH=OLD/src for the earlier code)."""
+    import yaml
+
+    print("| case | photos | candidates ranked | model calls | wall s | winner |")
+    contract = Path("/tmp/ferry_bench_effnet.yaml")
+    contract.write_text(yaml.safe_dump(cases.EFFNET_TRUE))
+    onnx, ts = pretrained.efficientnet_lite0_onnx(), pretrained.efficientnet_lite0_torchscript()
+    for n in (4, 8):
+        t = time.perf_counter()
+        d = diagnose(onnx, [str(p) for p in PHOTOS[:n]], reference=ts, reference_preprocess=str(contract),
+                     preprocess=cases.IMAGENET)
+        wall = time.perf_counter() - t
+        ok = d.confident and d.best.same_function(Preprocess.from_dict(cases.EFFNET_TRUE))
+        print(f"| EfficientNet-Lite0 ONNX vs TorchScript | {n} | {len(d.candidates)} | {d.model_calls} | {wall:.2f} "
+              f"| {d.candidates[0].candidate.name}{'' if ok else ' (WRONG)'} |")
+    det = Path("/tmp/ferry_bench_ppocr640.yaml")
+    det.write_text(yaml.safe_dump({**cases.PPOCR_TRAINED, "size": [640, 640]}))
+    path = pretrained.ppocr_det_onnx()
+    t = time.perf_counter()
+    d = diagnose(path, [str(p) for p in PHOTOS[:7]], reference=path, reference_preprocess=str(det),
+                 preprocess={**cases.IMAGENET, "size": [640, 640]})
+    wall = time.perf_counter() - t
+    print(f"| PP-OCRv4 det 640x640 vs itself | 7 | {len(d.candidates)} | {d.model_calls} | {wall:.2f} "
+          f"| {d.candidates[0].candidate.name} |")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--label-free"]:
         label_free()
+    elif sys.argv[1:] == ["--speed"]:
+        speed()
     else:
         main()

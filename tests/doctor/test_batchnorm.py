@@ -72,9 +72,8 @@ def test_statistics_name_the_contract_they_were_accumulated_on(color):
     ranked = _ranking(p, images)
     want = Preprocess.from_dict({**trained, "size": SIZE, "layout": "NCHW"})
     assert ranked[0][1].same_function(want), ranked[0][1]
-    # the other colour order with the same numbers scores clearly worse
-    other = next(s for s, pp in ranked if pp.same_function(want.replace(color="BGR" if color == "RGB" else "RGB",
-                                                                        mean=want.mean[::-1], std=want.std[::-1])))
+    # the other colour order with the same numbers in the same channels scores clearly worse
+    other = next(s for s, pp in ranked if pp.same_function(want.replace(color="BGR" if color == "RGB" else "RGB")))
     assert other > 3 * ranked[0][0]
 
 

@@ -18,8 +18,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import cases  # noqa: E402
 
-from ferry.doctor import LABEL_FREE_RESOLUTION, Runner, diagnose  # noqa: E402
-from ferry.doctor.candidates import indistinguishable, normalisation_candidates  # noqa: E402
+from ferry.doctor import LABEL_FREE_RESOLUTION, Runner, agrees, diagnose  # noqa: E402
+from ferry.doctor.candidates import (  # noqa: E402
+    explain,
+    indistinguishable,
+    normalisation_candidates,
+    reference_neighbourhood,
+)
 from ferry.doctor.fix import differences  # noqa: E402
 from ferry.images import load_image  # noqa: E402
 from ferry.preprocess.contract import Preprocess  # noqa: E402
@@ -47,20 +52,51 @@ def _seeded(name: str):
 
 
 # ---- candidates ---------------------------------------------------------------------------------------------
-def test_candidates_are_generated_distinct_and_hold_the_slips():
+def _twice(pp: Preprocess) -> Preprocess:
+    """The contract applied to its own output: gain g*g, offset g*o + o."""
+    gain, offset = pp.affine()
+    return pp.replace(scale=1.0, std=tuple(1 / (g * g) for g in gain),
+                      mean=tuple(-(g * o + o) / (g * g) for g, o in zip(gain, offset, strict=True)))
+
+
+def test_candidates_are_conventions_and_never_a_slip():
     base = Preprocess(size=(224, 224), layout="NCHW")
     yours = Preprocess.from_dict({**cases.IMAGENET, "size": [224, 224], "layout": "NCHW"})
     cands = normalisation_candidates(base, yours)
-    assert len(cands) >= 24
+    assert len(cands) >= 14
     for i, a in enumerate(cands):
         assert not any(a.preprocess.same_function(b.preprocess) for b in cands[:i]), a.name
     pps = [c.preprocess for c in cands]
-    want = [Preprocess.from_dict(cases.EFFNET_TRUE),  # a convention
-            yours.replace(mean=(0.406, 0.456, 0.485), std=(0.225, 0.224, 0.229)),  # swap after mean
-            yours.replace(std=(1.0, 1.0, 1.0)),  # no std
-            yours.replace(color="BGR")]
-    for w in want:
-        assert any(p.same_function(w) for p in pps), w
+    for want in (Preprocess.from_dict(cases.EFFNET_TRUE), yours.replace(color="BGR"),
+                 Preprocess.from_dict({**cases.CAFFE_BGR, "size": [224, 224], "layout": "NCHW"}),
+                 Preprocess.from_dict({**cases.PPOCR_TRAINED, "size": [224, 224]})):
+        assert any(p.same_function(w) for p in pps for w in [want]), want
+    # each slip of a convention explains what the user feeds, and none of them is a candidate
+    slipped = {"swap after mean": yours.replace(mean=(0.406, 0.456, 0.485), std=(0.225, 0.224, 0.229)),
+               "no std": yours.replace(std=(1.0, 1.0, 1.0)),
+               "std as 1/std": yours.replace(std=tuple(1 / s for s in yours.std)),
+               "mean not scaled": yours.replace(mean=tuple(m * 255 for m in yours.mean)),
+               "twice": _twice(yours)}
+    words = {"swap after mean": "swapped after the mean", "no std": "std is left out",
+             "std as 1/std": "1/std", "mean not scaled": "not scaled", "twice": "twice"}
+    for label, pp in slipped.items():
+        assert not any(p.same_function(pp) for p in pps), label
+        said = explain(pp, yours)
+        assert said is not None and words[label] in said, (label, said)
+    assert explain(yours, yours) is None or yours.same_function(yours)
+
+
+def test_reference_neighbourhood_holds_the_exact_swap_of_a_non_convention_contract():
+    """BGR 104/117/123 read as RGB is RGB 123/117/104 exactly, not the ImageNet-derived 123.68/116.78/103.94."""
+    ref = Preprocess(color="BGR", mean=(104.0, 117.0, 123.0), size=(64, 64), layout="NCHW")
+    near = reference_neighbourhood(ref, can_swap_layout=True)
+    assert near[0].name == "the reference's contract" and near[0].preprocess.same_function(ref)
+    exact = Preprocess(color="RGB", mean=(123.0, 117.0, 104.0), size=(64, 64), layout="NCHW")
+    hits = [c.name for c in near if c.preprocess.same_function(exact)]
+    assert hits == ["the reference's contract, read as RGB, means reversed"]
+    assert any(c.preprocess.same_function(ref.replace(mean=(0.0, 0.0, 0.0))) for c in near)
+    assert any(c.preprocess.same_function(ref.replace(layout="NHWC")) for c in near)
+    assert any(c.preprocess.resize.mode == "letterbox" for c in near)
 
 
 def test_differences_in_words():
@@ -155,17 +191,21 @@ def test_ppocr_with_reference_names_the_true_contract(ppocr):
 # ---- without a reference ---------------------------------------------------------------------------------------
 def _label_free_rate(path, runner, true_spec, wrong_cases):
     """Share of wrong contracts after which label-free doctor names `true_spec` first (within the label-free
-    resolution, LABEL_FREE_RESOLUTION), and the cases where it was confident and wrong."""
+    resolution, LABEL_FREE_RESOLUTION), the questions it was sure of and wrong (label: question), and how many
+    times each question was sure."""
     true = Preprocess.from_dict(true_spec)
-    hits, confident_wrong, confident = 0, [], 0
+    hits, confident_wrong, sure = 0, [], {"range": 0, "color": 0, "layout": 0}
     for label, wrong in wrong_cases.items():
         d = diagnose(path, [], preprocess=wrong, runner=runner)
-        hit = indistinguishable(d.best, true, LABEL_FREE_RESOLUTION)
-        hits += hit
-        confident += d.confident
-        if d.confident and not hit:
-            confident_wrong.append(label)
-    return hits / len(wrong_cases), confident_wrong, confident
+        hits += indistinguishable(d.best, true.replace(size=d.best.size, layout=d.best.layout,
+                                                      resize=d.best.resize), LABEL_FREE_RESOLUTION)
+        assert d.confident == all(d.sure.values())
+        for q in sure:
+            sure[q] += d.sure[q]
+            if d.sure[q] and not agrees(q, d.best, true.replace(layout=true.layout or d.best.layout),
+                                        LABEL_FREE_RESOLUTION):
+                confident_wrong.append(f"{label}: {q}")
+    return hits / len(wrong_cases), confident_wrong, sure
 
 
 @pytest.mark.slow
@@ -184,10 +224,10 @@ def test_ppocr_label_free_names_the_contract_it_was_trained_on(ppocr):
     with a margin of only 0.02-0.04. Not RapidOCR's (x/255-0.5)/0.5: that is a deployment choice the weights do
     not record."""
     path, runner, _ = ppocr
-    rate, confident_wrong, confident = _label_free_rate(path, runner, cases.PPOCR_TRAINED, cases.PPOCR_WRONG)
+    rate, confident_wrong, sure = _label_free_rate(path, runner, cases.PPOCR_TRAINED, cases.PPOCR_WRONG)
     assert rate >= 0.9
     assert confident_wrong == []
-    assert confident >= 0.9 * len(cases.PPOCR_WRONG)
+    assert sure["range"] == sure["layout"] == len(cases.PPOCR_WRONG)
     d = diagnose(path, [], preprocess=cases.PPOCR_TRUE, runner=runner)
     assert "batchnorm" in d.candidates[0].evidence
     assert not indistinguishable(d.best, Preprocess.from_dict(cases.PPOCR_TRUE), LABEL_FREE_RESOLUTION)

@@ -840,3 +840,18 @@ def test_fuzz_regressions_are_one_line_errors(fn, arg):
     with pytest.raises(FerryError) as info:
         fn(arg)
     assert "\n" not in str(info.value)
+
+
+def test_ultralytics_metadata_states_rgb_unit_letterbox_114_at_imgsz():
+    from ferry.preprocess.importers import from_ultralytics
+
+    imp = from_ultralytics({"author": "Ultralytics", "imgsz": "[320, 640]", "task": "detect", "stride": "32"})
+    pp = imp.preprocess
+    assert (pp.color, pp.size, pp.layout, pp.resize.mode, pp.resize.pad_value) == ("RGB", (320, 640), "NCHW",
+                                                                                   "letterbox", 114.0)
+    assert pp.affine() == ((1 / 255,) * 3, (0.0,) * 3)
+    assert from_ultralytics({"author": "Ultralytics", "imgsz": 416}).preprocess.size == (416, 416)
+    with pytest.raises(ContractError, match="not an Ultralytics export"):
+        from_ultralytics({"author": "someone"})
+    with pytest.raises(ContractError, match="imgsz"):
+        from_ultralytics({"author": "Ultralytics", "imgsz": "[640, "})

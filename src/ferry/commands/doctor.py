@@ -18,6 +18,9 @@ def add_parser(sub) -> None:
     p.add_argument("--reference", help="the model that gives the right answers (e.g. the torch source)")
     p.add_argument("--reference-preprocess", help="the reference's contract (default: the one embedded in it)")
     p.add_argument("--preprocess", help="what you feed MODEL today (preset or YAML/JSON contract), if known")
+    p.add_argument("--expect", help="photos with known answers: YAML/JSON mapping photo file name -> class index "
+                   "(or name, with --labels); or give --images one ImageFolder directory (a folder per class)")
+    p.add_argument("--labels", help="class names, one a line or JSON, to read class names in --expect or folders")
     p.add_argument("--runtime", help="runtime to run MODEL in (default: the format's own)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--top", type=int, default=10, help="rows of the ranked table")
@@ -31,8 +34,15 @@ def run(args) -> int:
         raise FerryError("--batch and --top must be at least 1")
     if args.reference_preprocess and not args.reference:
         raise FerryError("--reference-preprocess needs --reference")
+    if args.expect and args.reference:
+        raise FerryError("--expect and --reference are two ways to judge the candidates: give one")
+    from ferry.decode.labels import load_labels
+    from ferry.doctor.expect import load_expect
+
+    labels = load_labels(args.labels)
+    expect = load_expect(args.expect, labels) if args.expect else None
     d = diagnose(args.model, args.images, reference=args.reference, reference_preprocess=args.reference_preprocess,
-                 preprocess=args.preprocess, runtime=args.runtime, batch=args.batch)
+                 preprocess=args.preprocess, runtime=args.runtime, batch=args.batch, expect=expect, labels=labels)
     if args.json:
         print(to_json(d.to_dict()))
     else:
@@ -58,7 +68,11 @@ def _print(d, top: int) -> None:
         t.add_row(str(i), name, f"{s.score:.4f}", ev)
     con.print(t)
     verdict = "confident" if d.confident else "NOT SURE"
-    con.print(f"[bold]{verdict}[/bold]: margin to the runner-up {d.margin:.4g} ({d.mode})")
+    con.print(f"[bold]{verdict}[/bold] ({d.mode}): the model wants {d.name}", markup=True, highlight=False)
+    words = {"range": "range and normalisation", "color": "colour order", "layout": "layout", "resize": "resize"}
+    for q, ok in d.sure.items():
+        con.print(f"  {words[q]}: {'sure' if ok else 'not sure'} - {d.why.get(q, '')}", markup=False,
+                  highlight=False)
     for n in d.notes:
         con.print(f"note: {n}")
     if d.differences:

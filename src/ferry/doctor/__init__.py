@@ -1,16 +1,22 @@
 """`ferry doctor`: why are the outputs wrong, and how to fix it in the user's runtime.
 
-Candidates (ferry.doctor.candidates) are generated from colour orders, normalisations and known slips, merged
-when they compute the same function, run through the model in batches with each distinct input computed once
-(ferry.doctor.runner), and ranked:
+Two questions, kept apart. What the model wants is chosen among contracts models are trained with
+(ferry.doctor.candidates: the conventions, the contract the file states, and with a reference the reference's
+contract and each one-step change of it). What the user does wrong (a slip: twice, mean not scaled, std as 1/std)
+explains the distance from `--preprocess` to that answer (`Diagnosis.explanation`) and is never the answer.
 
-- with a reference model: by agreement with the reference's outputs on the same photos (parity at `ferry check`'s
-  tolerances is the only confident answer); then, around the winner, resize modes and layout are tried too;
-- without one: by label-free evidence (ferry.doctor.evidence, ferry.doctor.batchnorm), each signal shown, combined
-  into one ranking with the margin to the runner-up; "not sure" when the margin is small, unless the model's first
-  BatchNorm layers decide it (their input statistics 1.5x closer to training for the winner than for any other
-  answer). Candidates whose tensors differ by under LABEL_FREE_RESOLUTION of their span cannot be told apart
-  without a reference and are reported as one group.
+The evidence, strongest first:
+- a reference model: agreement with its outputs on the same photos; parity at `ferry check`'s tolerances is the
+  only sure answer. Every candidate is scored on SCREEN_PHOTOS photos first; the few that can still win run on all;
+- photos with known answers (`expect`: file name -> class index): top-1 accuracy, then the probability of the
+  expected class;
+- a contract stated in the file (ferry.doctor.stated);
+- label-free signals: BatchNorm statistics where the file keeps BatchNorm (ferry.doctor.batchnorm), and the output
+  signals of ferry.doctor.evidence, whose confidence only compares contracts of the same range (it grows with
+  input magnitude in ReLU networks whose BatchNorm is folded away).
+
+Each question (range, colour order, layout, resize) is sure or not on its own (`Diagnosis.sure`); `confident` is
+true only when every part of `best` is sure.
 """
 
 from __future__ import annotations
@@ -21,24 +27,30 @@ from typing import Any
 
 import numpy as np
 
-from ferry.doctor.candidates import Candidate, geometry_candidates, indistinguishable, normalisation_candidates
+from ferry.doctor.candidates import (
+    Candidate,
+    explain,
+    geometry_candidates,
+    indistinguishable,
+    normalisation_candidates,
+    reference_neighbourhood,
+    same_range,
+)
 from ferry.doctor.evidence import agreement, combine, label_free
 from ferry.doctor.runner import Runner, function_key
+from ferry.doctor.stated import QUESTIONS, Stated, stated
 from ferry.errors import FerryError
 from ferry.preprocess.contract import Preprocess, load_contract
 
-LABEL_FREE_MARGIN = 0.05  # combined-score margin below which the label-free answer is "not sure"
+LABEL_FREE_MARGIN = 0.05  # combined-score margin reported; no longer makes a label-free answer sure by itself
 # Without a reference, contracts whose tensors differ by under this fraction of their span are one answer: PaddleOCR
 # applies ImageNet's RGB-order means to BGR pixels, 8% of the span from the same numbers in BGR order, and no
 # label-free evidence on natural photos resolves that (the BatchNorm divergence differs by 1.5x between the two
 # and reverses with the photos); a reference does.
 LABEL_FREE_RESOLUTION = 0.10
 BATCHNORM_DECISIVE = 1.5  # divergence ratio, runner-up over winner, that makes the BatchNorm evidence decisive
-
-
-def _finite(v: Any) -> Any:
-    """JSON has no NaN or Infinity: a non-finite number is written as null."""
-    return None if isinstance(v, float) and not np.isfinite(v) else v
+SCREEN_PHOTOS = 2  # with a reference, every candidate is first scored on this many photos
+SCREEN_KEEP = 6  # and at most this many (plus ties with the best) go on to every photo
 
 
 @dataclass
@@ -50,9 +62,8 @@ class Scored:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.candidate.name, "origin": self.candidate.origin,
-                "preprocess": self.candidate.preprocess.to_dict(), "score": _finite(self.score),
-                "evidence": {k: _finite(v) for k, v in self.evidence.items()},
-                "same_as": self.same_as}
+                "preprocess": self.candidate.preprocess.to_dict(), "score": self.score,
+                "evidence": dict(self.evidence), "same_as": self.same_as}
 
 
 @dataclass
@@ -60,71 +71,110 @@ class Diagnosis:
     confident: bool
     best: Preprocess
     candidates: list[Scored]
-    mode: str  # "reference" or "label-free"
+    mode: str  # "reference", "expect" or "label-free"
     margin: float
     yours: Preprocess | None = None
     differences: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     model_calls: int = 0
+    sure: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(QUESTIONS, False))
+    why: dict[str, str] = field(default_factory=dict)  # question -> what settled it, or why it is not sure
+    explanation: str | None = None  # the slip that turns `best` into what the user feeds, when one does
+    stated: list[Stated] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.candidates[0].candidate.name
 
     def to_dict(self) -> dict[str, Any]:
-        return {"confident": self.confident, "best": self.best.to_dict(), "mode": self.mode, "margin": self.margin,
-                "differences": self.differences, "notes": self.notes,
+        return {"confident": self.confident, "best": self.best.to_dict(), "name": self.name, "mode": self.mode,
+                "margin": self.margin, "sure": dict(self.sure), "why": dict(self.why),
+                "explanation": self.explanation, "differences": self.differences, "notes": self.notes,
+                "stated": [s.to_dict() for s in self.stated],
                 "candidates": [c.to_dict() for c in self.candidates]}
 
 
-def _reference_outputs(ref, spec, images: list[np.ndarray], batch: int) -> dict[str, np.ndarray]:
-    from ferry.check import resolve_contract, run_per_image
+def agrees(question: str, a: Preprocess, b: Preprocess, tolerance: float = 0.01) -> bool:
+    """Do two contracts give the same answer to one question?"""
+    if question == "range":
+        return same_range(a, b, tolerance)
+    if question == "color":
+        return a.color == b.color and (a.color != "GRAY" or a.gray_zero_is == b.gray_zero_is)
+    if question == "layout":
+        return a.layout == b.layout
+    return a.resize == b.resize and a.size == b.size
 
-    contract = ref.resolve(resolve_contract(ref, spec))
+
+# ---- the reference ---------------------------------------------------------------------------------------------
+def _reference_outputs(ref, contract: Preprocess, images: list[np.ndarray], batch: int) -> dict[str, np.ndarray]:
+    from ferry.check import run_per_image
+
     per = run_per_image(lambda chunk: ref.run_reference(chunk, contract), ref, images, batch)
     return {k: np.concatenate([p[k] for p in per]) for k in per[0]}
 
 
-def _reference_contract(ref, runner: Runner, preprocess, batch: int, notes: list[str]):
-    """The reference's own contract: embedded or declared if it has one (None: check's resolution finds it), else
-    diagnosed label-free on the reference itself, which is where BatchNorm evidence lives (a torch or Keras source
-    keeps its BatchNorm; the exported MODEL has it folded). Only a confident answer is used."""
+def _reference_contract(ref, runner: Runner, spec, batch: int, notes: list[str], yours=None) -> Preprocess:
+    """The reference's own contract: given, embedded or declared (check's resolution), else diagnosed label-free
+    on the reference itself, where BatchNorm evidence lives (a torch or Keras source keeps its BatchNorm; the exported
+    MODEL has it folded). Only an answer sure of its range and colour order is used."""
     from ferry.check import resolve_contract
 
-    reference = ref.path
     try:
-        resolve_contract(ref, None)
-        return None
+        return ref.resolve(resolve_contract(ref, spec))
     except FerryError:
-        pass
-    d = diagnose(ref.path, [], preprocess=preprocess, runner=Runner(ref, runner.images, batch=batch))
-    if not d.confident:
-        raise FerryError(f"{reference}: carries no preprocessing contract and label-free evidence on it is not sure "
-                         f"(best guess {d.candidates[0].candidate.name}, margin {d.margin:.3f}); pass "
-                         "--reference-preprocess PRESET_OR_FILE")
-    notes.append(f"{reference} carries no preprocessing contract: diagnosed without labels as "
-                 f"{d.candidates[0].candidate.name} (margin {d.margin:.3f}"
-                 + (", BatchNorm evidence" if "batchnorm" in d.candidates[0].evidence else "") + ")")
+        if spec is not None:
+            raise
+    size = runner.model.image_input.image_size
+    geometry = yours if yours is not None else Preprocess(size=size) if size else None  # the reference's size
+    d = diagnose(ref.path, [], preprocess=geometry, runner=Runner(ref, runner.images, batch=batch,
+                                                                  names=runner.names))
+    if not (d.sure["range"] and d.sure["color"]):
+        raise FerryError(f"{ref.path}: carries no preprocessing contract and label-free evidence on it is not sure "
+                         f"(best guess {d.name}); pass --reference-preprocess PRESET_OR_FILE")
+    notes.append(f"{ref.path} carries no preprocessing contract: diagnosed without labels as {d.name} ("
+                 + "; ".join(f"{q}: {d.why[q]}" for q in ("range", "color")) + ")")
     return d.best
 
 
-def _base_contract(model, yours: Preprocess | None, ref_spec) -> Preprocess:
-    """Where candidates start: size and resize from what the user feeds (else the reference's contract), layout
-    from the model's input shape when it tells (a wrong layout is a slip tried around the winner)."""
-    layout = model.image_input.image_layout
-    if yours is not None:
-        return yours.replace(layout=layout or yours.layout)
-    if ref_spec is not None:
-        base = load_contract(ref_spec)
-    else:
-        base = model.embedded or model.declared or Preprocess()
-    return model.resolve(base)
+def _slice(outs: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    return {k: v[:n] for k, v in outs.items()}
 
 
-def _rank_reference(runner: Runner, cands: list[Candidate], ref_out: dict[str, np.ndarray]) -> list[Scored]:
+def _sort(scored: list[Scored]) -> list[Scored]:
+    return sorted(scored, key=lambda s: (not s.evidence.get("parity", False), "screened" in s.evidence, -s.score))
+
+
+def _score_reference(runner: Runner, cands: list[Candidate], ref_out) -> list[Scored]:
     outs = runner.outputs([c.preprocess for c in cands])
     scored = []
     for c, o in zip(cands, outs, strict=True):
         ev = agreement(ref_out, o)
         scored.append(Scored(c, round(1.0 - float(ev["relative_error"]), 6), ev))
-    scored.sort(key=lambda s: (not s.evidence["parity"], -s.score))
     return scored
+
+
+def _rank_reference(runner: Runner, cands: list[Candidate], ref_out, notes: list[str]) -> list[Scored]:
+    """Every candidate on the first SCREEN_PHOTOS photos; the SCREEN_KEEP closest (and every one as close as the
+    closest) on all photos. A candidate at parity on all photos is at parity on the first two, so screening can
+    only drop candidates that cannot win (issue 14: a 640x640 detector, 7 photos, 65 s -> under 15 s)."""
+    n = len(runner.images)
+    if n <= SCREEN_PHOTOS + 1 or len(cands) <= SCREEN_KEEP:
+        return _sort(_score_reference(runner, cands, ref_out))
+    screen = runner.memo.get("screen")
+    if screen is None:
+        screen = runner.memo["screen"] = Runner(runner.model, runner.images[:SCREEN_PHOTOS], batch=runner.batch)
+    first = _sort(_score_reference(screen, cands, _slice(ref_out, SCREEN_PHOTOS)))
+    best_err = first[0].evidence["relative_error"]
+    keep = [s for i, s in enumerate(first)
+            if i < SCREEN_KEEP or s.evidence["parity"] or s.evidence["relative_error"] <= best_err + 1e-9]
+    full = _score_reference(runner, [s.candidate for s in keep], ref_out)
+    dropped = [s for s in first if s not in keep]
+    for s in dropped:
+        s.evidence["screened"] = SCREEN_PHOTOS  # scored on the first photos only: it could not win
+        s.evidence["parity"] = False
+    runner.model_calls += screen.model_calls
+    screen.model_calls = 0
+    return _sort(full) + dropped
 
 
 def _add(runner: Runner, ranked: list[Scored], more: list[Candidate], ref_out, notes: list[str]) -> list[Scored]:
@@ -136,13 +186,66 @@ def _add(runner: Runner, ranked: list[Scored], more: list[Candidate], ref_out, n
     if not new:
         return ranked
     try:
-        scored = _rank_reference(runner, new, ref_out)
+        scored = _rank_reference(runner, new, ref_out, notes)
     except FerryError as exc:
         notes.append(f"resize/layout variants not tried: {exc}")
         return ranked
-    return sorted(ranked + scored, key=lambda s: (not s.evidence["parity"], -s.score))
+    return _sort(ranked + scored)
 
 
+def _sure_reference(runner: Runner, ranked: list[Scored], notes: list[str]) -> tuple[dict[str, bool], dict[str, str]]:
+    """A question is sure when the winner is at parity and every other candidate at parity gives the same answer
+    to it. Candidates that make the very same tensors from these photos (every resize mode on photos with the
+    model's aspect ratio) leave that question open: other photos could tell them apart."""
+    best = ranked[0]
+    sure = dict.fromkeys(QUESTIONS, False)
+    why: dict[str, str] = {}
+    if not best.evidence.get("parity"):
+        return sure, dict.fromkeys(QUESTIONS, "no candidate reproduces the reference")
+    bp = best.candidate.preprocess
+    rivals = [s for s in ranked[1:] if s.evidence.get("parity")]
+    for q in QUESTIONS:
+        other = [s for s in rivals if not agrees(q, s.candidate.preprocess, bp)
+                 and not indistinguishable(s.candidate.preprocess, bp)]
+        sure[q] = not other
+        if other:
+            same = [s for s in other if runner.same_input(s.candidate.preprocess, bp)]
+            why[q] = ("these photos give the very same tensor for " + ", ".join(s.candidate.name for s in same)
+                      + ": add photos of other aspect ratios") if same else (
+                "also at parity: " + ", ".join(s.candidate.name for s in other))[:300]
+        else:
+            why[q] = "parity with the reference"
+    return sure, why
+
+
+def _rank_with_reference(runner: Runner, base: Preprocess, yours, ref_contract, ref_out, channels: int,
+                         notes: list[str]) -> list[Scored]:
+    m = runner.model
+    shape = m.image_input.shape
+    can_swap = bool(shape and len(shape) == 4)
+    cands: list[Candidate] = []
+    if ref_contract is not None:
+        cands += reference_neighbourhood(ref_contract, can_swap)
+    for c in normalisation_candidates(base, yours, channels=channels):
+        if not any(c.preprocess.same_function(d.preprocess) for d in cands):
+            cands.append(c)
+    ranked = _rank_reference(runner, cands, ref_out, notes)
+    # Around the three best: resize modes and layout. If still nothing reaches parity, the conventions again at the
+    # best geometry found (a wrong resize can hide the right normalisation).
+    geo: list[Candidate] = []
+    for s in ranked[:3]:
+        geo += geometry_candidates(s.candidate.preprocess, can_swap)[1:]
+    ranked = _add(runner, ranked, geo, ref_out, notes)
+    if not ranked[0].evidence["parity"]:
+        at = ranked[0].candidate.preprocess
+        if (at.resize, at.layout) != (base.resize, base.layout):
+            more = normalisation_candidates(base.replace(resize=at.resize, layout=at.layout), yours,
+                                            channels=channels)
+            ranked = _add(runner, ranked, more, ref_out, notes)
+    return ranked
+
+
+# ---- label-free -------------------------------------------------------------------------------------------------
 def _fed_batches(runner: Runner, pp: Preprocess) -> list[dict[str, np.ndarray]]:
     x = runner.tensor(pp)
     return [runner.model.feed_tensor(x[i:i + runner.step]) for i in range(0, len(x), runner.step)]
@@ -175,23 +278,7 @@ def _batchnorm_scores(runner: Runner, reps: list[Preprocess], notes: list[str]) 
         return None
 
 
-def _batchnorm_decides(ranked: list[Scored], notes: list[str]) -> bool:
-    """The BatchNorm evidence alone is decisive when the winner also has the lowest divergence and every other
-    answer's is at least BATCHNORM_DECISIVE times larger (measured: 2.0x on EfficientNet-Lite0, 1.56-2.35x on
-    PP-OCRv4 det, where the output signals' margin is 0.02-0.04)."""
-    if len(ranked) < 2 or "batchnorm" not in ranked[0].evidence:
-        return False
-    best = ranked[0].evidence["batchnorm"]
-    other = min(s.evidence["batchnorm"] for s in ranked[1:])
-    if not np.isfinite(best) or best <= 0:
-        return False
-    ratio = other / best
-    notes.append(f"BatchNorm evidence: the first layers' input statistics are {ratio:.2f}x closer to training for "
-                 f"{ranked[0].candidate.name} than for any other answer")
-    return bool(ratio >= BATCHNORM_DECISIVE)
-
-
-def _rank_label_free(runner: Runner, cands: list[Candidate], notes: list[str]) -> list[Scored]:
+def _grouped(cands: list[Candidate]) -> list[list[Candidate]]:
     groups: list[list[Candidate]] = []
     for c in cands:
         for g in groups:
@@ -200,6 +287,11 @@ def _rank_label_free(runner: Runner, cands: list[Candidate], notes: list[str]) -
                 break
         else:
             groups.append([c])
+    return groups
+
+
+def _rank_label_free(runner: Runner, cands: list[Candidate], notes: list[str]) -> list[Scored]:
+    groups = _grouped(cands)
     reps = [g[0].preprocess for g in groups]
     outs = runner.outputs(reps)
     flips = runner.outputs(reps, flip=True)
@@ -207,88 +299,246 @@ def _rank_label_free(runner: Runner, cands: list[Candidate], notes: list[str]) -
     bn = _batchnorm_scores(runner, reps, notes)
     for e, b in zip(evidence, bn or [], strict=False):
         e["batchnorm"] = b
-    scores = combine(evidence)
+    ranges = _range_groups(reps)
+    scores = combine(evidence, ranges)
     scored = [Scored(g[0], round(s, 6), {k: round(v, 6) for k, v in e.items()}, [c.name for c in g[1:]])
               for g, s, e in zip(groups, scores, evidence, strict=True)]
     scored.sort(key=lambda s: -s.score)
     return scored
 
 
+def _range_groups(reps: list[Preprocess]) -> list[int]:
+    """Index of each contract's range (normalisation up to colour order): confidence compares only within one."""
+    keys: list[Preprocess] = []
+    out = []
+    for pp in reps:
+        for i, k in enumerate(keys):
+            if same_range(k, pp, LABEL_FREE_RESOLUTION):
+                out.append(i)
+                break
+        else:
+            keys.append(pp)
+            out.append(len(keys) - 1)
+    return out
+
+
+def _bn_ratio(ranked: list[Scored], rivals: list[Scored]) -> float | None:
+    best = ranked[0].evidence.get("batchnorm")
+    vals = [s.evidence.get("batchnorm") for s in rivals]
+    if best is None or not rivals or any(v is None for v in vals) or not np.isfinite(best):
+        return None
+    return float(min(vals) / max(best, 1e-9))  # a divergence of 0: the photos are the training set
+
+
+def _sure_label_free(model, ranked: list[Scored], statements: list[Stated], notes: list[str],
+                     base: Preprocess) -> tuple[dict[str, bool], dict[str, str]]:
+    """Range and colour are sure only on BatchNorm evidence (the first layers' input statistics BATCHNORM_DECISIVE
+    times closer to training than for any answer that differs on that question) or a statement in the file; the
+    output signals rank but never make a range sure, since input magnitude moves them. Layout is sure when the
+    input shape tells; resize when the file states it or the model takes any size as it comes."""
+    bp = ranked[0].candidate.preprocess
+    sure = dict.fromkeys(QUESTIONS, False)
+    why: dict[str, str] = {}
+    covered = {q: s for s in reversed(statements) for q in s.covers}
+    for q, rivals in (("range", [s for s in ranked[1:] if not agrees("range", s.candidate.preprocess, bp,
+                                                                       LABEL_FREE_RESOLUTION)]),
+                      ("color", [s for s in ranked[1:] if agrees("range", s.candidate.preprocess, bp,
+                                                                 LABEL_FREE_RESOLUTION)
+                                 and not agrees("color", s.candidate.preprocess, bp)])):
+        ratio = _bn_ratio(ranked, rivals)
+        if q in covered:
+            sure[q] = True
+            why[q] = f"stated: {covered[q].source}"
+            if ratio is not None and ratio < 1 / BATCHNORM_DECISIVE:
+                notes.append(f"the BatchNorm evidence disagrees with the stated contract on {q} ({1 / ratio:.2f}x "
+                             "closer for another answer): the file's statement may be wrong, check with --reference")
+                sure[q] = False
+        elif ratio is not None:
+            sure[q] = ratio >= BATCHNORM_DECISIVE
+            why[q] = (f"BatchNorm: the first layers' input statistics are {ratio:.2f}x closer to training than for "
+                      f"any other {'range' if q == 'range' else 'colour order'}"
+                      + ("" if sure[q] else f" (under {BATCHNORM_DECISIVE}x: not decisive)"))
+        elif not rivals:
+            sure[q] = True
+            why[q] = "the only candidate"
+        else:
+            why[q] = ("no BatchNorm kept in the file, and output signals cannot settle it (they move with input "
+                      "magnitude): give --reference or --expect")
+    info = model.image_input
+    shape = info.shape or ()
+    if "layout" in covered:
+        sure["layout"], why["layout"] = True, f"stated: {covered['layout'].source}"
+    elif len(shape) == 4 and (shape[1] in (1, 3)) != (shape[3] in (1, 3)):
+        sure["layout"], why["layout"] = True, f"the input shape {list(shape)}"
+    else:
+        why["layout"] = f"the input shape {list(shape)} does not tell where the channels are"
+    if "resize" in covered:
+        sure["resize"], why["resize"] = True, f"stated: {covered['resize'].source}"
+    elif base.resize.mode == "none":
+        sure["resize"], why["resize"] = True, "the model takes the photo at its own size"
+    else:
+        why["resize"] = "label-free evidence cannot tell a crop from a stretch: give --reference"
+    return sure, why
+
+
+def _within_statements(cands: list[Candidate], statements: list[Stated]) -> list[Candidate]:
+    """The candidates that agree with every statement on the questions it covers, the stated contracts first; a
+    statement of the geometry (resize, layout) moves every candidate to it."""
+    if not statements:
+        return cands
+    geometry: dict = {}
+    for s in reversed(statements):
+        if "resize" in s.covers:
+            geometry.update(size=s.preprocess.size, resize=s.preprocess.resize)
+        if "layout" in s.covers and s.preprocess.layout:
+            geometry.update(layout=s.preprocess.layout)
+    out = [Candidate(f"stated by {s.source}", s.preprocess, "stated") for s in statements
+           if s.covers >= {"range", "color"}]
+    for c in cands:
+        pp = c.preprocess.replace(**{k: v for k, v in geometry.items() if v is not None})
+        if all(agrees(q, pp, s.preprocess, 0.001) for s in statements for q in s.covers if q in ("range", "color")):
+            if not any(pp.same_function(o.preprocess) for o in out):
+                out.append(Candidate(c.name, pp, c.origin))
+    return out or cands
+
+
+# ---- photos with known answers -------------------------------------------------------------------------------------
+def _rank_expect(runner: Runner, cands: list[Candidate], expect: dict[str, int], notes: list[str]) -> list[Scored]:
+    from ferry.decode.answers import softmax
+
+    names = runner.names or []
+    rows = [i for i, n in enumerate(names) if n in expect]
+    if not rows:
+        raise FerryError("--expect names none of the photos given (match by file name, e.g. cat.jpg: 281)")
+    labels = np.array([expect[names[i]] for i in rows])
+    outs = runner.outputs([c.preprocess for c in cands])
+    scored = []
+    for c, o in zip(cands, outs, strict=True):
+        logits = next((v for v in o.values() if v.ndim == 2 and v.shape[1] > 1), None)
+        if logits is None:
+            raise FerryError(f"{runner.model.path}: --expect needs a classifier output ([N, classes]); the outputs "
+                             "are " + ", ".join(f"{k}{list(v.shape)}" for k, v in o.items()))
+        if labels.max() >= logits.shape[1]:
+            raise FerryError(f"--expect gives class {int(labels.max())} but the model has {logits.shape[1]} classes")
+        x = logits[rows].astype(np.float64)
+        probs = x if np.all(x >= 0) and np.allclose(x.sum(1), 1, atol=1e-3) else softmax(x, 1)
+        acc = float((probs.argmax(1) == labels).mean())
+        p = float(probs[np.arange(len(rows)), labels].mean())
+        scored.append(Scored(c, round(acc + 1e-3 * p, 6), {"top1": acc, "expected_probability": round(p, 6),
+                                                            "photos": len(rows)}))
+    scored.sort(key=lambda s: -s.score)
+    notes.append(f"{len(rows)} photo(s) with known answers")
+    return scored
+
+
+def _sure_expect(ranked: list[Scored]) -> tuple[dict[str, bool], dict[str, str]]:
+    """Range and colour are sure when the winner gets at least half the photos right and every candidate that
+    answers the question otherwise gets fewer right (a colour swap often keeps the top-1: then colour stays open)."""
+    best = ranked[0]
+    bp = best.candidate.preprocess
+    sure, why = {}, {}
+    n = best.evidence["photos"]
+    for q in ("range", "color"):
+        rivals = [s for s in ranked[1:] if not agrees(q, s.candidate.preprocess, bp, LABEL_FREE_RESOLUTION)]
+        top = max((s.evidence["top1"] for s in rivals), default=0.0)
+        sure[q] = best.evidence["top1"] >= 0.5 and best.evidence["top1"] > top
+        why[q] = (f"{best.evidence['top1'] * n:.0f} of {n} known answers right, at most {top * n:.0f} for any "
+                  f"other {'range' if q == 'range' else 'colour order'}")
+    return sure, why
+
+
+# ---- the diagnosis -------------------------------------------------------------------------------------------------
+def _base_contract(model, yours: Preprocess | None, ref_contract: Preprocess | None,
+                   statements: list[Stated]) -> Preprocess:
+    """Where candidates start: size and resize from what the user feeds (else the reference's contract, else what
+    the file states), layout from the model's input shape when it tells."""
+    layout = model.image_input.image_layout
+    if yours is not None:
+        return yours.replace(layout=layout or yours.layout)
+    if ref_contract is not None:
+        return model.resolve(ref_contract.replace(layout=layout or ref_contract.layout,
+                                                  size=model.image_input.image_size or ref_contract.size))
+    geometry = next((s.preprocess for s in statements if "resize" in s.covers), None)
+    return model.resolve(geometry or Preprocess())
+
+
 def diagnose(model: str | Path, images: list, reference: str | Path | None = None, reference_preprocess=None,
              preprocess=None, runtime: str | None = None, batch: int = 16, runner: Runner | None = None,
-             reference_outputs: dict[str, np.ndarray] | None = None) -> Diagnosis:
-    """Rank candidate contracts for MODEL on the photos. `runner` and `reference_outputs` may be passed back in to
-    reuse outputs across diagnoses of the same model on the same photos."""
+             reference_outputs: dict[str, np.ndarray] | None = None,
+             expect: dict[str, int] | None = None, labels: list[str] | None = None) -> Diagnosis:
+    """Rank candidate contracts for MODEL on the photos. `expect` maps photo file names to class indices (photos
+    with known answers); `images` may be one ImageFolder directory (class folders, named by index or by `labels`).
+    `runner` and `reference_outputs` may be passed back in to reuse outputs across diagnoses of the same model on
+    the same photos."""
+    from ferry.doctor.expect import image_folder, is_image_folder
     from ferry.images import image_files, load_image
     from ferry.runtimes import load
 
     if runner is None:
-        files = image_files(list(images))
+        if is_image_folder(list(images)):
+            files, names, known = image_folder(images[0], labels)
+            expect = {**known, **(expect or {})}
+        else:
+            files = image_files(list(images))
+            names = [f.name for f in files]
         m = load(model, runtime)
         if m.embedded is not None:
             raise FerryError(f"{model}: the file embeds its own preprocessing (it takes uint8 pixels); diagnose the "
                              "model before embedding, or compare it with `ferry check SOURCE {model}`")
-        decoded = [load_image(f) for f in files]
-        runner = Runner(m, decoded, batch=batch)
+        runner = Runner(m, [load_image(f) for f in files], batch=batch, names=names)
     m = runner.model
     notes: list[str] = []
+    channels = m.image_input.channels or 3
+    if "stated" not in runner.memo:
+        runner.memo["stated"] = stated(m)
+    statements: list[Stated] = runner.memo["stated"]
+    for s in statements:
+        notes.append(f"the file states a contract: {s.source} ({', '.join(sorted(s.covers))})")
     ref = load(reference) if reference is not None and reference_outputs is None else None  # loaded once
-    if ref is not None and reference_preprocess is None:
-        reference_preprocess = _reference_contract(ref, runner, preprocess, batch, notes)
+    ref_contract = None
+    if ref is not None:
+        ref_contract = _reference_contract(ref, runner, reference_preprocess, batch, notes, preprocess)
+    elif reference_preprocess is not None:
+        ref_contract = load_contract(reference_preprocess)
     yours = m.resolve(load_contract(preprocess)) if preprocess is not None else None
-    base = _base_contract(m, yours, reference_preprocess)
-    cands = normalisation_candidates(base, yours, channels=m.image_input.channels or 3)
-    if reference is not None or reference_outputs is not None:
+    base = _base_contract(m, yours, ref_contract, statements)
+    if ref_contract is not None:
+        ref_contract = _base_contract(m, None, ref_contract, [])
+    if ref is not None or reference_outputs is not None:
         ref_out = reference_outputs if reference_outputs is not None else _reference_outputs(
-            ref, reference_preprocess, runner.images, batch)
-        ranked = _rank_reference(runner, cands, ref_out)
-        shape = m.image_input.shape
-        can_swap = bool(shape and len(shape) == 4)
-        # Around the three best normalisations: resize modes and layout. If still nothing reaches parity, the
-        # normalisations again at the best geometry found (a wrong resize can hide the right normalisation).
-        geo: list[Candidate] = []
-        for s in ranked[:3]:
-            geo += geometry_candidates(s.candidate.preprocess, can_swap)[1:]
-        ranked = _add(runner, ranked, geo, ref_out, notes)
+            ref, ref.resolve(ref_contract if reference_preprocess is None else load_contract(reference_preprocess)),
+            runner.images, batch)
+        ranked = _rank_with_reference(runner, base, yours, ref_contract, ref_out, channels, notes)
+        sure, why = _sure_reference(runner, ranked, notes)
         if not ranked[0].evidence["parity"]:
-            at = ranked[0].candidate.preprocess
-            if (at.resize, at.layout) != (base.resize, base.layout):
-                more = normalisation_candidates(base.replace(resize=at.resize, layout=at.layout), yours,
-                                                channels=m.image_input.channels or 3)
-                ranked = _add(runner, ranked, more, ref_out, notes)
-        best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
-        margin = best.score - (second.score if second else 0.0)
-        also = [s for s in ranked[1:] if s.evidence["parity"]]
-        # Several candidates at parity: confident only when they are all within 1% of the winner's input (the
-        # model's outputs cannot tell them apart at the tolerances), and the runner-up list names them.
-        bp = best.candidate.preprocess
-        same = [s for s in also if runner.same_input(s.candidate.preprocess, bp)]
-        confident = bool(best.evidence["parity"]) and all(
-            indistinguishable(s.candidate.preprocess, bp) or s in same for s in also)
-        if same:
-            notes.append("these photos give the very same tensor for: " + ", ".join(s.candidate.name for s in same)
-                         + " (photos with the model's aspect ratio cannot tell resize modes apart: add others)")
-        if best.evidence["parity"] and len(also) > len(same):
-            notes.append("also at parity on these photos (the closest first): "
-                         + ", ".join(s.candidate.name for s in also if s not in same)[:400])
-        if not best.evidence["parity"]:
             notes.append("no candidate reproduces the reference: what differs is not (only) preprocessing, or the "
                          "contract is outside the candidates (give --preprocess with your own values)")
         mode = "reference"
+    elif expect:
+        cands = _within_statements(normalisation_candidates(base, yours, channels=channels), statements)
+        ranked = _rank_expect(runner, cands, expect, notes)
+        sure, why = _sure_label_free(m, ranked, statements, notes, base)
+        es, ew = _sure_expect(ranked)
+        for q in es:
+            if es[q] or not sure[q]:
+                sure[q], why[q] = es[q], ew[q]
+        mode = "expect"
     else:
+        cands = _within_statements(normalisation_candidates(base, None, channels=channels), statements)
         ranked = _rank_label_free(runner, cands, notes)
-        best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
-        margin = best.score - (second.score if second else 0.0)
-        decisive = _batchnorm_decides(ranked, notes)  # first: its note is worth reading either way
-        confident = margin >= LABEL_FREE_MARGIN or decisive
+        sure, why = _sure_label_free(m, ranked, statements, notes, base)
         mode = "label-free"
-        notes.append("without a reference the resize mode and layout are not diagnosed (label-free evidence cannot "
-                     "tell a crop from a stretch); give --reference for those")
-    diffs = differences(yours, best.candidate.preprocess) if yours is not None else []
-    return Diagnosis(confident, best.candidate.preprocess, ranked, mode, round(margin, 6), yours, diffs, notes,
-                     runner.model_calls)
+    best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
+    margin = best.score - (second.score if second else 0.0)
+    bp = best.candidate.preprocess
+    explanation = explain(yours, bp) if yours is not None and not yours.same_function(bp) else None
+    diffs = differences(yours, bp) if yours is not None else []
+    if explanation:
+        diffs.insert(0, f"what you feed is the model's contract with one slip: {explanation}")
+    return Diagnosis(all(sure.values()), bp, ranked, mode, round(margin, 6), yours, diffs, notes,
+                     runner.model_calls, sure, why, explanation, statements)
 
 
 from ferry.doctor.fix import differences  # noqa: E402  (fix imports nothing heavy; kept last for readability)
 
-__all__ = ["Diagnosis", "Scored", "Runner", "diagnose", "differences"]
+__all__ = ["Diagnosis", "Scored", "Runner", "agrees", "diagnose", "differences"]

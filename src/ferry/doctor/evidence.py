@@ -3,15 +3,15 @@
 Label-free signals, each computed from outputs only, so they work on exported models whose BatchNorm is folded:
 
     confidence   mean max-softmax (classifier), or how far a [0,1] map sits from 0.5 (maps). Measured pitfall: it
-                 rewards inputs that are simply larger (MobileNetV2 preferred 0..255 with Caffe means), so it is
-                 never used alone.
+                 rewards inputs that are simply larger (MobileNetV2 preferred 0..255 with Caffe means), so it only
+                 compares candidates of the same range (colour orders), never ranges.
     flip         cosine between the centred outputs of each photo and of its mirror image (maps mirrored back).
                  A trained model is nearly mirror-invariant on its own input distribution; scale-free.
     separation   1 - (distance between a photo's outputs and its mirror's) / (mean distance between different
                  photos' outputs). Scale-free, so larger logits do not help; collapsed outputs (every photo the
                  same answer) score low.
 
-The combined label-free score is the mean of the three signals' percentile ranks among the candidates.
+The combined label-free score is the mean of the three signals' percentile ranks (confidence's within its range).
 """
 
 from __future__ import annotations
@@ -93,15 +93,30 @@ def _ranks(vals: np.ndarray) -> np.ndarray:
     return ranks / (n - 1)
 
 
-def combine(evidence: list[dict[str, float]]) -> list[float]:
-    """Mean percentile rank of each output signal among the candidates (1 = best on every signal). Where every
-    candidate has BatchNorm evidence (ferry.doctor.batchnorm: lower divergence is better) it weighs four times as
-    much as the three output signals together: it measures the inputs against the training statistics directly,
-    where the output signals only infer them (on PP-OCRv4 det they preferred a mean scaled twice)."""
+def _ranks_within(vals: np.ndarray, groups: list[int]) -> np.ndarray:
+    """Percentile rank of each value within its group (0.5 for a group of one)."""
+    out = np.full(len(vals), 0.5)
+    g = np.asarray(groups)
+    for k in set(groups):
+        idx = np.flatnonzero(g == k)
+        if len(idx) > 1:
+            out[idx] = _ranks(vals[idx])
+    return out
+
+
+def combine(evidence: list[dict[str, float]], ranges: list[int] | None = None) -> list[float]:
+    """Mean percentile rank of the output signals among the candidates (1 = best on every signal). Confidence is
+    ranked only among candidates of the same range (`ranges`: a group index per candidate): it grows with input
+    magnitude in ReLU networks whose BatchNorm is folded away (measured: a folded ImageNet classifier preferred
+    0..255 inputs with a slip), so it may choose a colour order, never a range. Where every candidate has BatchNorm
+    evidence (ferry.doctor.batchnorm: lower divergence is better) it weighs four times as much as the output signals
+    together: it measures the inputs against the training statistics directly."""
     n = len(evidence)
     if n == 1:
         return [1.0]
-    outputs = np.mean([_ranks(np.array([e[k] for e in evidence])) for k in ("confidence", "flip", "separation")],
+    groups = ranges if ranges is not None else [0] * n
+    conf = _ranks_within(np.array([e["confidence"] for e in evidence]), groups)
+    outputs = np.mean([_ranks(np.array([e[k] for e in evidence])) for k in ("flip", "separation")] + [conf],
                       axis=0)
     if all("batchnorm" in e for e in evidence):
         bn = np.array([e["batchnorm"] for e in evidence], dtype=np.float64)

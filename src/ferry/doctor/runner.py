@@ -30,6 +30,7 @@ class Runner:
     model: Model
     images: list[np.ndarray]
     batch: int = 16
+    names: list[str] | None = None  # the photos' file names, for --expect
     model_calls: int = 0
     _outputs: dict[tuple, dict[str, np.ndarray]] = field(default_factory=dict)
     _resized: dict[tuple, np.ndarray] = field(default_factory=dict)

@@ -41,6 +41,7 @@ __all__ = [
     "from_omz_accuracy_check",
     "from_openvino_rt_info",
     "from_timm",
+    "from_ultralytics",
     "import_contract",
     "to_openvino_rt_info",
 ]
@@ -1449,6 +1450,37 @@ def from_caffe_mean_binaryproto(path: Any) -> Imported:
     return Imported(pre, notes, source)
 
 
+# ---- Ultralytics YOLO exports ---------------------------------------------------------------------------------
+def from_ultralytics(metadata: Any) -> Imported:
+    """The contract an Ultralytics export states in its metadata (ONNX `metadata_props`, the OpenVINO/TFLite
+    `metadata.yaml`): `author` names Ultralytics, `imgsz` is "[h, w]" (or one number). Ultralytics' predictor feeds
+    RGB, /255, no mean/std, letterboxed to imgsz with pad 114 (ultralytics/data/augment.py LetterBox, centred), NCHW.
+    `task`, `stride` and `names` are read by the task and label code, not here."""
+    import ast
+
+    source = "Ultralytics metadata"
+    meta = _mapping(source, metadata, "metadata")
+    if "ultralytics" not in str(meta.get("author", "")).lower():
+        raise _fail(source, "author does not name Ultralytics; this is not an Ultralytics export")
+    raw = meta.get("imgsz")
+    try:
+        imgsz = ast.literal_eval(raw) if isinstance(raw, str) else raw
+    except (ValueError, SyntaxError):
+        raise _fail(source, f"imgsz {_short(raw)} is not a size like [640, 640]") from None
+    if isinstance(imgsz, int | float) and not isinstance(imgsz, bool):
+        imgsz = [imgsz, imgsz]
+    size = None
+    notes: list[str] = []
+    if isinstance(imgsz, list | tuple) and len(imgsz) == 2:
+        size = (_pixels(source, "imgsz[0]", imgsz[0]), _pixels(source, "imgsz[1]", imgsz[1]))
+    else:
+        notes.append("imgsz missing or not [h, w]: the size is taken from the model's input")
+    pp = _build(source, color="RGB", size=size, scale=1 / 255, layout="NCHW",
+                resize=_resize(source, mode="letterbox", pad_value=114.0, interpolation="bilinear",
+                               semantics="opencv"))
+    return Imported(pp, notes, source)
+
+
 # ---- dispatcher --------------------------------------------------------------------------------------------
 IMPORTERS: dict[str, Callable[..., Imported]] = {
     "timm": from_timm,
@@ -1458,6 +1490,7 @@ IMPORTERS: dict[str, Callable[..., Imported]] = {
     "omz": from_omz_accuracy_check,
     "openvino": from_openvino_rt_info,
     "caffe": from_caffe_mean_binaryproto,
+    "ultralytics": from_ultralytics,
 }
 
 

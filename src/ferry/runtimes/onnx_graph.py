@@ -52,6 +52,22 @@ def declared_preprocess(model) -> Preprocess | None:
     return None
 
 
+def stated_preprocess(model) -> Preprocess | None:
+    """A contract another tool's export records for the host to apply: an Ultralytics export's metadata
+    (`author` Ultralytics, `imgsz`: RGB, /255, letterbox pad 114, NCHW). None when the file states none or states
+    it unreadably (an export's metadata must not stop the model from loading)."""
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    if "ultralytics" not in props.get("author", "").lower():
+        return None
+    from ferry.errors import FerryError
+    from ferry.preprocess.importers import from_ultralytics
+
+    try:
+        return from_ultralytics(props).preprocess
+    except FerryError:
+        return None
+
+
 def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Path:
     """Write a copy of `src` whose image input takes uint8 NHWC BGR pixels with `preprocess` applied in-graph."""
     onnx = require("onnx", "onnx")

@@ -73,7 +73,7 @@ def load(path: str | Path) -> OrtModel:
     return OrtModel(
         runtime=NAME, path=p, format=ONNX,
         inputs=[_info(i) for i in sess.get_inputs()], outputs=[_info(o) for o in sess.get_outputs()],
-        embedded=facts.embedded, notes=list(facts.notes), _session=sess,
+        embedded=facts.embedded, declared=facts.declared, notes=list(facts.notes), _session=sess,
     )
 
 
@@ -86,6 +86,7 @@ class OnnxFacts:
     notes: tuple[str, ...]
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
+    declared: Preprocess | None = None  # a contract the file records for the host to apply (Ultralytics metadata)
 
 
 _FACTS: dict[tuple, OnnxFacts] = {}
@@ -111,7 +112,8 @@ def file_facts(path: str | Path) -> OnnxFacts:
     inits = {i.name for i in model.graph.initializer}
     facts = OnnxFacts(embedded, tuple(notes),
                       tuple(onnx_graph.value_info(i) for i in model.graph.input if i.name not in inits),
-                      tuple(onnx_graph.value_info(o) for o in model.graph.output))
+                      tuple(onnx_graph.value_info(o) for o in model.graph.output),
+                      onnx_graph.stated_preprocess(model) if embedded is None else None)
     del model
     if key is not None:
         if len(_FACTS) >= _FACTS_KEPT:

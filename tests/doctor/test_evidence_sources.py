@@ -1,0 +1,201 @@
+"""Where the doctor's evidence comes from besides a reference: contracts the file states (Ultralytics metadata,
+normalisation ops at the graph's front), photos with known answers, and the reference's neighbourhood; each
+question's `sure` flag, and the flag turning false when the evidence is taken away."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import cases  # noqa: E402
+
+from ferry.doctor import Runner, diagnose  # noqa: E402
+from ferry.images import load_image  # noqa: E402
+from ferry.preprocess.contract import Preprocess  # noqa: E402
+from ferry.runtimes import load  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+PHOTOS = ROOT / "examples" / "images"
+NAMES = ("astronaut.jpg", "chelsea.jpg", "coffee.jpg", "rocket.jpg")
+
+
+def _images() -> list[np.ndarray]:
+    return [load_image(PHOTOS / n) for n in NAMES]
+
+
+def _export(net, dest: Path, size=(64, 64), metadata: dict[str, str] | None = None) -> Path:
+    import onnx
+    import torch
+
+    torch.onnx.export(net, torch.randn(1, 3, *size), dest, dynamo=False, opset_version=17, input_names=["images"],
+                      output_names=["output0"])
+    if metadata:
+        proto = onnx.load(str(dest))
+        for k, v in metadata.items():
+            proto.metadata_props.add(key=k, value=v)
+        onnx.save(proto, str(dest))
+    return dest
+
+
+ULTRALYTICS = {"author": "Ultralytics", "task": "detect", "imgsz": "[64, 64]", "stride": "32",
+               "names": "{0: 'person', 1: 'bicycle'}", "batch": "1"}
+
+
+@pytest.fixture(scope="module")
+def yolo_like(tmp_path_factory):
+    """The seeded classifier exported with an Ultralytics export's metadata keys, and without them."""
+    import torch_models
+
+    d = tmp_path_factory.mktemp("ultra")
+    net = torch_models.classifier()
+    return _export(net, d / "yolo.onnx", metadata=ULTRALYTICS), _export(net, d / "plain.onnx")
+
+
+def test_ultralytics_metadata_is_the_stated_contract_and_settles_every_question(yolo_like):
+    yolo, plain = yolo_like
+    m = load(yolo)
+    want = Preprocess.from_dict({"color": "RGB", "scale": 1 / 255, "size": [64, 64], "layout": "NCHW",
+                                 "resize": {"mode": "letterbox", "pad_value": 114}})
+    assert m.declared is not None and m.declared.same_function(want)
+    d = diagnose(yolo, [PHOTOS / n for n in NAMES], preprocess="imagenet")
+    assert d.best.same_function(want), d.name
+    assert d.candidates[0].candidate.origin == "stated"
+    assert d.sure == {"range": True, "color": True, "layout": True, "resize": True}
+    assert d.confident
+    assert any("metadata" in n for n in d.notes)
+    # the evidence taken away: the same weights without the metadata are not sure of range or colour
+    d2 = diagnose(plain, [PHOTOS / n for n in NAMES], preprocess="imagenet")
+    assert not d2.sure["range"] and not d2.sure["color"] and not d2.sure["resize"]
+    assert d2.sure["layout"]
+    assert not d2.confident
+
+
+def test_normalisation_at_the_graph_front_states_the_range_only(tmp_path):
+    """A graph that starts with x * (1/255) wants 0..255 pixels: range sure, colour order not (the ops do not say)."""
+    import torch
+    import torch_models
+
+    class Scaled(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch_models.classifier()
+
+        def forward(self, x):
+            return self.net(x * (1 / 255.0))
+
+    path = _export(Scaled().eval(), tmp_path / "scaled.onnx")
+    d = diagnose(path, [PHOTOS / n for n in NAMES], preprocess="imagenet")
+    assert any("normalises its input first" in s.source for s in d.stated)
+    gain, offset = d.best.affine()
+    assert np.allclose(gain, 1.0) and np.allclose(offset, 0.0), d.name
+    assert d.sure["range"] and not d.sure["color"]
+    assert "stated" in d.why["range"]
+
+
+def test_reference_neighbourhood_finds_an_exact_swap_of_a_non_convention_contract(tmp_path):
+    """Issue 14: reference Caffe-style BGR 104/117/123; a copy whose first convolution reads RGB wants exactly RGB
+    123/117/104 (not RapidOCR's or ImageNet-derived numbers), confidently. Without the reference's contract the
+    neighbourhood is not built and the exact contract is not found."""
+    import onnx
+    import torch_models
+    from onnx import numpy_helper
+
+    src = torch_models.onnx_path("classifier")
+    proto = onnx.load(str(src))
+    first = next(n for n in proto.graph.node if n.op_type == "Conv")
+    init = next(i for i in proto.graph.initializer if i.name == first.input[1])
+    w = numpy_helper.to_array(init)[:, ::-1].copy()
+    init.CopyFrom(numpy_helper.from_array(w, init.name))
+    swapped = tmp_path / "reads_rgb.onnx"
+    onnx.save(proto, str(swapped))
+
+    contract = {"color": "BGR", "scale": 1.0, "mean": [104, 117, 123], "size": [48, 64], "layout": "NCHW"}
+    images = _images()
+    ref = load(torch_models.torchscript_path("classifier"))
+    ref_out = ref.run_reference(images, ref.resolve(Preprocess.from_dict(contract)))
+    runner = Runner(load(swapped), images)
+    d = diagnose(swapped, [], preprocess=cases.CAFFE_BGR, runner=runner, reference_outputs=ref_out,
+                 reference_preprocess=contract)
+    exact = Preprocess(color="RGB", scale=1.0, mean=(123.0, 117.0, 104.0), size=(48, 64), layout="NCHW")
+    assert d.best.same_function(exact), d.name
+    assert d.name == "the reference's contract, read as RGB, means reversed"
+    assert d.confident and all(d.sure.values()), d.why
+    assert "your input is BGR; the model wants RGB" in d.differences
+    # the unmodified model gets the reference's own contract, by that name
+    plain = diagnose(src, [], preprocess=cases.CAFFE_BGR, runner=Runner(load(src), images),
+                     reference_outputs=ref_out, reference_preprocess=contract)
+    assert plain.name == "the reference's contract" and plain.confident
+
+
+def test_a_slip_is_never_the_answer_but_explains_what_you_feed(yolo_like):
+    """Label-free: every candidate is a convention or a stated contract; the user's slip is named as the
+    explanation of the distance instead."""
+    _, plain = yolo_like
+    twice = {"color": "RGB", "scale": 1 / 255 / 0.229 ** 2,
+             "mean": [0.485 / 0.229 ** 2 + 0.485 / 0.229] * 3}
+    runner = Runner(load(plain), _images())
+    for wrong in (cases.SEEDED_WRONG["imagenet no std"], cases.SEEDED_WRONG["imagenet std as 1/std"],
+                  cases.SEEDED_WRONG["imagenet swap after mean"], twice):
+        d = diagnose(plain, [], preprocess=wrong, runner=runner)
+        assert {s.candidate.origin for s in d.candidates} <= {"convention", "stated"}
+        yours = Preprocess.from_dict(wrong)
+        assert not any(s.candidate.preprocess.same_function(yours.replace(size=(64, 64), layout="NCHW"))
+                       for s in d.candidates)
+    imagenet = Preprocess.from_dict({**cases.IMAGENET, "size": [64, 64], "layout": "NCHW"})
+    ref_out = Runner(load(plain), _images()).outputs([imagenet])[0]  # the model itself, fed right
+    d = diagnose(plain, [], preprocess=cases.SEEDED_WRONG["imagenet std as 1/std"], runner=Runner(
+        load(plain), _images()), reference_outputs=ref_out)
+    assert d.best.same_function(imagenet) and "1/std" in (d.explanation or ""), d.explanation
+
+
+def _ferry(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ferry.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+
+
+def test_every_doctor_path_prints_json_that_parses(yolo_like, tmp_path):
+    """label-free (not sure, exit 1), stated (sure, exit 0), expect, ImageFolder, reference: one serialiser."""
+    import torch_models
+
+    yolo, plain = yolo_like
+    photos = [str(PHOTOS / n) for n in NAMES]
+    runs = {
+        "label-free": (_ferry("doctor", str(plain), "--images", *photos, "--preprocess", "caffe", "--json"), 1),
+        "stated": (_ferry("doctor", str(yolo), "--images", *photos, "--json"), 0),
+    }
+    expect = tmp_path / "expect.yaml"
+    expect.write_text("chelsea.jpg: 3\ncoffee.jpg: cls7\n")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(f"cls{i}" for i in range(10)) + "\n")
+    runs["expect"] = (_ferry("doctor", str(plain), "--images", *photos, "--expect", str(expect), "--labels",
+                             str(labels), "--json"), None)
+    folder = tmp_path / "folder"
+    for i, n in enumerate(NAMES):
+        (folder / f"cls{i % 2}").mkdir(parents=True, exist_ok=True)
+        (folder / f"cls{i % 2}" / n).write_bytes((PHOTOS / n).read_bytes())
+    runs["imagefolder"] = (_ferry("doctor", str(plain), "--images", str(folder), "--labels", str(labels),
+                                  "--json"), None)
+    contract = tmp_path / "ref.yaml"
+    Preprocess.from_dict(cases.SEEDED_TRUE["classifier"]).save(contract)
+    runs["reference"] = (_ferry("doctor", str(torch_models.onnx_path("classifier")), "--images", *photos,
+                                "--reference", str(torch_models.torchscript_path("classifier")),
+                                "--reference-preprocess", str(contract), "--json"), 0)
+    for mode, (done, code) in runs.items():
+        assert "Traceback" not in done.stderr, (mode, done.stderr[-800:])
+        out = json.loads(done.stdout)
+        assert set(out) >= {"confident", "best", "candidates", "sure", "name", "why"}, mode
+        assert set(out["sure"]) == {"range", "color", "layout", "resize"}, mode
+        assert out["confident"] == all(out["sure"].values()), mode
+        if code is not None:
+            assert done.returncode == code, (mode, done.returncode, done.stderr[-400:])
+    assert json.loads(runs["expect"][0].stdout)["mode"] == "expect"
+    assert json.loads(runs["imagefolder"][0].stdout)["mode"] == "expect"
+    bad = _ferry("doctor", str(plain), "--images", *photos, "--expect", str(tmp_path / "none.yaml"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "none.yaml" in bad.stderr
