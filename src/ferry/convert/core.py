@@ -11,8 +11,9 @@ Routes (ferry picks one per target and says which in the manifest):
     tflite    litert_torch.convert (extra)      TFLiteConverter (builtin ops)         unreachable (see TFLITE_FROM)
 
 OpenCV DNN has no place in the file for preprocessing, so its target is the plain ONNX model plus the exact
-blobFromImageWithParams parameters (in ferry.json and its metadata). TFLite keeps the contract as a flatbuffer
-metadata entry; the app applies it (ferry native tflite prints the lines).
+blobFromImageWithParams parameters (in ferry.json and its metadata); a file OpenCV DNN refuses (a dynamic shape it
+cannot work out) gets the remedies of ferry.convert.opencv_remedies, each checked. TFLite keeps the contract as a
+flatbuffer metadata entry; the app applies it (ferry native tflite prints the lines).
 
 Nothing is written at the destination until it is complete: every file is built in a hidden staging folder inside
 OUTDIR and renamed into place; a convert killed midway leaves at most that staging folder, never a partial model.
