@@ -26,6 +26,8 @@ MODELS = {
     # ddddocr's older, dynamically quantised recogniser (ConvInteger, com.microsoft DynamicQuantizeLSTM): no remedy
     # makes OpenCV DNN load it (tests/convert/test_opencv_remedies.py)
     "ddddocr_ocr_old": ("ddddocr==1.6.1", "ddddocr/common_old.onnx"),
+    # PP-OCRv6 small text recogniser (Apache-2.0), input [N, 3, 48, W]: OpenCV DNN 4.14 loads it only after onnxsim
+    "ppocrv6_rec": ("rapidocr==3.10.0", "rapidocr/models/PP-OCRv6_rec_small.onnx"),
     "mtcnn_pnet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/pnet.pt"),
     "mtcnn_rnet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/rnet.pt"),
     "mtcnn_onet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/onet.pt"),

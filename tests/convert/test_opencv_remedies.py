@@ -25,6 +25,9 @@ from ferry.preprocess.contract import load_contract
 
 SIZE = [32, 48]
 CONTRACT = {"color": "BGR", "size": SIZE, "scale": 1 / 255, "mean": [0.5] * 3, "std": [0.25] * 3, "layout": "NCHW"}
+# rapidocr's rec preprocessing: BGR, height 48 (width 320 fixed here), (x/255 - 0.5)/0.5.
+PPOCR_REC_CONTRACT = {"color": "BGR", "size": [48, 320], "scale": 1 / 255, "mean": [0.5] * 3, "std": [0.5] * 3,
+                      "layout": "NCHW"}
 # ddddocr/core/ocr_engine.py: height 64, gray, /255, no mean or std; a width of 256 fixed for the OpenCV file.
 DDDDOCR_CONTRACT = {"color": "GRAY", "size": [64, 256], "scale": 1 / 255, "mean": [0.0], "std": [1.0],
                     "layout": "NCHW"}
@@ -292,3 +295,17 @@ def test_ddddocr_quantised_recogniser_is_unreachable_with_opencvs_node(tmp_path,
     assert "findCommonShape" in t.reason and "graph simplified by onnxsim" in t.reason
     assert "ConvInteger x21" in t.reason and "DynamicQuantizeLSTM (com.microsoft) x1" in t.reason
     assert "It loads in onnxruntime and openvino" in t.reason, t.reason
+
+
+@pytest.mark.slow
+def test_ppocrv6_recogniser_loads_in_opencv_only_after_onnxsim(tmp_path, photos):
+    import pretrained
+
+    src = pretrained.ppocrv6_rec_onnx()
+    assert "node Reshape.71 (Reshape)" in _opencv_error(src)
+    m = convert(src, to="opencv", preprocess=PPOCR_REC_CONTRACT, outdir=tmp_path, images=photos[:3])
+    t = _opencv_entry(m)
+    assert t.reachable and t.passed, t.reason
+    assert "input x fixed to [1, 3, 48, 320]" in t.route and "graph simplified by onnxsim 0.8.1" in t.route, t.route
+    worst = max(o["max_abs"] for o in t.check["outputs"])
+    assert worst < 1e-3, worst  # measured 8.5e-5 on 10 photos (softmax probabilities)

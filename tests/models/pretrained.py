@@ -105,3 +105,8 @@ def ddddocr_ocr_onnx() -> Path:
 def ddddocr_ocr_old_onnx() -> Path:
     """ddddocr 1.6.1's older recogniser, dynamically quantised (ConvInteger, com.microsoft DynamicQuantizeLSTM)."""
     return fetch_models.fetch("ddddocr_ocr_old")
+
+
+def ppocrv6_rec_onnx() -> Path:
+    """PP-OCRv6 small CTC recogniser from rapidocr 3.10.0, opset 11, input [N, 3, 48, W] (BGR, (x/255 - 0.5)/0.5)."""
+    return fetch_models.fetch("ppocrv6_rec")
