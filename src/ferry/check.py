@@ -211,7 +211,7 @@ def check(
                 pairs.append(load(t, r))
             except FerryError as exc:  # e.g. an op one runtime lacks: the runtimes that can run it still report
                 unloadable.append(TargetResult(str(t), r, False, notes=[], preprocess_path="-",
-                                               error=str(exc) + _load_hint(t, r)))
+                                               error=str(exc) + _load_hint(t, r, preprocess)))
     if unloadable and not pairs:
         raise FerryError(unloadable[0].error)
     same_as_source = {k for k, m in enumerate(pairs) if _same_run(m, src, tgt_contract_spec)}
@@ -282,12 +282,14 @@ def check(
     return _check_result(shard, results, src, contract, files, threshold, names, samples=samples)
 
 
-def _load_hint(target: str | Path, runtime: str) -> str:
+def _load_hint(target: str | Path, runtime: str, preprocess=None) -> str:
     """What to do about a file this runtime cannot load. OpenCV DNN refuses many dynamic-shape ONNX files that
-    `ferry convert --to opencv` makes loadable (ferry.convert.opencv_remedies), so that is named (issue 15)."""
+    `ferry convert --to opencv` makes loadable (ferry.convert.opencv_remedies), so that is named (issue 15), with
+    the --preprocess the user gave when it was a preset or a file."""
     if runtime != "opencv":
         return ""
-    return (f"; `ferry convert {target} --to opencv --preprocess CONTRACT` fixes the input to the contract's size, "
+    spec = preprocess if isinstance(preprocess, str | Path) else "CONTRACT"
+    return (f"; `ferry convert {target} --to opencv --preprocess {spec}` fixes the input to the contract's size, "
             "infers shapes and simplifies the graph until OpenCV DNN loads it, each step checked")
 
 

@@ -240,13 +240,15 @@ def _contract_file(tmp_path: Path) -> str:
 
 
 def test_check_says_cannot_load_names_the_node_and_suggests_convert(flatten_onnx, tmp_path, photos):
+    contract = _contract_file(tmp_path)
     done = _ferry("check", str(flatten_onnx), str(flatten_onnx), "--runtimes", "onnxruntime,opencv",
-                  "--preprocess", _contract_file(tmp_path), "--images", *map(str, photos[:2]))
+                  "--preprocess", contract, "--images", *map(str, photos[:2]))
     assert done.returncode == 2, done.stdout + done.stderr
     out = done.stdout
     assert "cannot load it: node" in out and "(Shape)" in out, out
     assert "cannot load" in out.splitlines()[-1] and "differ" not in out.splitlines()[-1], out
-    assert "ferry convert" in done.stderr and "--to opencv" in done.stderr and "node " in done.stderr
+    assert f"ferry convert {flatten_onnx} --to opencv --preprocess {contract}" in done.stderr, done.stderr
+    assert "node /Shape (Shape)" in done.stderr
 
 
 def test_check_catches_an_opencv_file_that_loads_but_computes_wrong(flatten_onnx, tmp_path, photos):
