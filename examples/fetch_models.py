@@ -71,10 +71,13 @@ def fetch(name: str) -> Path:
         return dest
     with tempfile.TemporaryDirectory() as tmp:
         with zipfile.ZipFile(_download_wheel(requirement, tmp)) as z:
-            data = z.read(member)
-        part = dest.with_suffix(".part")
-        part.write_bytes(data)
-        os.replace(part, dest)
+            # every missing model of this wheel at once: ddddocr's three models come in one 76 MB download
+            for req, m in MODELS.values():
+                out = cache_dir() / Path(m).name
+                if req == requirement and (m == member or not out.is_file()):
+                    part = out.with_suffix(".part")
+                    part.write_bytes(z.read(m))
+                    os.replace(part, out)
     return dest
 
 
