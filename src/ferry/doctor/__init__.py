@@ -49,8 +49,8 @@ LABEL_FREE_MARGIN = 0.05  # combined-score margin reported; no longer makes a la
 # and reverses with the photos); a reference does.
 LABEL_FREE_RESOLUTION = 0.10
 BATCHNORM_DECISIVE = 1.5  # divergence ratio, runner-up over winner, that makes the BatchNorm evidence decisive
-SCREEN_PHOTOS = 2  # with a reference, every candidate is first scored on this many photos
-SCREEN_KEEP = 6  # and at most this many (plus ties with the best) go on to every photo
+SCREEN_PHOTOS = 1  # with a reference, every candidate is first scored on this many photos
+SCREEN_KEEP = 3  # and the closest this many, with every one at parity there, go on to every photo
 
 
 @dataclass
@@ -136,8 +136,15 @@ def _reference_contract(ref, runner: Runner, spec, batch: int, notes: list[str],
     return d.best
 
 
-def _slice(outs: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-    return {k: v[:n] for k, v in outs.items()}
+def _screen_rows(runner: Runner, size: tuple[int, int] | None) -> list[int]:
+    """The photos to screen on: those whose aspect ratio is farthest from the model's, where resize modes differ
+    most (on a square photo for a square model, stretch, crop and letterbox make the very same tensor)."""
+    if size is None:
+        return list(range(SCREEN_PHOTOS))
+    want = np.log(size[1] / size[0])
+    far = sorted(range(len(runner.images)), key=lambda i: -abs(
+        np.log(runner.images[i].shape[1] / runner.images[i].shape[0]) - want))
+    return sorted(far[:SCREEN_PHOTOS])
 
 
 def _sort(scored: list[Scored]) -> list[Scored]:
@@ -153,17 +160,36 @@ def _score_reference(runner: Runner, cands: list[Candidate], ref_out) -> list[Sc
     return scored
 
 
+def _runnable(runner: Runner, cands: list[Candidate], notes: list[str]) -> list[Candidate]:
+    """The candidates whose tensor the model can take: a layout swap cannot be fed to a model whose spatial dims
+    are free (nothing says how the buffer would be read), and it is dropped with a note, not an error."""
+    out = []
+    for c in cands:
+        pp = c.preprocess
+        h, w = pp.size or (8, 8)
+        shape = (1, pp.channels, h, w) if pp.layout != "NHWC" else (1, h, w, pp.channels)
+        try:
+            runner.model.feed_tensor(np.zeros(shape, np.float32))
+        except FerryError as exc:
+            notes.append(f"{c.name}: not tried ({str(exc).split(': ', 1)[-1][:160]})")
+            continue
+        out.append(c)
+    return out
+
+
 def _rank_reference(runner: Runner, cands: list[Candidate], ref_out, notes: list[str]) -> list[Scored]:
-    """Every candidate on the first SCREEN_PHOTOS photos; the SCREEN_KEEP closest (and every one as close as the
-    closest) on all photos. A candidate at parity on all photos is at parity on the first two, so screening can
-    only drop candidates that cannot win (issue 14: a 640x640 detector, 7 photos, 65 s -> under 15 s)."""
+    """Every candidate on the first SCREEN_PHOTOS photos; those at parity there and the SCREEN_KEEP closest on all
+    photos. A candidate at parity on all photos is at parity on the first, so screening only drops candidates that
+    can neither win nor be a rival at parity (issue 14: a 640x640 detector on 7 photos took 65 s)."""
+    cands = _runnable(runner, cands, notes)
     n = len(runner.images)
     if n <= SCREEN_PHOTOS + 1 or len(cands) <= SCREEN_KEEP:
         return _sort(_score_reference(runner, cands, ref_out))
-    screen = runner.memo.get("screen")
-    if screen is None:
-        screen = runner.memo["screen"] = Runner(runner.model, runner.images[:SCREEN_PHOTOS], batch=runner.batch)
-    first = _sort(_score_reference(screen, cands, _slice(ref_out, SCREEN_PHOTOS)))
+    if "screen" not in runner.memo:
+        rows = _screen_rows(runner, cands[0].preprocess.size)
+        runner.memo["screen"] = (rows, Runner(runner.model, [runner.images[i] for i in rows], batch=runner.batch))
+    rows, screen = runner.memo["screen"]
+    first = _sort(_score_reference(screen, cands, {k: v[rows] for k, v in ref_out.items()}))
     best_err = first[0].evidence["relative_error"]
     keep = [s for i, s in enumerate(first)
             if i < SCREEN_KEEP or s.evidence["parity"] or s.evidence["relative_error"] <= best_err + 1e-9]
@@ -230,10 +256,11 @@ def _rank_with_reference(runner: Runner, base: Preprocess, yours, ref_contract, 
         if not any(c.preprocess.same_function(d.preprocess) for d in cands):
             cands.append(c)
     ranked = _rank_reference(runner, cands, ref_out, notes)
-    # Around the three best: resize modes and layout. If still nothing reaches parity, the conventions again at the
-    # best geometry found (a wrong resize can hide the right normalisation).
+    # Around every candidate at parity (else the three best): resize modes and layout. If still nothing reaches
+    # parity, the conventions again at the best geometry found (a wrong resize can hide the right normalisation).
     geo: list[Candidate] = []
-    for s in ranked[:3]:
+    at_parity = [s for s in ranked if s.evidence.get("parity")]
+    for s in at_parity or ranked[:3]:
         geo += geometry_candidates(s.candidate.preprocess, can_swap)[1:]
     ranked = _add(runner, ranked, geo, ref_out, notes)
     if not ranked[0].evidence["parity"]:
