@@ -147,6 +147,17 @@ def text_lines() -> list[Path]:
     return out
 
 
+def text_lines_turned() -> list[Path]:
+    """text_lines with three of them turned by 180 degrees (two rendered lines and one crop of text.jpg): what a
+    text-direction classifier is for, so the classes the true contract gives differ between photos."""
+    from PIL import Image
+
+    d = _photo_cache("lines")
+    turn = {"words1", "words3", "text_crop1"}
+    return [_save(Image.open(p).rotate(180), d / f"{p.stem}_turned.png") if p.stem in turn else p
+            for p in text_lines()]
+
+
 def text_pages() -> list[Path]:
     """Text photos for the text and character detectors: text.jpg, coloured rendered pages, then natural photos."""
     d = _photo_cache("pages")
@@ -238,7 +249,7 @@ def ppocr_cls() -> CorpusModel:
     truth = {**PPOCR_TRUE, "size": [48, 192]}
     path = fetch_models.fetch("ppocr_cls")
     return CorpusModel(
-        "ppocr_cls", path, str(path), text_lines(), truth, _ppocr_wrong(truth), "held-out", "classifier",
+        "ppocr_cls", path, str(path), text_lines_turned(), truth, _ppocr_wrong(truth), "held-out", "classifier",
         where="BGR (x/255-0.5)/0.5 at 48x192 (rapidocr_onnxruntime ch_ppocr_cls, PaddleOCR ClsResizeImg). Its own "
               "code keeps the aspect and pads the right with 0 after normalising; the photos are 4:1, so a stretch "
               "is the same",

@@ -29,6 +29,7 @@ import inspect
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -224,8 +225,36 @@ def _seconds(recs: list[Record]) -> str:
     return f"{sum(s) / len(s):.1f} (max {max(s):.1f})"
 
 
+def goals(records: list[Record]) -> list[str]:
+    """Issue 14's goals, each met or not, from the records (a failed diagnosis is never "right")."""
+    def cw(recs: list[Record]) -> int:
+        return sum("confidently wrong" in r.outcome.values() for r in recs)
+
+    out = ["| goal | measured | met |", "|---|---|---|"]
+    for mode in MODES:
+        recs = [r for r in records if r.mode == mode]
+        if recs:
+            n = cw(recs)
+            out.append(f"| {mode}: 0 diagnoses confidently wrong | {n} of {len(recs)} | {'yes' if n == 0 else 'no'} |")
+    ref = [r for r in records if r.mode == "reference"]
+    if ref:
+        exact = sum(not r.error and all(o == "right" for o in r.outcome.values()) for r in ref)
+        out.append(f"| reference: 100% exact (every question right and sure) | {exact} of {len(ref)} | "
+                   f"{'yes' if exact == len(ref) else 'no'} |")
+    free = [r for r in records if r.mode == "label-free"]
+    if free:
+        bad = sorted({r.model for r in free if r.error or "confidently wrong" in r.outcome.values()})
+        out.append(f"| label-free: right or not sure on every model | "
+                   f"{'every model' if not bad else 'not on ' + ', '.join(bad)} | {'yes' if not bad else 'no'} |")
+        rng = sum(not r.error and r.outcome["range"] == "right" for r in free)
+        out.append(f"| label-free: range right on >= 90% | {rng} of {len(free)} ({100 * rng / len(free):.0f}%) | "
+                   f"{'yes' if rng >= 0.9 * len(free) else 'no'} |")
+    return out
+
+
 def tables(records: list[Record]) -> str:
-    out = ["Each cell: right / not sure / **confidently wrong** (best answer right, sure or not), diagnoses "
+    out = [*goals(records), "",
+           "Each cell: right / not sure / **confidently wrong** (best answer right, sure or not), diagnoses "
            "scored per question. Time: seconds per diagnosis, mean (max); diagnoses of one model share one "
            "runner, so the first pays the model runs.", "",
            "| mode | split | diagnoses | range | colour | layout | errors | s per diagnosis |",
@@ -252,6 +281,46 @@ def tables(records: list[Record]) -> str:
         for r in bad:
             what = r.error or ", ".join(q for q in QUESTIONS if r.outcome[q] == "confidently wrong")
             out.append(f"- {r.model} / {r.mode} / fed {r.case!r}: {what}; answered {r.best!r}")
+    return "\n".join(out)
+
+
+def contract_text(c: dict) -> str:
+    """A contract in one short line: colour, the normalisation as written, layout, size and resize."""
+    def nums(v) -> str:
+        return f"{v[0]:.6g}" if len(set(v)) == 1 else "[" + ", ".join(f"{x:.6g}" for x in v) + "]"
+
+    scale = c.get("scale", 1.0)
+    inv = 1 / scale
+    x = "x" if scale == 1 else f"x/{inv:.6g}" if abs(inv - round(inv)) < 1e-6 else f"x*{scale:.6g}"
+    if any(c.get("mean", [0])):
+        x = f"({x} - {nums(c['mean'])})"
+    if any(v != 1 for v in c.get("std", [1])):
+        x = f"{x} / {nums(c['std'])}"
+    parts = [c.get("color", "RGB") + (" (0 is white)" if c.get("gray_zero_is") == "white" else ""), x]
+    parts.append(c.get("layout", ""))
+    if c.get("size"):
+        r = c.get("resize", {})
+        extra = ", ".join(f"{k} {v}" for k, v in r.items() if k != "mode")
+        parts.append(f"{c['size'][0]}x{c['size'][1]} {r.get('mode', 'stretch')}" + (f" ({extra})" if extra else ""))
+    return " ".join(p for p in parts if p)
+
+
+def _short(name: str) -> str:
+    """A cached export's name without its key (corpus._export prefixes 10 hex digits)."""
+    return re.sub(r"^[0-9a-f]{10}-", "", name)
+
+
+def describe(models: list) -> str:
+    """The corpus as a markdown table: what each model is diagnosed on, against what, and its truth."""
+    out = ["| model | split | doctor file | reference | photos | truth | label-free truth | wrong contracts |",
+           "|---|---|---|---|---|---|---|---|"]
+    for cm in models:
+        src, _, fn = cm.reference.partition(":")
+        ref = "the same file" if cm.reference == str(cm.model) else _short(Path(src).name) + (f":{fn}" if fn else "")
+        lf = contract_text(cm.truth_label_free) if cm.truth_label_free else "same"
+        out.append(f"| {cm.name} | {cm.split} | {_short(cm.model.name)} | {ref} | {len(cm.photos)} | "
+                   f"{contract_text(cm.truth)} | {lf} | {', '.join(cm.wrong)} |")
+    out += ["", *[f"- {cm.name}: {cm.where}" + ("; " + "; ".join(cm.notes) if cm.notes else "") for cm in models]]
     return "\n".join(out)
 
 
@@ -295,12 +364,14 @@ def main(argv: list[str] | None = None) -> int:
     records: list[Record] = []
     skipped: list[str] = []
     per_model: dict[str, float] = {}
+    loaded = []
     for name in [n.strip() for n in args.models.split(",") if n.strip()]:
         t0 = time.perf_counter()
         cm = corpus.LOADERS[name]()
         if args.photos:
             cm = dataclasses.replace(cm, photos=cm.photos[:args.photos])
         wrong = dict(list(cm.wrong.items())[:args.wrong]) if args.wrong else cm.wrong
+        loaded.append(dataclasses.replace(cm, wrong=wrong))
         log(f"{name} ({cm.split}): {cm.model.name}, {len(cm.photos)} photos, {len(wrong)} wrong contracts")
         recs, skip = run_model(cm, modes, wrong, log)
         records += recs
@@ -311,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     head = (f"`{' '.join(['benchmarks/doctor_corpus.py', *(argv if argv is not None else sys.argv[1:])])}`, "
             f"{stamp}, src/ferry/doctor at {_commit('src/ferry/doctor')}, {platform.machine()} "
             f"{os.cpu_count()} cores, Python {platform.python_version()}")
-    text = "\n".join([head, "", tables(records), "",
+    text = "\n".join([head, "", tables(records), "", "The corpus as run:", "", describe(loaded), "",
                       "Wall time per model (load, export if not cached, all its diagnoses): "
                       + ", ".join(f"{k} {v:.0f} s" for k, v in per_model.items()),
                       *(["", *skipped] if skipped else [])])
