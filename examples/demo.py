@@ -10,6 +10,11 @@ Part 2, a real ONNX model (PP-OCRv4 text detector, from the rapidocr-onnxruntime
 3. `ferry check` the ONNX file in onnxruntime (the source) against onnxruntime, OpenVINO and OpenCV DNN (each
    fed the way an app feeds it) and the embedded IR, on two bundled photos;
 4. print the OpenCV line a user pastes.
+
+Part 3, the catch (seed 001's mistake): the app feeds OpenCV DNN `blobFromImage(img, 1.0, size, (0,0,0),
+swapRB=True)`, RGB 0..255 without the model's normalisation. `ferry check --target-preprocess raw` fails it (exit 1,
+expected); `ferry doctor --reference` names the model's contract, says what the app does differently, and prints
+the `blobFromImageWithParams` line to paste.
 """
 
 from __future__ import annotations
@@ -47,7 +52,25 @@ def demo() -> int:
         return 2
     code = run("check", str(model), str(model), str(ir), "--images", *photos, "--preprocess", str(contract))
     run("native", "opencv", "--preprocess", str(contract))
-    return max(code, converted)
+    return max(code, converted, catch())
+
+
+def catch() -> int:
+    """Part 3: 0 when ferry catches the app's mistake and the doctor names the fix with confidence."""
+    source = f"{HERE / 'efficientnet_lite0.py'}:build"
+    onnx = next((HERE.parent / "out" / "demo" / "effnet").glob("*.opencv.onnx"), None)  # float in, for cv2.dnn
+    if onnx is None:
+        print("demo: part 1 wrote no ONNX file; part 3 needs it", file=sys.stderr)
+        return 2
+    contract = str(HERE / "efficientnet_lite0.yaml")
+    photos = [str(HERE / "images" / n) for n in ("coffee.jpg", "chelsea.jpg", "astronaut.jpg", "rocket.jpg")]
+    print("\n# Part 3: the app feeds OpenCV DNN blobFromImage(img, 1.0, (224, 224), (0,0,0), swapRB=True)")
+    failed = run("check", source, str(onnx), "--runtimes", "opencv", "--images", *photos, "--preprocess", contract,
+                 "--target-preprocess", "raw")
+    print(f"(exit {failed}: {'caught, as it should be' if failed == 1 else 'NOT CAUGHT'})")
+    diagnosed = run("doctor", str(onnx), "--images", *photos, "--reference", source, "--reference-preprocess",
+                    contract, "--preprocess", "raw")
+    return 0 if failed == 1 and diagnosed == 0 else 1
 
 
 if __name__ == "__main__":

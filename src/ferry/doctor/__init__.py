@@ -511,7 +511,7 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
         m = load(model, runtime)
         if m.embedded is not None:
             raise FerryError(f"{model}: the file embeds its own preprocessing (it takes uint8 pixels); diagnose the "
-                             "model before embedding, or compare it with `ferry check SOURCE {model}`")
+                             f"model before embedding, or compare it with `ferry check SOURCE {model}`")
         runner = Runner(m, [load_image(f) for f in files], batch=batch, names=names)
     m = runner.model
     notes: list[str] = []

@@ -16,7 +16,7 @@ def _range(pp: Preprocess) -> tuple[float, float]:
     gain, offset = pp.affine()
     lo = min(min(o, g * 255 + o) for g, o in zip(gain, offset, strict=True))
     hi = max(max(o, g * 255 + o) for g, o in zip(gain, offset, strict=True))
-    return lo, hi
+    return lo + 0.0, hi + 0.0  # + 0.0: no "-0" in the sentence
 
 
 def _close(a: tuple[float, ...], b: tuple[float, ...], rtol: float = 1e-4) -> bool:
