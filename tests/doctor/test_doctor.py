@@ -231,6 +231,12 @@ def test_ppocr_label_free_names_the_contract_it_was_trained_on(ppocr):
     d = diagnose(path, [], preprocess=cases.PPOCR_TRUE, runner=runner)
     assert "batchnorm" in d.candidates[0].evidence
     assert not indistinguishable(d.best, Preprocess.from_dict(cases.PPOCR_TRUE), LABEL_FREE_RESOLUTION)
+    assert d.sure["range"] and d.sure["color"] and "BatchNorm" in d.why["range"]
+    # the evidence taken away (no BatchNorm probe): the same photos leave range and colour open
+    bare = Runner(runner.model, runner.images)
+    bare.memo["batchnorm probe"] = None
+    d2 = diagnose(path, [], preprocess=cases.PPOCR_TRUE, runner=bare)
+    assert not d2.sure["range"] and not d2.sure["color"] and not d2.confident
 
 
 @pytest.mark.slow
