@@ -15,6 +15,9 @@ blobFromImageWithParams parameters (in ferry.json and its metadata); a file Open
 cannot work out) gets the remedies of ferry.convert.opencv_remedies, each checked. TFLite keeps the contract as a
 flatbuffer metadata entry; the app applies it (ferry native tflite prints the lines).
 
+Each target's output names are bound by value on a probe image before it is written (ferry.convert.binding): a
+name on the wrong tensor is renamed, or the target refused, naming both outputs.
+
 Nothing is written at the destination until it is complete: every file is built in a hidden staging folder inside
 OUTDIR and renamed into place; a convert killed midway leaves at most that staging folder, never a partial model.
 """
@@ -29,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferry.convert import exporters
+from ferry.convert import binding, exporters
 from ferry.convert.manifest import MANIFEST_NAME, Manifest, TargetEntry, source_digest, versions
 from ferry.errors import FerryError
 from ferry.formats import (
@@ -206,6 +209,8 @@ def _convert_one(target, source, src, fmt, contract, out: Outputs, staging: Path
     entry = TargetEntry(format=target, path=None, route=None, passed=False, runtime=runtime)
     try:
         route, vers, staged, extra = _produce(target, source, src, fmt, contract, out, staging, plain_onnx)
+        extra["notes"] = [*extra.get("notes", []),
+                          *binding.verify(target, staged[0], runtime, src, contract, out.path(target))]
     except ConversionError as exc:
         entry.reachable = False
         entry.reason, entry.op, entry.node = str(exc), exc.op, exc.node

@@ -323,6 +323,22 @@ def _output_names(src: Model, n: int) -> list[str] | None:
     return names if len(names) == n else None
 
 
+def _torch_output_names(src: Model, n: int) -> list[str]:
+    """The names the torch runtime gives a module's outputs (`output0`.. for a tuple it does not know), so the
+    Core ML file names them as the source does; coremltools' own are its graph's (`view`, `linear_1`)."""
+    return _output_names(src, n) or [f"output{i}" for i in range(n)]
+
+
+def _tf_graph_order(src: Model, names: list[str] | None) -> list[str] | None:
+    """The source's output names in the order TensorFlow lays the graph's outputs out (Identity, Identity_1..):
+    tf.nest flattens a dict by sorted key. Why (issue 15): renaming them in the signature's order named a Keras
+    dict model's [1, 4, 4] boxes `detection_scores`. (ferry.convert.binding still checks the result by value.)"""
+    if names is None:
+        return None
+    struct = getattr(getattr(src, "_model", None), "output", None)
+    return sorted(names) if src.format == SAVED_MODEL or isinstance(struct, dict) else names
+
+
 def _from_torch(src: Model, pre: Preprocess, params, ct, quiet):
     """TorchScript straight into coremltools; a module or ExportedProgram through torch.export (ATEN dialect).
     A TorchScript that coremltools' TorchScript frontend cannot take (a traced interpolate to the input's size
@@ -339,7 +355,7 @@ def _from_torch(src: Model, pre: Preprocess, params, ct, quiet):
     with torch.inference_mode():
         probe = module(example)
     n_out = len(probe) if isinstance(probe, list | tuple | dict) else 1
-    names = [str(k) for k in probe] if isinstance(probe, dict) else _output_names(src, n_out)
+    names = [str(k) for k in probe] if isinstance(probe, dict) else _torch_output_names(src, n_out)
     outputs = [ct.TensorType(name=n) for n in names] if names else None
     in_name = src.inputs[0].name if src.inputs else "input"
 
@@ -380,7 +396,7 @@ def _from_tf(src: Model, pre: Preprocess, params, ct, quiet):
     shape = (1, h, w, pre.channels) if layout == "NHWC" else (1, pre.channels, h, w)
     in_name = src.inputs[0].name
     n_out = len(src.outputs)
-    names = _output_names(src, n_out)
+    names = _tf_graph_order(src, _output_names(src, n_out))
     try:
         # coremltools takes one concrete function ("Only a single concrete function is supported" for a
         # SavedModel that holds several, and for Keras 3's model.export), so hand it exactly the served one.
@@ -398,7 +414,7 @@ def _from_tf(src: Model, pre: Preprocess, params, ct, quiet):
             mlmodel = ct.convert(target, source="tensorflow",
                                  inputs=[_image_type(ct, in_name, shape, params)],
                                  convert_to="mlprogram", compute_precision=ct.precision.FLOAT32)
-        # TF names its graph outputs Identity, Identity_1, ...; give them the source's names, in order
+        # TF names its graph outputs Identity, Identity_1, ...; give them the source's names, in graph order
         spec = mlmodel.get_spec()
         have = [o.name for o in spec.description.output]
         if names and len(have) == len(names) and have != names:

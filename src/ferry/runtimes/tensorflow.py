@@ -7,7 +7,8 @@ preprocessing is the asset file `assets/ferry_preprocess.json`.
 Keras: loaded with `keras.models.load_model(compile=False, safe_mode=True)`; safe mode refuses to
 deserialise a Lambda layer's Python code (that would run code from the file) and ferry turns the refusal
 into a FerryError. Inputs are named after the model's Input layers, outputs after its output layers
-(`model.output_names`); `run` calls the model in inference mode (`training=False`).
+(`model.output_names`), or the keys of a dict of outputs, bound by key; `run` calls the model in inference mode
+(`training=False`).
 """
 
 from __future__ import annotations
@@ -75,10 +76,9 @@ class KerasModel(Model):
         except (ValueError, TypeError, tf.errors.OpError) as exc:
             raise FerryError(f"{self.path}: Keras cannot run the model on shapes {_shapes(arrays)} "
                              f"({_first_line(exc)})") from None
-        if isinstance(out, dict):
-            values = [out[k] for k in out]
-        else:
-            values = list(keras.tree.flatten(out))
+        if isinstance(out, dict) and all(o.name in out for o in self.outputs):  # bound by key, never position
+            return {o.name: keras.ops.convert_to_numpy(out[o.name]) for o in self.outputs}
+        values = list(keras.tree.flatten(out))
         return {o.name: keras.ops.convert_to_numpy(v) for o, v in zip(self.outputs, values, strict=True)}
 
 
@@ -194,6 +194,11 @@ def _load_keras(p: Path) -> KerasModel:
     out_names = list(getattr(model, "output_names", None) or [])
     if len(out_names) != len(model_outputs) or len(set(out_names)) != len(out_names):
         out_names = [t.name for t in model_outputs]
+    struct = getattr(model, "output", None)
+    if isinstance(struct, dict) and len(struct) == len(model_outputs):
+        # A dict of outputs: its keys are the names the model is called with and that model.export(), tf2onnx
+        # and the TFLite signature carry (issue 15: the layer names, `boxes_r`, were used, and bound by position)
+        out_names, model_outputs = [str(k) for k in struct], list(struct.values())
     return KerasModel(
         runtime=RUNTIME,
         path=p,

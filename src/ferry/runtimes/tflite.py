@@ -38,6 +38,7 @@ from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
 
 RUNTIME = "tflite"
 METADATA_NAME = "ferry_preprocess"
+NAMES_METADATA = "ferry_output_names"  # JSON {name in the file: the source's name}, written by ferry convert
 
 
 @dataclass
@@ -133,6 +134,9 @@ def load(path: str | Path) -> TFLiteModel:
         ) from None
     declared = read_preprocess(p)
     ins, outs = list(it.get_input_details()), list(it.get_output_details())
+    named = output_names_map(p)  # ferry's own map, where the signature's names are no source's (output_0)
+    outs = [{**d, "name": named.get(name, name)}
+            for d, name in zip(outs, signature_output_names(it, outs), strict=True)]
     quant: dict[str, tuple[float, int]] = {}
     notes: list[str] = []
     for d in ins + outs:
@@ -174,6 +178,43 @@ def load(path: str | Path) -> TFLiteModel:
         _in=ins,
         _out=outs,
     )
+
+
+def signature_output_names(it: Any, outs: list[dict]) -> list[str]:
+    """Each output tensor's name in the model's signature (`detection_boxes`), bound by tensor index; the tensor
+    names (`StatefulPartitionedCall_1:0`) where the file has no one signature that names every output once.
+
+    Why (issue 15): the converter's tensor names say nothing, and the interpreter lists the outputs in neither the
+    source's order nor the signature's (a Keras dict model: `..._1:4, :0, :1, :3, :2`), so matching them to the
+    source by position bound every name to the wrong tensor. The signature runner's names are the source's own
+    (the SavedModel signature's keys, a Keras dict's keys, litert_torch's dict keys)."""
+    tensor_names = [d["name"] for d in outs]
+    try:
+        sigs = it.get_signature_list()
+        key = "serving_default" if "serving_default" in sigs else (next(iter(sigs)) if len(sigs) == 1 else None)
+        if key is None:
+            return tensor_names
+        by_index = {int(d["index"]): name for name, d in it.get_signature_runner(key).get_output_details().items()}
+    except (ValueError, RuntimeError, KeyError, StopIteration):
+        return tensor_names
+    named = [by_index.get(int(d["index"])) for d in outs]
+    if None in named or len(set(named)) != len(named) or len(by_index) != len(outs):
+        return tensor_names
+    return [str(n) for n in named]
+
+
+def output_names_map(path: Path) -> dict[str, str]:
+    """The "ferry_output_names" metadata entry: the source's name for each output the file names otherwise
+    (a Keras list model's TFLite signature says `output_0`). ferry convert writes it after binding the outputs by
+    value (ferry.convert.binding); a TFLite signature cannot be renamed in place. Malformed: ignored."""
+    import json
+
+    data = read_metadata(path).get(NAMES_METADATA)
+    try:
+        named = json.loads(data.decode("utf-8")) if data else {}
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in named.items()} if isinstance(named, dict) else {}
 
 
 def read_preprocess(path: str | Path) -> Preprocess | None:
