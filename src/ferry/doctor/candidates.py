@@ -191,7 +191,7 @@ def geometry_candidates(best: Preprocess, can_swap_layout: bool) -> list[Candida
         label = r.mode + (f" {r.crop_fraction:g}" if r.mode == "shorter_side_crop" else "") + (
             f" pad {r.pad_value:g}" if r.mode == "letterbox" else "")
         _merge(out, Candidate(f"resize {label}", replace(best, resize=r), "resize"))
-    if can_swap_layout and best.layout is not None:
+    if can_swap_layout and best.layout is not None and best.channels > 1:  # one channel: the same buffer
         other = "NHWC" if best.layout == "NCHW" else "NCHW"
         _merge(out, Candidate(f"layout {other} (buffer in the wrong order)", replace(best, layout=other), "layout"))
     return out

@@ -106,7 +106,9 @@ class Runner:
             out = self.model.run({name: np.concatenate([x[name] for x in xs]) for name in xs[0]})
             self.model_calls += 1
             for j, (k, _) in enumerate(chunk):
-                parts[k].append({name: v[j:j + 1] for name, v in out.items()})
+                # one image a call: the whole output is that image's, whatever its batch axis (ddddocr's CTC
+                # output is [T, 1, classes]: slicing axis 0 kept one time step)
+                parts[k].append(out if len(chunk) == 1 else {name: v[j:j + 1] for name, v in out.items()})
             for k in {k for k, _ in chunk}:
                 if len(parts[k]) == n:
                     tensors.pop(k, None)
