@@ -199,3 +199,29 @@ def test_every_doctor_path_prints_json_that_parses(yolo_like, tmp_path):
     assert json.loads(runs["imagefolder"][0].stdout)["mode"] == "expect"
     bad = _ferry("doctor", str(plain), "--images", *photos, "--expect", str(tmp_path / "none.yaml"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "none.yaml" in bad.stderr
+
+
+def test_the_fixes_print_whole_when_piped_at_80_columns(yolo_like):
+    """Issue 18: piped output wrapped the OpenVINO line mid-call; every code block the doctor prints must parse."""
+    import ast
+    import os
+
+    yolo, _ = yolo_like
+    env = {**os.environ, "COLUMNS": "80"}
+    done = subprocess.run([sys.executable, "-m", "ferry.cli", "doctor", str(yolo), "--images",
+                           *[str(PHOTOS / n) for n in NAMES]], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-500:]
+    text = done.stdout.split("How to feed it", 1)[1]
+    blocks: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line in ("# opencv", "# openvino", "# onnxruntime", "# coreml"):
+            current = line[2:]
+            blocks[current] = []
+        elif current and not line.startswith("#"):
+            blocks[current].append(line)
+    assert set(blocks) >= {"opencv", "openvino", "onnxruntime", "coreml"}
+    for name, lines in blocks.items():
+        ast.parse("\n".join(lines)), name
+    assert any(len(line) > 80 for lines in blocks.values() for line in lines)  # long lines left whole

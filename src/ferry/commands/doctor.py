@@ -80,17 +80,25 @@ def _print(d, top: int) -> None:
         for line in d.differences:
             con.print(f"  - {line}")
     con.print("\n[bold]The contract the model wants[/bold] (save as YAML, pass as --preprocess)")
-    con.print(d.best.to_yaml(), markup=False, highlight=False)
+    _paste(d.best.to_yaml().rstrip("\n"))
     con.print("[bold]How to feed it[/bold]")
     for name, fix in fixes(d.best).items():
         if name == "timm_hf":
-            con.print(f"# timm pretrained_cfg: {json.dumps(fix['timm'])}", markup=False, highlight=False)
-            con.print(f"# Hugging Face preprocessor_config.json: {json.dumps(fix['hf'])}", markup=False,
-                      highlight=False)
+            _paste(f"# timm pretrained_cfg: {json.dumps(fix['timm'])}")
+            _paste(f"# Hugging Face preprocessor_config.json: {json.dumps(fix['hf'])}")
             for n in fix["notes"]:
-                con.print(f"#   {n}", markup=False, highlight=False)
+                _paste(f"#   {n}")
         elif "code" in fix:
-            con.print(f"# {name}" + ("" if fix.get("exact", True) else " (approximate)"), markup=False)
-            con.print(fix["code"], markup=False, highlight=False)
+            _paste(f"# {name}" + ("" if fix.get("exact", True) else " (approximate)"))
+            _paste(fix["code"])
             for n in fix.get("notes", []):
-                con.print(f"#   {n}", markup=False, highlight=False)
+                _paste(f"#   {n}")
+
+
+def _paste(text: str) -> None:
+    """Text meant to be pasted (YAML, code) goes out plain: rich wraps at the terminal width, 80 columns when piped,
+    and a call broken in the middle is not valid Python (issue 18)."""
+    import sys
+
+    sys.stdout.flush()
+    print(text, flush=True)
