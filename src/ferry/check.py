@@ -240,6 +240,7 @@ def check(
             outs.append(ref if run is None else run_per_image(run, model, pixels, steps[k + 1]))
             if accs[k] is None:
                 mapping, notes[k] = match_outputs(list(ref[0]), list(outs[k][0]))
+                notes[k] += _binding_notes(ref[0], outs[k][0], mapping)
                 accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
                                           rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r)
                            for t, r in mapping.items()}
@@ -280,6 +281,20 @@ def check(
     if bisect:
         _bisect_failures(src, pairs, results, files, first_bad, contract, tgt_contract_spec, atol, rtol)
     return _check_result(shard, results, src, contract, files, threshold, names, samples=samples)
+
+
+def _binding_notes(ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray], mapping: dict[str, str]) -> list[str]:
+    """Where, by value on the first photo, a target output carries another source output than the one it is
+    compared with: its names are bound to the wrong tensors (issue 15), which the tensor table shows only as two
+    outputs that differ. The comparison itself stays by name: an app reading the name gets the wrong tensor."""
+    from ferry.convert.binding import bind
+
+    wrong = {t: s for t, s in bind(ref, tgt).carries.items() if mapping.get(t) not in (None, s)}
+    if not wrong:
+        return []
+    return ["output names bound to the wrong tensors: " + "; ".join(
+        f"the target's {t} (compared with the source's {mapping[t]}) carries the source's {s}"
+        for t, s in wrong.items())]
 
 
 def _load_hint(target: str | Path, runtime: str, preprocess=None) -> str:

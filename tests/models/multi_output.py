@@ -54,7 +54,9 @@ def _keras_model(keras):
     scores = keras.layers.Dense(K, activation="sigmoid", name="detection_scores")(x)
     num = keras.layers.Reshape((), name="num_detections")(keras.layers.Dense(1, name="num")(x))
     heads = [boxes, classes, masks, scores, num]
-    as_dict = keras.Model(inp, dict(zip(OUTPUTS, heads, strict=True)), name="multi")
+    # the dict's keys are not its output layers' names (as in the issue's model): only the keys are the names
+    as_dict = keras.Model(inp, {k: keras.layers.Identity(name=f"{k[:3]}_{i}")(h)
+                                for i, (k, h) in enumerate(zip(OUTPUTS, heads, strict=True))}, name="multi")
     return as_dict, keras.Model(inp, heads, name="multi_list")  # the same layers, a list of outputs
 
 
