@@ -11,6 +11,7 @@ have the same shape, so only their values tell them apart.
     keras_dir()/multi.keras, multi.h5   a functional Keras model whose outputs are a dict in that order
     keras_dir()/multi_list.keras        the same layers with a list of outputs (named after their layers)
     keras_dir()/multi_savedmodel/       the same model, model.export() (the Keras 3 way)
+    keras_dir()/pair_savedmodel/        the issue's two-output untrained detector, model.export()
     keras_dir()/multi_sm_sig/           the same weights, tf.saved_model.save of a tf.Module whose signature
                                         returns the dict in another order
     TORCH_DICT / TORCH_TUPLE            module:factory specs of a torch module returning a dict / a tuple
@@ -60,6 +61,18 @@ def _keras_model(keras):
     return as_dict, keras.Model(inp, heads, name="multi_list")  # the same layers, a list of outputs
 
 
+def _issue_pair(keras):
+    """The issue's model: dict outputs {'detection_boxes': [1, 4, 4], 'detection_scores': [1, 4]}, an untrained
+    head, so its boxes are degenerate (zero area, y2 < y1, about half of them); its scores sit near
+    sigmoid(1) = 0.73, above the 0.5 threshold, so every box is a detection."""
+    keras.utils.set_random_seed(11)
+    inp = keras.Input(shape=(H, W, 3), name="image")
+    f = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inp))
+    boxes = keras.layers.Reshape((K, 4))(keras.layers.Dense(K * 4)(f))
+    scores = keras.layers.Dense(K, activation="sigmoid", bias_initializer=keras.initializers.Constant(1.0))(f)
+    return keras.Model(inp, {"detection_boxes": boxes, "detection_scores": scores}, name="pair")
+
+
 def _tf_module(tf, model):
     """The Keras model's weights in a plain tf.Module whose signature returns the dict in a third order.
     Plain tf.Variables and ops, not the Keras model inside: TFLiteConverter.from_saved_model on a
@@ -103,6 +116,7 @@ def keras_dir() -> Path:
             model.save(d / "multi.h5")
             model.export(str(d / "multi_savedmodel"), verbose=False)
 
+            _issue_pair(keras).export(str(d / "pair_savedmodel"), verbose=False)
             module = _tf_module(tf, model)
             tf.saved_model.save(module, str(d / "multi_sm_sig"), signatures={"serving_default": module.serve})
 

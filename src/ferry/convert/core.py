@@ -412,5 +412,6 @@ def _record(entry: TargetEntry, t) -> None:
     entry.notes = list(dict.fromkeys([*entry.notes, *t.notes]))
     if not t.passed:
         bad = [o for o in t.outputs if not o.passed]
+        task = t.task if t.task is not None and not t.task.passed else None
         entry.reason = "; ".join(f"{o.name}: {o.reason or f'max abs diff {o.max_abs:.3g}'}" for o in bad[:3]) \
-            or "outputs differ"
+            or (f"task {task.task}: {task.reason}" if task else "outputs differ")
