@@ -13,6 +13,7 @@ import pytest
 from ferry.cli import main
 from ferry.convert import binding, convert
 from ferry.convert.binding import bind
+from ferry.convert.exporters import quiet as binding_quiet
 from ferry.runtimes import load
 
 SOURCES = {
@@ -196,3 +197,20 @@ def test_the_issues_model_converts_with_every_name_and_every_detection_matched(t
         assert task["task"] == "detect" and task["passed"], (t.format, task["reason"])
         m = task["metrics"]
         assert m["ref_detections"] == m["matched"] == 4 * len(photos), (t.format, m)
+
+
+def test_check_pairs_unnamed_outputs_by_value_not_by_position(tmp_path, photos, capsys):
+    """A TFLite file TFLiteConverter made from the Keras list model (outside ferry: no name map): its signature
+    names no source output and LiteRT lists them out of order. By position every pair was wrong; by value each pairs
+    with its source output and the check passes, saying how it matched."""
+    tf, _ = mo.tf_models._tf()
+    src = mo.keras_dir() / "multi_list.keras"
+    lite = tmp_path / "list.tflite"
+    with binding_quiet():
+        lite.write_bytes(tf.lite.TFLiteConverter.from_keras_model(load(src)._model).convert())
+    assert [o.name for o in load(lite).outputs] != list(mo.OUTPUTS)
+    code = main(["check", str(src), str(lite), "--preprocess", "unit", "--task", "none",
+                 "--images", *map(str, photos[:2])])
+    text = " ".join(capsys.readouterr().out.split())
+    assert code == 0, text
+    assert "matched by value on the first photo:" in text and "detection_boxes <-> " in text, text

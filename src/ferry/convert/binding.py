@@ -65,9 +65,9 @@ def _flat(a) -> np.ndarray:
 
 def _carries(src: np.ndarray, tgt: np.ndarray) -> bool:
     """Whether `tgt` holds `src`'s values (shape by element count: converters add or drop dimensions of 1)."""
-    s, t = _flat(src), _flat(tgt)
-    if s.size != t.size or s.size == 0:
+    if np.size(src) != np.size(tgt) or np.size(src) == 0:  # before any conversion: most pairs stop here
         return False
+    s, t = _flat(src), _flat(tgt)
     fin = np.isfinite(s) & np.isfinite(t)
     if not np.array_equal(np.isfinite(s), np.isfinite(t)):
         return False
