@@ -119,8 +119,12 @@ def test_a_swapped_binding_is_repaired_before_the_file_is_written(tmp_path, phot
         assert t.passed, f"{t.format}: {t.reason}"
         note = next(n for n in t.notes if "repaired" in n)
         assert "detection_boxes carries the source's detection_masks" in note, note
-        got = _values(load(t.path, t.runtime), manifest.preprocess, img)
+        fixed = load(t.path, t.runtime)
+        got = _values(fixed, manifest.preprocess, img)
         assert np.allclose(got["detection_boxes"], want["detection_boxes"], atol=1e-5), t.format
+        e, c = fixed.embedded, manifest.preprocess  # the renaming kept the embedded preprocessing
+        assert e is not None and e.color == c.color and np.isclose(e.scale, c.scale) and \
+            np.allclose(e.mean, c.mean) and np.allclose(e.std, c.std), (t.format, e)
 
 
 def test_a_swap_ferry_cannot_rename_is_refused_exit_1_naming_both(tmp_path, photos, monkeypatch, capsys):

@@ -100,7 +100,7 @@ def bind(src_outs: dict[str, np.ndarray], tgt_outs: dict[str, np.ndarray]) -> Bi
     return b
 
 
-def verify(target: str, path: Path, runtime: str, source, contract, final: Path) -> list[str]:
+def verify(path: Path, runtime: str, source, contract, final: Path) -> list[str]:
     """Bind the staged target's output names by value and repair them in the file, or raise ConversionError
     naming both outputs of a swap ferry cannot rewrite. Returns notes for the manifest (what was renamed)."""
     from ferry.errors import FerryError

@@ -210,7 +210,7 @@ def _convert_one(target, source, src, fmt, contract, out: Outputs, staging: Path
     try:
         route, vers, staged, extra = _produce(target, source, src, fmt, contract, out, staging, plain_onnx)
         extra["notes"] = [*extra.get("notes", []),
-                          *binding.verify(target, staged[0], runtime, src, contract, out.path(target))]
+                          *binding.verify(staged[0], runtime, src, contract, out.path(target))]
     except ConversionError as exc:
         entry.reachable = False
         entry.reason, entry.op, entry.node = str(exc), exc.op, exc.node
