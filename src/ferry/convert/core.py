@@ -311,7 +311,7 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
 
 def _keep_output_names(model, names: list[str]) -> None:
     """OpenVINO names a Keras model's outputs after internal tensors (keras_tensor_15); give them the source's
-    names, by position, when the count matches and the set differs."""
+    names, by position, when the count matches and the set differs (a first guess: binding.verify checks it)."""
     have = [o.get_any_name() if o.get_names() else "" for o in model.outputs]
     if len(have) == len(names) and set(have) != set(names):
         for port, name in zip(model.outputs, names, strict=True):

@@ -133,7 +133,8 @@ def tf_to_onnx(source: Model, contract: Preprocess, dest: Path) -> list[str]:
 
 
 def _rename_onnx_outputs(path: Path, names: list[str]) -> None:
-    """tf2onnx names Keras outputs after internal tensors; give them the source's names when they differ."""
+    """tf2onnx names Keras outputs after internal tensors; give them the source's names when they differ. By
+    position, a first guess only: ferry.convert.binding checks every name by value before the file is written."""
     onnx = require("onnx", "onnx")
     model = onnx.load(str(path))
     have = [o.name for o in model.graph.output]
