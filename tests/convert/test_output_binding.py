@@ -84,6 +84,10 @@ def test_bind_finds_swaps_tensor_names_and_leaves_real_differences_to_the_check(
     assert not bind(SRC, wrong).renames
     same = dict(SRC, detection_scores=SRC["detection_classes"].copy())  # equal values: no evidence, no rename
     assert not bind(dict(SRC, detection_scores=SRC["detection_classes"]), same).renames
+    labels = np.array([[b"cat", b"dog", b"cow", b"owl"]])  # a string output (a SavedModel's class names)
+    assert bind(dict(SRC, label=labels), dict(SRC, label=labels.copy())).carries == {k: k for k in SRC}
+    nan = dict(SRC, detection_scores=np.where(SRC["detection_scores"] > 0, np.nan, SRC["detection_scores"]))
+    assert not bind(nan, nan).renames  # NaN where NaN: carried, not renamed
 
 
 # -- a swapped binding, injected into what the real converters wrote ------------------------------------------------

@@ -67,7 +67,10 @@ def _carries(src: np.ndarray, tgt: np.ndarray) -> bool:
     """Whether `tgt` holds `src`'s values (shape by element count: converters add or drop dimensions of 1)."""
     if np.size(src) != np.size(tgt) or np.size(src) == 0:  # before any conversion: most pairs stop here
         return False
-    s, t = _flat(src), _flat(tgt)
+    try:
+        s, t = _flat(src), _flat(tgt)
+    except (TypeError, ValueError):  # strings, objects: not values ferry can compare; names stay as they are
+        return False
     fin = np.isfinite(s) & np.isfinite(t)
     if not np.array_equal(np.isfinite(s), np.isfinite(t)):
         return False
