@@ -673,9 +673,16 @@ def _equal_outputs(ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray], names
         a, b = ref.get(n), tgt.get(n)
         if a is None or b is None:
             return False
-        if a is not b and (np.shape(a) != np.shape(b) or not np.array_equal(a, b, equal_nan=True)):
+        if a is not b and (np.shape(a) != np.shape(b) or not _same_values(a, b)):
             return False
     return True
+
+
+def _same_values(a: np.ndarray, b: np.ndarray) -> bool:
+    try:
+        return bool(np.array_equal(a, b, equal_nan=True))
+    except TypeError:  # strings or objects have no NaN
+        return bool(np.array_equal(a, b))
 
 
 class DetectAccumulator(_Base):
