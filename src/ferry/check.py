@@ -239,7 +239,7 @@ def check(
             run = runs[k]  # None: the source's own run, to the byte: not run twice
             outs.append(ref if run is None else run_per_image(run, model, pixels, steps[k + 1]))
             if accs[k] is None:
-                mapping, notes[k] = _match_outputs(ref[0], outs[k][0])
+                mapping, notes[k] = match_outputs(list(ref[0]), list(outs[k][0]), ref[0], outs[k][0])
                 accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
                                           rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r)
                            for t, r in mapping.items()}
@@ -280,33 +280,6 @@ def check(
     if bisect:
         _bisect_failures(src, pairs, results, files, first_bad, contract, tgt_contract_spec, atol, rtol)
     return _check_result(shard, results, src, contract, files, threshold, names, samples=samples)
-
-
-def _match_outputs(ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray]) -> tuple[dict[str, str], list[str]]:
-    """Target output -> the source output it is compared with, and notes (issue 15).
-
-    By name first (match_outputs). Target outputs whose names are no source's (`StatefulPartitionedCall_1:0`,
-    `output_0`) are paired by value on the first photo when that pairs every one of them one to one
-    (ferry.convert.binding.bind), else by position: a converter's output order is no contract (LiteRT lists a
-    Keras dict model's outputs 4, 0, 1, 3, 2). One unnamed output against one left is paired by position, as
-    before: nothing else could be meant. A named output that carries another source output's values is still
-    compared by its name, as an app reading the name would get it, and a note names both."""
-    from ferry.convert.binding import bind
-
-    mapping, notes = match_outputs(list(ref), list(tgt))
-    b = bind(ref, tgt)
-    unnamed = [t for t in tgt if t not in ref]
-    paired = {b.unnamed.get(t) for t in unnamed}
-    if len(unnamed) > 1 and None not in paired and len(paired) == len(unnamed) and not paired & set(tgt):
-        mapping = {**{t: t for t in tgt if t in ref}, **{t: b.unnamed[t] for t in unnamed}}
-        notes = ["output names differ between source and target; matched by value on the first photo: "
-                 + ", ".join(f"{mapping[t]} <-> {t}" for t in unnamed)]
-    wrong = {t: s for t, s in b.carries.items() if mapping.get(t) not in (None, s)}
-    if wrong:
-        notes.append("output names bound to the wrong tensors: " + "; ".join(
-            f"the target's {t} (compared with the source's {mapping[t]}) carries the source's {s}"
-            for t, s in wrong.items()))
-    return mapping, notes
 
 
 def _load_hint(target: str | Path, runtime: str, preprocess=None) -> str:

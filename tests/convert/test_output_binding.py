@@ -12,7 +12,6 @@ import pytest
 
 from ferry.cli import main
 from ferry.convert import binding, convert
-from ferry.convert.binding import bind
 from ferry.convert.exporters import quiet as binding_quiet
 from ferry.runtimes import load
 
@@ -60,34 +59,6 @@ def test_every_target_keeps_each_name_on_its_tensor(route, tmp_path, photos):
             peak = np.abs(want[name]).max()
             assert got[name].shape == want[name].shape and np.abs(got[name] - want[name]).max() <= 1e-4 * peak \
                 + 1e-6, f"{route} -> {t.format}: {name} does not carry the source's {name}"
-
-
-# -- the rule itself, on hand-made outputs ------------------------------------------------------------------------
-RNG = np.random.default_rng(0)
-SRC = {"detection_boxes": RNG.normal(size=(1, 4, 4)), "detection_classes": RNG.normal(size=(1, 4)),
-       "detection_scores": RNG.normal(size=(1, 4)), "num_detections": RNG.normal(size=(1,))}
-
-
-def test_bind_finds_swaps_tensor_names_and_leaves_real_differences_to_the_check():
-    ok = bind(SRC, {k: v + 1e-7 for k, v in SRC.items()})
-    assert not ok.renames and ok.carries == {k: k for k in SRC}
-    swapped = dict(SRC, detection_classes=SRC["detection_scores"], detection_scores=SRC["detection_classes"])
-    b = bind(SRC, swapped)  # same shapes: only the values tell these two apart
-    assert b.swapped == {"detection_classes": "detection_scores", "detection_scores": "detection_classes"}
-    assert "the target's detection_classes carries the source's detection_scores" in b.describe()
-    tensors = {f"StatefulPartitionedCall_1:{i}": v for i, v in enumerate(reversed(list(SRC.values())))}
-    assert bind(SRC, tensors).unnamed == {"StatefulPartitionedCall_1:0": "num_detections",
-                                          "StatefulPartitionedCall_1:1": "detection_scores",
-                                          "StatefulPartitionedCall_1:2": "detection_classes",
-                                          "StatefulPartitionedCall_1:3": "detection_boxes"}
-    wrong = dict(SRC, detection_scores=SRC["detection_scores"] * 1.5)  # a conversion that differs: not a swap
-    assert not bind(SRC, wrong).renames
-    same = dict(SRC, detection_scores=SRC["detection_classes"].copy())  # equal values: no evidence, no rename
-    assert not bind(dict(SRC, detection_scores=SRC["detection_classes"]), same).renames
-    labels = np.array([[b"cat", b"dog", b"cow", b"owl"]])  # a string output (a SavedModel's class names)
-    assert bind(dict(SRC, label=labels), dict(SRC, label=labels.copy())).carries == {k: k for k in SRC}
-    nan = dict(SRC, detection_scores=np.where(SRC["detection_scores"] > 0, np.nan, SRC["detection_scores"]))
-    assert not bind(nan, nan).renames  # NaN where NaN: carried, not renamed
 
 
 # -- a swapped binding, injected into what the real converters wrote ------------------------------------------------

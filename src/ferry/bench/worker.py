@@ -89,7 +89,7 @@ def run_path(spec: PathSpec, job: dict[str, Any], images: list[np.ndarray], ref:
         first_ms, first = timed_once(lambda: runner(batches[0]))
         tick()
         out["first_ms"] = first_ms
-        mapping, notes = match_outputs(job["ref_names"], list(first[0]))
+        mapping, notes = match_outputs(job["ref_names"], list(first[0]), ref[0], first[0])  # first[0]: images[0]
         out["notes"].extend(notes)
         accs = [Accumulator(t, job["atol"], job["rtol"], reference_name=r) for t, r in mapping.items()]
         for start in range(0, n, method.batch):

@@ -215,8 +215,37 @@ def compare_arrays(name: str, ref: np.ndarray, tgt: np.ndarray, atol: float = DE
     return acc.result()
 
 
-def match_outputs(ref_names: list[str], tgt_names: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Map each target output to a reference output: by name, else by position when the counts agree."""
+def match_outputs(ref_names: list[str], tgt_names: list[str], ref: dict[str, np.ndarray] | None = None,
+                  tgt: dict[str, np.ndarray] | None = None) -> tuple[dict[str, str], list[str]]:
+    """Map each target output to a reference output: by name, else by position when the counts agree.
+
+    Given one image's outputs of both sides (`ref`, `tgt`), outputs whose names are no reference output's
+    (`StatefulPartitionedCall_1:0`, `output_0`) are paired by value instead when that pairs every one of them one to
+    one (ferry.compare.bind; issue 15: a converter's output order is no contract, LiteRT lists a Keras dict model's
+    outputs 4, 0, 1, 3, 2); one against one stays positional, nothing else could be meant. A named output whose
+    values are another reference output's is still compared by its name, as an app reading the name gets it, and a
+    note names both."""
+    mapping, notes = _by_name_or_position(ref_names, tgt_names)
+    if ref is None or tgt is None:
+        return mapping, notes
+    from ferry.compare.bind import bind
+
+    b = bind(ref, tgt)
+    unnamed = [t for t in tgt_names if t not in ref_names]
+    paired = {b.unnamed.get(t) for t in unnamed}
+    if len(unnamed) > 1 and None not in paired and len(paired) == len(unnamed) and not paired & set(tgt_names):
+        mapping = {**{t: t for t in tgt_names if t in ref_names}, **{t: b.unnamed[t] for t in unnamed}}
+        notes = ["output names differ between source and target; matched by value on the first photo: "
+                 + ", ".join(f"{mapping[t]} <-> {t}" for t in unnamed)]
+    wrong = {t: s for t, s in b.carries.items() if mapping.get(t) not in (None, s)}
+    if wrong:
+        notes.append("output names bound to the wrong tensors: " + "; ".join(
+            f"the target's {t} (compared with the source's {mapping[t]}) carries the source's {s}"
+            for t, s in wrong.items()))
+    return mapping, notes
+
+
+def _by_name_or_position(ref_names: list[str], tgt_names: list[str]) -> tuple[dict[str, str], list[str]]:
     notes: list[str] = []
     mapping = {t: t for t in tgt_names if t in ref_names}
     if len(mapping) == len(ref_names):

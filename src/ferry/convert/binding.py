@@ -6,12 +6,11 @@ had a rename step that assumed an order. A Keras dict model converted to Core ML
 `detection_scores`; its TFLite outputs (`StatefulPartitionedCall_1:0..4`) were matched by position in the wrong
 order. A name carried by the wrong tensor is worse than no name: an app reads the wrong array without error.
 
-`bind` runs the source and the target on one seeded image and pairs every target output with the source outputs
-whose values it reproduces (same element count, within VALUE_TOL of the source's own peak). A target output whose
-name is a source output's and whose values are that output's is bound; one that carries another output's values
-is swapped; one whose name is no source output's (a tensor name) but whose values are exactly one output's is
-unnamed. `verify` gives swapped and unnamed outputs their true names in the file, in formats whose names ferry can
-rewrite (ONNX, OpenVINO IR, Core ML). A TFLite signature cannot be renamed: an unnamed output (`output_0`) gets
+`verify` runs the source and the target on one seeded image and pairs the outputs by value (ferry.compare.bind:
+same element count, within VALUE_TOL of the source output's own peak): bound, swapped (a source output's name on
+another output's values) or unnamed (a name no source output has, such as a tensor name). It gives swapped and
+unnamed outputs their true names in the file, in formats whose names ferry can rewrite (ONNX, OpenVINO IR, Core
+ML). A TFLite signature cannot be renamed: an unnamed output (`output_0`) gets
 its source's name in a "ferry_output_names" metadata map that ferry's runtime reads, and a swapped one (a source's
 name on another's tensor, which an app's signature runner would read) makes ferry refuse the target, naming both.
 An output that matches no source output by value is left to the check, which reports the numbers: that is a
@@ -20,87 +19,20 @@ conversion that differs, not a name on the wrong tensor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ferry.compare.bind import VALUE_TOL, Binding, bind
 from ferry.op_errors import ConversionError
 
-# Largest difference, relative to the source output's peak, at which a target output still "carries" a source
-# output's values. Conversions measured here differ by 1e-8..2e-4 relative (../shared/stack.md, fp16 TFLite 4e-5);
-# two different heads of a random-weight model differ by 1e-1 or more. 1e-2 separates them by two orders each way.
-VALUE_TOL = 1e-2
-
-
-@dataclass
-class Binding:
-    """Target output name -> the source output whose values it carries, and what had to change."""
-
-    carries: dict[str, str] = field(default_factory=dict)
-    swapped: dict[str, str] = field(default_factory=dict)  # target name (a source name) -> the source it carries
-    unnamed: dict[str, str] = field(default_factory=dict)  # target name (no source name) -> the source it carries
-
-    @property
-    def renames(self) -> dict[str, str]:
-        return {**self.swapped, **self.unnamed}
-
-    def describe(self) -> str:
-        parts = [f"the target's {t} carries the source's {s}" for t, s in self.swapped.items()]
-        parts += [f"the target's {t} is the source's {s}" for t, s in self.unnamed.items()]
-        return "; ".join(parts)
-
+__all__ = ["VALUE_TOL", "Binding", "bind", "probe_image", "rename_onnx_outputs", "verify"]
 
 def probe_image(contract) -> np.ndarray:
     """A seeded u8 BGR photo-sized noise image: every head of a random-weight model gives distinct values on it."""
     h, w = contract.size if contract.size else (64, 64)
     rng = np.random.default_rng(20261202)
     return rng.integers(0, 256, (int(h), int(w), 3), dtype=np.uint8)
-
-
-def _flat(a) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    return a.reshape(-1)
-
-
-def _carries(src: np.ndarray, tgt: np.ndarray) -> bool:
-    """Whether `tgt` holds `src`'s values (shape by element count: converters add or drop dimensions of 1)."""
-    if np.size(src) != np.size(tgt) or np.size(src) == 0:  # before any conversion: most pairs stop here
-        return False
-    try:
-        s, t = _flat(src), _flat(tgt)
-    except (TypeError, ValueError):  # strings, objects: not values ferry can compare; names stay as they are
-        return False
-    fin = np.isfinite(s) & np.isfinite(t)
-    if not np.array_equal(np.isfinite(s), np.isfinite(t)):
-        return False
-    peak = float(np.abs(s[fin]).max(initial=0.0))
-    return bool(np.all(np.abs(s[fin] - t[fin]) <= VALUE_TOL * peak + 1e-6))
-
-
-def bind(src_outs: dict[str, np.ndarray], tgt_outs: dict[str, np.ndarray]) -> Binding:
-    """Pair each target output with the source output whose values it carries (see the module docstring).
-
-    A target output that carries its own name's values is bound even when another output has equal values; a
-    pairing is taken only when it is one-to-one, so outputs that are equal on the probe never cause a rename."""
-    fits = {t: [s for s in src_outs if _carries(src_outs[s], tv)] for t, tv in tgt_outs.items()}
-    b = Binding()
-    claimed: set[str] = set()
-    for t, cands in fits.items():
-        if t in src_outs and t in cands:
-            b.carries[t] = t
-            claimed.add(t)
-    for t, cands in fits.items():
-        if t in b.carries:
-            continue
-        free = [s for s in cands if s not in claimed]
-        if len(free) != 1 or sum(free[0] in c for u, c in fits.items() if u not in b.carries) != 1:
-            continue  # nothing, or more than one output, carries these values: left to the check
-        s = free[0]
-        b.carries[t] = s
-        claimed.add(s)
-        (b.swapped if t in src_outs else b.unnamed)[t] = s
-    return b
 
 
 def verify(path: Path, runtime: str, source, contract, final: Path) -> list[str]:
