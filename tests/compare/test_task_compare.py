@@ -394,6 +394,9 @@ def test_raw_ssd_outputs_are_tensors_and_per_anchor_scores_never_a_mask():
     assert pick_task("auto", by_shape).per_anchor  # TFLite's names say nothing: the shapes do
     alone = pick_task("auto", {"box_encodings": outs["raw_outputs/box_encodings"]})
     assert alone.task == "none" and "rule box-like" in alone.why
+    anchors = {"box_encodings": outs["raw_outputs/box_encodings"], "anchors": RNG.random((1, 1917, 4)),
+               "count": np.float32(3.0)}  # two box-like outputs and a scalar: no class head, nothing raises
+    assert pick_task("auto", anchors).task == "none"
     padded = pick_task("auto", {"boxes": RNG.random((1, 50, 4)).astype(np.float32)})  # 50 padded boxes: 12.5:1
     assert padded.task == "none" and "rule box-like" in padded.why
     with pytest.raises(FerryError, match="box-like"):

@@ -167,8 +167,9 @@ def _ssd_raw_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
         n_anchors = [d for d in np.asarray(outs[b]).shape if d != 1][0]
         for name, arr in outs.items():
             core = [d for d in np.asarray(arr).shape if d != 1]
-            if name != b and np.asarray(arr).shape[0] == 1 and len(core) == 2 and core[0] == n_anchors \
-                    and core[1] >= 2:
+            if name == b or np.ndim(arr) < 2 or np.shape(arr)[0] != 1 or _box_like(arr):
+                continue  # another [1, N, 4] is more boxes (anchors, decoded boxes), not 4 class scores
+            if len(core) == 2 and core[0] == n_anchors and core[1] >= 2:
                 return TaskPlan("classify", f"rule ssd-raw: {b} {list(np.asarray(outs[b]).shape)} holds one box "
                                 f"encoding per anchor and no anchors are among the outputs, so it is compared as a "
                                 f"tensor; {name} {list(np.asarray(arr).shape)} is compared as {n_anchors} per-anchor "
