@@ -71,7 +71,9 @@ def cache_dir() -> Path:
 
 def _export(name: str, write: Callable[[str], None]) -> Path:
     """`write(tmp_path)` once into the cache, keyed by write's own source text; os.replace makes it atomic, so an
-    interrupted export leaves nothing and two runs at once both end with one whole file or folder."""
+    interrupted export leaves nothing and two runs at once both end with one whole file or folder. The key is that
+    function's text only, not the helpers it calls (the model factories): delete FERRY_MODEL_CACHE/corpus after
+    changing one of those."""
     tag = hashlib.sha256(inspect.getsource(write).encode()).hexdigest()[:10]
     dest = cache_dir() / "corpus" / f"{tag}-{name}"
     if dest.exists():
