@@ -225,3 +225,43 @@ def test_the_fixes_print_whole_when_piped_at_80_columns(yolo_like):
     for name, lines in blocks.items():
         ast.parse("\n".join(lines)), name
     assert any(len(line) > 80 for lines in blocks.values() for line in lines)  # long lines left whole
+
+
+def test_a_hugging_face_config_beside_the_file_is_a_stated_contract(yolo_like, tmp_path):
+    """preprocessor_config.json next to the model states range, colour and resize; the statement taken away (the
+    same file alone), range and colour are open again."""
+    _, plain = yolo_like
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    model = folder / "model.onnx"
+    model.write_bytes(plain.read_bytes())
+    (folder / "preprocessor_config.json").write_text(json.dumps({
+        "image_processor_type": "ViTImageProcessor", "do_resize": True, "size": {"height": 64, "width": 64},
+        "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}))
+    d = diagnose(model, [PHOTOS / n for n in NAMES], preprocess="caffe")
+    assert any("preprocessor_config.json" in s.source for s in d.stated)
+    gain, offset = d.best.affine()
+    assert np.allclose(gain, 2 / 255) and np.allclose(offset, -1.0) and d.best.color == "RGB", d.name
+    assert d.sure["range"] and d.sure["color"] and "preprocessor_config.json" in d.why["color"]
+    alone = diagnose(plain, [PHOTOS / n for n in NAMES], preprocess="caffe")
+    assert not alone.sure["range"] and not alone.sure["color"]
+
+
+def test_a_keras_rescaling_layer_first_states_the_range(tmp_path):
+    """A Keras model whose first layer is Rescaling(1/255) wants 0..255 pixels: range sure from the file."""
+    from ferry.runtimes.tensorflow import _keras
+
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inp)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    out = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    path = tmp_path / "rescaled.keras"
+    keras.Model(inp, out).save(path)
+    d = diagnose(path, [PHOTOS / n for n in NAMES], preprocess="imagenet")
+    assert any("Rescaling" in s.source for s in d.stated), d.notes
+    gain, offset = d.best.affine()
+    assert np.allclose(gain, 1.0) and np.allclose(offset, 0.0), d.name
+    assert d.sure["range"] and d.best.layout == "NHWC"
