@@ -97,6 +97,18 @@ class CheckResult:
                 "targets": [t.to_dict() for t in self.targets], "notes": self.notes, "task": task}
 
 
+def stated_labels(source: Model) -> list[str] | None:
+    """Class names the source file records (an Ultralytics export's `names`), used when --labels is not given."""
+    from ferry.formats import ONNX
+
+    if source.format != ONNX:
+        return None
+    from ferry.runtimes.onnxruntime import file_facts
+
+    labels = file_facts(source.path).labels
+    return list(labels) if labels else None
+
+
 def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess | None) -> Preprocess:
     """--preprocess if given, else the contract embedded in SOURCE, else a clear request for one."""
     if preprocess is not None:
@@ -186,6 +198,8 @@ def check(
     if workers < 1:
         raise FerryError(f"--workers {workers}: give 1 or more")
     src = load(source)
+    if names is None:
+        names = stated_labels(src)
     contract = src.resolve(resolve_contract(src, preprocess))
     tgt_contract_spec = load_contract(target_preprocess) if target_preprocess is not None else None
     if workers > 1 and len(files) > 1:

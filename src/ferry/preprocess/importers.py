@@ -1481,6 +1481,28 @@ def from_ultralytics(metadata: Any) -> Imported:
     return Imported(pp, notes, source)
 
 
+def ultralytics_names(metadata: Any) -> list[str] | None:
+    """The class names an Ultralytics export records (`names`: "{0: 'person', 1: 'bicycle', ...}"), in index order,
+    or None when there are none or they do not parse."""
+    import ast
+
+    if not isinstance(metadata, dict) or "ultralytics" not in str(metadata.get("author", "")).lower():
+        return None
+    raw = metadata.get("names")
+    try:
+        names = ast.literal_eval(raw) if isinstance(raw, str) else raw
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(names, dict) and names and all(isinstance(k, int) and k >= 0 for k in names):
+        out = [""] * (max(names) + 1)
+        for k, v in names.items():
+            out[k] = str(v)
+        return out
+    if isinstance(names, list | tuple) and names:
+        return [str(v) for v in names]
+    return None
+
+
 # ---- dispatcher --------------------------------------------------------------------------------------------
 IMPORTERS: dict[str, Callable[..., Imported]] = {
     "timm": from_timm,

@@ -52,6 +52,13 @@ def declared_preprocess(model) -> Preprocess | None:
     return None
 
 
+def stated_labels(model) -> list[str] | None:
+    """Class names an export records in its metadata (Ultralytics `names`), else None."""
+    from ferry.preprocess.importers import ultralytics_names
+
+    return ultralytics_names({prop.key: prop.value for prop in model.metadata_props})
+
+
 def stated_preprocess(model) -> Preprocess | None:
     """A contract another tool's export records for the host to apply: an Ultralytics export's metadata
     (`author` Ultralytics, `imgsz`: RGB, /255, letterbox pad 114, NCHW). None when the file states none or states

@@ -87,6 +87,7 @@ class OnnxFacts:
     inputs: tuple[TensorInfo, ...]
     outputs: tuple[TensorInfo, ...]
     declared: Preprocess | None = None  # a contract the file records for the host to apply (Ultralytics metadata)
+    labels: tuple[str, ...] | None = None  # class names the file records (Ultralytics `names`)
 
 
 _FACTS: dict[tuple, OnnxFacts] = {}
@@ -113,7 +114,8 @@ def file_facts(path: str | Path) -> OnnxFacts:
     facts = OnnxFacts(embedded, tuple(notes),
                       tuple(onnx_graph.value_info(i) for i in model.graph.input if i.name not in inits),
                       tuple(onnx_graph.value_info(o) for o in model.graph.output),
-                      onnx_graph.stated_preprocess(model) if embedded is None else None)
+                      onnx_graph.stated_preprocess(model) if embedded is None else None,
+                      tuple(onnx_graph.stated_labels(model) or ()) or None)
     del model
     if key is not None:
         if len(_FACTS) >= _FACTS_KEPT:
@@ -159,7 +161,7 @@ def numpy_recipe(runtime: str, p: Preprocess, call: str) -> NativeRecipe:
     if p.color == "GRAY":
         order = "cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]"
         if p.gray_zero_is == "white":
-            order = f"255 - {order}"
+            order = f"(255 - {order})"  # parenthesised: the cast and gain apply to the inverted image
     size = f"({p.size[1]}, {p.size[0]})" if p.size else "(W, H)"
     lines = [
         "img = cv2.imread(path)  # BGR uint8",
