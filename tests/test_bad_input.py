@@ -200,3 +200,18 @@ def test_an_op_one_runtime_lacks_is_named_while_the_others_report(capsys, tmp_pa
     assert "UNSORTED_SEGMENT_MAX" in rows["openvino"]["error"] and rows["openvino"]["passed"] is False
     lines = [line for line in err.strip().splitlines() if line]
     assert len(lines) == 1 and "openvino" in lines[0] and "UNSORTED_SEGMENT_MAX" in lines[0], err
+
+
+def test_a_std_so_small_the_input_overflows_float32_is_one_line_exit_2(tmp_path):
+    """Issue 18: std 1e-40 printed numpy's overflow RuntimeWarning; it is a contract error at parse time."""
+    import subprocess
+    import sys
+
+    spec = tmp_path / "tiny_std.yaml"
+    spec.write_text("scale: 1/255\nstd: [1e-40, 0.224, 0.225]\n")
+    done = subprocess.run([sys.executable, "-m", "ferry.cli", "native", "opencv", "--preprocess", str(spec)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "std[0]" in lines[0] and "overflow" in lines[0], done.stderr
+    assert "RuntimeWarning" not in done.stderr and "Traceback" not in done.stderr

@@ -25,6 +25,7 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area")
 SEMANTICS = ("opencv", "pil")
 LAYOUTS = ("NCHW", "NHWC")
 DTYPES = ("float32", "float16", "uint8", "int8")
+_FLOAT32_MAX = 3.4028234663852886e38
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,15 @@ class Preprocess:
         n = self.channels
         object.__setattr__(self, "mean", _per_channel("mean", 0.0 if self.mean is None else self.mean, n))
         std = _per_channel("std", 1.0 if self.std is None else self.std, n)
+        mean = self.mean
         for i, s in enumerate(std):
             if s == 0:
                 raise ContractError(f"std[{i}] is 0: the model input would be infinite; use 1 for no division")
+            # the largest value the map makes must be a float32: std 1e-40 overflowed in numpy with a warning
+            peak = max(abs(255 * scale), abs(mean[i])) / abs(s)
+            if not peak < _FLOAT32_MAX:
+                raise ContractError(f"std[{i}] is {s:g}: (x * scale - mean) / std would overflow float32 "
+                                    f"(up to {peak:.3g}); std is in the units after scale, e.g. 0.229 for 0..1")
         object.__setattr__(self, "std", std)
 
     # ---- derived facts -------------------------------------------------------------------------------------
