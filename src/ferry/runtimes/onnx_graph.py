@@ -2,8 +2,10 @@
 
 Embedding puts the contract in front of the graph, so the model takes what an app has: uint8 NHWC BGR pixels
 at the model's size. The nodes are Cast -> Gather (BGR->RGB) -> Mul -> Add -> Transpose, all named `ferry_pre_*`,
-and the contract is also kept as metadata (`ferry_preprocess`). Resizing stays on the host: an ONNX Resize does
-not match OpenCV's or PIL's pixels (see README), and an app resizes anyway.
+and the contract is also kept as metadata (`ferry_preprocess`). A GRAY contract replaces the Gather with the
+reference's BGR->gray conversion (MatMul by cv2's or PIL's fixed-point weights, Add, Mul, Floor: bit-exact, see
+`ferry.preprocess.gray`) and, for `gray_zero_is: white`, a Sub from 255 (`ferry_pre_invert`). Resizing stays
+on the host: an ONNX Resize does not match OpenCV's or PIL's pixels (see README), and an app resizes anyway.
 """
 
 from __future__ import annotations
@@ -92,8 +94,12 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
     dims = [d.dim_value if d.HasField("dim_value") else None for d in image.type.tensor_type.shape.dim]
     layout = preprocess.layout or ("NCHW" if dims[1] in (1, 3) else "NHWC")
     size = preprocess.size or ((dims[2], dims[3]) if layout == "NCHW" else (dims[1], dims[2]))
-    if preprocess.color == "GRAY":
-        raise FerryError(f"{src}: embedding a GRAY contract in ONNX is not supported yet; feed gray pixels natively")
+    channels = dims[1] if layout == "NCHW" else dims[3]
+    if isinstance(channels, int) and channels > 0 and channels != preprocess.channels:
+        raise FerryError(
+            f"{src}: input {image.name} takes {channels} channel{'s' if channels > 1 else ''}, the contract "
+            f"({preprocess.color}) makes {preprocess.channels}; set color: "
+            f"{'GRAY' if channels == 1 else 'RGB or BGR'} in the contract")
     elem = image.type.tensor_type.elem_type
     integer_input = elem not in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16)
     if integer_input and not preprocess.keeps_values():
@@ -113,6 +119,8 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
         nodes.append(helper.make_node("Gather", [cur, f"{NODE_PREFIX}bgr2rgb_idx"], [f"{NODE_PREFIX}rgb"],
                                       axis=3, name=f"{NODE_PREFIX}bgr2rgb"))
         cur = f"{NODE_PREFIX}rgb"
+    elif preprocess.color == "GRAY":
+        cur = _gray_nodes(cur, preprocess, nodes, consts)
     consts.append(numpy_helper.from_array(np.asarray(gain, dtype=np.float32), f"{NODE_PREFIX}gain"))
     consts.append(numpy_helper.from_array(np.asarray(offset, dtype=np.float32), f"{NODE_PREFIX}offset"))
     nodes.append(helper.make_node("Mul", [cur, f"{NODE_PREFIX}gain"], [f"{NODE_PREFIX}scaled"],
@@ -143,6 +151,34 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
     out = Path(dest)
     atomic_write_bytes(out, model.SerializeToString())
     return out
+
+
+def _gray_nodes(cur: str, preprocess: Preprocess, nodes: list, consts: list) -> str:
+    """Append the BGR->gray nodes (and the polarity) after float NHWC BGR tensor `cur`; return the gray tensor.
+
+    Why a MatMul and Floor rather than float weights 0.114/0.587/0.299: the reference rounds to uint8 with
+    fixed-point weights, and an unrounded gray is up to half a level off. Integer-valued float32 sums below 2**24
+    are exact, so this graph gives the reference's levels bit for bit (`ferry.preprocess.gray`)."""
+    from onnx import helper, numpy_helper
+
+    from ferry.preprocess.gray import gray_weights
+
+    weights, half, inv = gray_weights(preprocess.resize.semantics)
+    for suffix, value in (("gray_weights", weights.reshape(3, 1)), ("gray_half", np.float32(half)),
+                          ("gray_shift", np.float32(inv))):
+        consts.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), f"{NODE_PREFIX}{suffix}"))
+    steps = [("MatMul", "gray_weights", "gray_sum"), ("Add", "gray_half", "gray_rounded"),
+             ("Mul", "gray_shift", "gray_scaled"), ("Floor", None, "gray")]
+    for op, const, out in steps:
+        inputs = [cur] + ([f"{NODE_PREFIX}{const}"] if const else [])
+        nodes.append(helper.make_node(op, inputs, [f"{NODE_PREFIX}{out}"], name=f"{NODE_PREFIX}{out}"))
+        cur = f"{NODE_PREFIX}{out}"
+    if preprocess.gray_zero_is == "white":
+        consts.append(numpy_helper.from_array(np.asarray(255.0, dtype=np.float32), f"{NODE_PREFIX}white"))
+        nodes.append(helper.make_node("Sub", [f"{NODE_PREFIX}white", cur], [f"{NODE_PREFIX}inverted"],
+                                      name=f"{NODE_PREFIX}invert"))
+        cur = f"{NODE_PREFIX}inverted"
+    return cur
 
 
 def metadata(model) -> dict[str, str]:

@@ -5,6 +5,11 @@ Embedding makes the IR take what an app has: uint8 NHWC BGR pixels. PPP computes
 rt_info (`model_info/ferry_preprocess`, plus the `mean_values`/`scale_values`/`reverse_input_channels` keys that
 Intel's Model API reads). Reading back runs the PPP ops alone on probe images, so a hand-made or stale IR is
 described by what it computes, not by its metadata.
+
+A GRAY contract is a PPP custom step: PPP's own `convert_color(GRAY)` leaves the levels unrounded (measured up to
+0.499 of a level from cv2.cvtColor), so ferry builds the reference's fixed-point conversion (Multiply by the
+weights, ReduceSum, Add, Multiply, Floor; bit-exact, see `ferry.preprocess.gray`) and, for 0 = white, 255 - g;
+PPP's mean/scale and layout steps follow as for colour.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ RT_KEY = ["model_info", "ferry_preprocess"]
 # CPUs with AMX/AVX512-BF16 make OpenVINO default to bf16 inference: 1e-2 drift that hides real bugs.
 F32_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
 _PPP_OPS = {"Convert", "Gather", "Subtract", "Multiply", "Divide", "Add", "Transpose", "Concat", "Split",
-            "Slice", "StridedSlice"}
+            "Slice", "StridedSlice", "ReduceSum", "Floor"}  # the last two: ferry's gray step
 
 
 def _ov():
@@ -220,8 +225,6 @@ def embed_model(model, preprocess: Preprocess, dest: str | Path, resize_in_graph
     from ferry.io import atomic_write_files
 
     path = origin or dest
-    if preprocess.color == "GRAY":
-        raise FerryError(f"{path}: embedding a GRAY contract in OpenVINO is not supported yet")
     params = [p for p in model.get_parameters() if len(p.get_partial_shape()) == 4]
     if not params:
         raise FerryError(f"{path}: no 4-D image input to put preprocessing in front of")
@@ -233,6 +236,7 @@ def embed_model(model, preprocess: Preprocess, dest: str | Path, resize_in_graph
     name = params[0].get_friendly_name()
     ps = params[0].get_partial_shape()
     layout = preprocess.layout or ("NCHW" if ps[1].is_static and ps[1].get_length() in (1, 3) else "NHWC")
+    _same_channels(path, name, ps, layout, preprocess)
     ppp = PrePostProcessor(model)
     inp = ppp.input(params[0].output(0).get_any_name()) if params[0].output(0).get_names() else ppp.input(name)
     tensor = inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
@@ -245,6 +249,8 @@ def embed_model(model, preprocess: Preprocess, dest: str | Path, resize_in_graph
         steps.convert_color(ColorFormat.RGB)
     if resize_in_graph:
         steps.resize(ResizeAlgorithm.RESIZE_LINEAR)
+    if preprocess.color == "GRAY":  # after the resize, as the reference: resize the BGR image, then gray
+        steps.custom(_gray_step(preprocess))
     mean, scale = ppp_values(preprocess)
     if any(m != 0 for m in mean):
         steps.mean(mean)
@@ -261,6 +267,39 @@ def embed_model(model, preprocess: Preprocess, dest: str | Path, resize_in_graph
     atomic_write_files([xml, xml.with_suffix(".bin")],
                        lambda tmps: _save(model, tmps[0], compress_to_fp16, tmps[1]))
     return xml
+
+
+def _same_channels(path, name: str, ps, layout: str, preprocess: Preprocess) -> None:
+    """A GRAY contract in front of a 3-channel input (or colour in front of 1) is refused here, in one line,
+    rather than as PPP's shape error at build time."""
+    axis = 1 if layout == "NCHW" else 3
+    if ps[axis].is_static and ps[axis].get_length() != preprocess.channels:
+        channels = ps[axis].get_length()
+        raise FerryError(
+            f"{path}: input {name} takes {channels} channel{'s' if channels > 1 else ''}, the contract "
+            f"({preprocess.color}) makes {preprocess.channels}; set color: "
+            f"{'GRAY' if channels == 1 else 'RGB or BGR'} in the contract")
+
+
+def _gray_step(preprocess: Preprocess):
+    """The PPP custom step: float NHWC BGR -> the reference's gray levels (NHWC, one channel), then the polarity.
+    Why not convert_color(GRAY): see the module docstring."""
+    import openvino.opset13 as ops
+
+    from ferry.preprocess.gray import gray_weights
+
+    weights, half, inv = gray_weights(preprocess.resize.semantics)
+
+    def step(node):
+        total = ops.reduce_sum(ops.multiply(node, ops.constant(weights)),
+                               ops.constant(np.array([3], dtype=np.int64)), True)
+        gray = ops.floor(ops.multiply(ops.add(total, ops.constant(np.float32(half))),
+                                      ops.constant(np.float32(inv))))
+        if preprocess.gray_zero_is == "white":
+            gray = ops.subtract(ops.constant(np.float32(255.0)), gray)
+        return gray.output(0)
+
+    return step
 
 
 def _save(model, xml_tmp: Path, compress: bool, bin_tmp: Path) -> None:
@@ -285,12 +324,14 @@ def native(preprocess: Preprocess) -> NativeRecipe:
     layout = preprocess.layout or "NCHW"
     lines = [
         "from openvino.preprocess import PrePostProcessor, ColorFormat",
+        *(_gray_recipe(preprocess) if preprocess.color == "GRAY" else []),
         "ppp = PrePostProcessor(model)",
         "ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout('NHWC'))"
         ".set_color_format(ColorFormat.BGR)",
         f"ppp.input().model().set_layout(ov.Layout('{layout}'))",
         "ppp.input().preprocess().convert_element_type(ov.Type.f32)"
         + (".convert_color(ColorFormat.RGB)" if preprocess.color == "RGB" else "")
+        + (".custom(gray)" if preprocess.color == "GRAY" else "")
         + f".mean({[round(m, 6) for m in mean]}).scale({[round(s, 6) for s in scale]})",
         "model = ppp.build()  # then feed cv2.imread(...) resized to the model size, as uint8 [1,H,W,3]",
         "compiled = core.compile_model(model, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})",
@@ -298,3 +339,21 @@ def native(preprocess: Preprocess) -> NativeRecipe:
     return NativeRecipe(NAME, {"mean_values": mean, "scale_values": scale,
                                "reverse_input_channels": preprocess.color == "RGB", "layout": layout},
                         "\n".join(lines))
+
+
+def _gray_recipe(p: Preprocess) -> list[str]:
+    """The custom PPP step ferry embeds for GRAY, as lines to paste (PPP's convert_color(GRAY) does not round)."""
+    from ferry.preprocess.gray import GRAY_WEIGHTS
+
+    weights, shift = GRAY_WEIGHTS[p.resize.semantics]
+    invert = "; g = ops.subtract(ops.constant(np.float32(255)), g)" if p.gray_zero_is == "white" else ""
+    return [
+        "import openvino.opset13 as ops",
+        "def gray(x):  # BGR -> gray exactly as " + ("cv2.cvtColor" if p.resize.semantics == "opencv"
+                                                     else "PIL convert('L')") + " rounds it",
+        f"    s = ops.reduce_sum(ops.multiply(x, ops.constant(np.float32({list(weights)}))), "
+        "ops.constant(np.int64([3])), True)",
+        f"    g = ops.floor(ops.multiply(ops.add(s, ops.constant(np.float32({2 ** (shift - 1)}))), "
+        f"ops.constant(np.float32(1 / {2 ** shift}))))" + invert,
+        "    return g.output(0)",
+    ]
