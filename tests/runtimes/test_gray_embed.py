@@ -235,3 +235,14 @@ def test_gray_contract_on_a_colour_model_is_refused(classifier_onnx, tmp_path, c
     assert code == 2 and not out.exists()
     assert str(classifier_onnx) in err and "takes 3 channels" in err and "set color" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("to", ["onnx", "openvino"])
+def test_embed_cli_reads_the_gray_back(gray_converted, tmp_path, capsys, to):
+    """`ferry embed` reads what it wrote back from the graph and says it: GRAY, the polarity, the map."""
+    out, contract_file, _ = gray_converted
+    dest = tmp_path / ("gray.onnx" if to == "onnx" else "gray.xml")
+    capsys.readouterr()
+    assert main(["embed", str(out / "deploy" / "gray.opencv.onnx"), "--to", to, "--preprocess", str(contract_file),
+                 "-o", str(dest)]) == 0
+    assert "read back from the graph: GRAY, 0 = white" in capsys.readouterr().out

@@ -34,4 +34,19 @@ def run(args) -> int:
     else:
         written = get_runtime("onnxruntime").embed(src, contract, out)
     print(f"wrote {written} (takes uint8 NHWC BGR pixels at {contract.size[0]}x{contract.size[1]})")
+    if not args.resize_in_graph:  # the read-back stops at an in-graph resize (README, Limitations)
+        print(_read_back(written, contract))
     return EXIT_PASS
+
+
+def _read_back(written: Path, contract) -> str:
+    """What the written file's graph computes, read back as `inspect` reads it: a file that does not compute the
+    contract is a ferry bug, and it is refused here (exit 2) rather than handed to the app."""
+    from ferry.runtimes import load
+
+    read = load(written).embedded
+    if read is None or not read.same_function(contract.replace(layout=read.layout, size=read.size), rtol=1e-4):
+        raise FerryError(f"{written}: the embedded graph does not compute the contract when read back; report it "
+                         "with the contract and the model")
+    colour = f"GRAY, 0 = {read.gray_zero_is}" if read.color == "GRAY" else read.color
+    return f"read back from the graph: {colour}, gain/offset {read.affine()}, {read.layout}"
