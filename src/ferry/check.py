@@ -172,6 +172,8 @@ def check(
     keep: int = 0,
     bisect: bool = False,
     workers: int = 1,
+    save_reference: str | Path | None = None,
+    force: bool = False,
     _collect: bool = False,
 ) -> CheckResult:
     """Compare every output of every (target, runtime) with the source on the same photos, as tensors and as
@@ -197,9 +199,21 @@ def check(
     files = image_files(list(images))  # cheap: a missing photo is reported before any model loads
     if workers < 1:
         raise FerryError(f"--workers {workers}: give 1 or more")
-    src = load(source)
+    from ferry import reference_store as store
+
+    saved = store.is_reference(source)
+    src = store.open_reference(source) if saved else load(source)
     if names is None:
-        names = stated_labels(src)
+        names = src.labels if saved else stated_labels(src)
+    if saved and (bisect or save_reference):
+        raise FerryError(f"{source}: a saved reference has no model to bisect or save again; drop --bisect "
+                         "and --save-reference")
+    if save_reference and workers > 1:
+        raise FerryError("--save-reference writes from one process: drop --workers for it")
+    if saved and not _collect:
+        said = store.subset_note(src, files)  # a photo not in DIR: exit 2 naming it, before any target loads
+        if said:
+            src.notes.append(said)
     contract = src.resolve(resolve_contract(src, preprocess))
     tgt_contract_spec = load_contract(target_preprocess) if target_preprocess is not None else None
     if workers > 1 and len(files) > 1:
@@ -242,10 +256,14 @@ def check(
     runs = [None if k in same_as_source else _host_run(m, tcontract, host) if _on_host(m)
             else (lambda ch, m=m: m.run_image(ch, tcontract)) for k, m in enumerate(pairs)]
     group = max(batch, PHOTOS_PER_GROUP)  # photos decoded, run (`batch` a call) and compared together
+    writer = store.ReferenceWriter(save_reference, force) if save_reference else None
     for start in range(0, len(files), group):
         pixels = [load_image(f) for f in files[start:start + group]]
         host.clear()
-        ref = run_per_image(src_run, src, pixels, steps[0])
+        ref = (src.outputs_for(files[start:start + group]) if saved
+               else run_per_image(src_run, src, pixels, steps[0]))
+        if writer is not None:
+            writer.add(files[start:start + group], ref)
         if plan is None:
             plan = pick_task(task, ref[0])
         outs: list[list[dict[str, np.ndarray]]] = []  # per target, per photo
@@ -288,6 +306,9 @@ def check(
         notes[k].append("the source itself, in the same runtime and path: its outputs are the source's run, reused")
     shard = _Shard([(str(m.path), m.runtime, m.embedded is not None, list(m.notes)) for m in pairs], accs, tasks,
                    notes, unloadable, plan, list(src.notes))
+    if writer is not None:
+        writer.finish(src, contract, plan, names)
+        shard.source_notes.append(f"saved reference written: {save_reference}")
     if _collect:
         return shard  # type: ignore[return-value]  # a worker's half-made result, merged by _check_parallel
     results = _results(shard)

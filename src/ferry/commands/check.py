@@ -32,7 +32,10 @@ def add_parser(sub) -> None:
     p.add_argument("--labels", help="class names for the report: one a line, or a JSON list / id2label object")
     p.add_argument("--report", help="write a self-contained HTML report (verdict, tables, pictures) here")
     p.add_argument("--report-photos", type=int, default=6, help="photos drawn in the report (6)")
-    p.add_argument("--force", action="store_true", help="replace an existing --report file")
+    p.add_argument("--save-reference", metavar="DIR",
+                   help="also write the source's outputs per photo to DIR; `ferry check DIR TARGET...` then "
+                        "checks targets on a machine without the source's framework")
+    p.add_argument("--force", action="store_true", help="replace an existing --report file or --save-reference DIR")
     p.add_argument("--bisect", action="store_true",
                    help="for failing ONNX/OpenVINO targets, name the first layer whose output parts from the source")
     add_json(p)
@@ -52,12 +55,14 @@ def run(args) -> int:
             raise FerryError(f"{report}: is an input; ferry never overwrites what you gave it")
         if args.report_photos < 0:
             raise FerryError("--report-photos must be 0 or more")
+    if args.save_reference and Path(args.save_reference).exists() and not args.force:
+        raise FerryError(f"{args.save_reference}: exists; pass --force to replace it")  # before any model loads
     result = check(args.source, args.targets, args.images, preprocess=args.preprocess,
                    target_preprocess=args.target_preprocess, runtimes=split_list(args.runtimes),
                    atol=tolerances(args.atol, "--atol"), rtol=tolerances(args.rtol, "--rtol"), batch=args.batch,
                    task=args.task, threshold=args.threshold, labels=args.labels,
                    keep=args.report_photos if report is not None else 0, bisect=args.bisect,
-                   workers=args.workers)
+                   workers=args.workers, save_reference=args.save_reference, force=args.force)
     if report is not None:
         from ferry.report.html import write_report
 

@@ -1,0 +1,100 @@
+"""Saved references: `check SOURCE TARGET --save-reference DIR`, then `check DIR TARGET` with torch and TensorFlow
+unimportable; a channel-swapped target fails, a foreign photo and an edited file are exit 2, one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BLOCK = ("import sys\n"
+         "class _No:\n"
+         "    def find_spec(self, name, path=None, target=None):\n"
+         "        if name.split('.')[0] in ('torch', 'tensorflow'):\n"
+         "            raise ImportError(f'{name} blocked for this test')\n"
+         "sys.meta_path.insert(0, _No())\n"
+         "from ferry.cli import main\n"
+         "sys.exit(main(sys.argv[1:]))\n")
+
+
+def ferry_no_torch(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BLOCK, *map(str, args)], capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, photos) -> Path:
+    import torch_models
+
+    ts = torch_models.torchscript_path("classifier")
+    onnx_file = torch_models.onnx_path("classifier")
+    d = tmp_path_factory.mktemp("ref")
+    spec = d / "contract.yaml"
+    spec.write_text("preset: imagenet\nsize: [48, 64]\n")
+    out = d / "ref"
+    from ferry.cli import main
+
+    assert main(["check", str(ts), str(onnx_file), "--images", *map(str, photos[:4]), "--preprocess", str(spec),
+                 "--runtimes", "onnxruntime", "--save-reference", str(out)]) == 0
+    return out
+
+
+def test_saved_reference_passes_right_target_without_torch(saved, photos):
+    import torch_models
+
+    index = json.loads((saved / "reference.json").read_text())
+    assert index["source"]["runtime"] == "torch" and len(index["photos"]) == 4
+    assert {"contract", "versions", "task", "outputs", "inputs"} <= set(index)
+    r = ferry_no_torch("check", saved, torch_models.onnx_path("classifier"), "--images", *photos[:4],
+                       "--runtimes", "onnxruntime,openvino", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert {t["runtime"] for t in data["targets"]} == {"onnxruntime", "openvino"}
+    sub = ferry_no_torch("check", saved, torch_models.onnx_path("classifier"), "--images", *photos[:2],
+                         "--runtimes", "onnxruntime", "--json")
+    assert sub.returncode == 0 and "2 of the reference's 4 photos" in sub.stdout
+
+
+def test_channel_swapped_target_fails_against_saved_reference(saved, photos, tmp_path):
+    import torch_models
+
+    spec = tmp_path / "bgr.yaml"
+    spec.write_text("preset: imagenet\nsize: [48, 64]\ncolor: BGR\n")
+    r = ferry_no_torch("check", saved, torch_models.onnx_path("classifier"), "--images", *photos[:4],
+                       "--runtimes", "onnxruntime", "--target-preprocess", spec, "--json")
+    assert r.returncode == 1, r.stderr
+
+
+def test_foreign_photo_and_edited_files_exit_2_one_line(saved, photos, tmp_path):
+    import shutil
+
+    import torch_models
+
+    onnx_file = torch_models.onnx_path("classifier")
+    r = ferry_no_torch("check", saved, onnx_file, "--images", photos[5], "--runtimes", "onnxruntime")
+    assert r.returncode == 2 and photos[5].name in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    copy = tmp_path / "copy"
+    shutil.copytree(saved, copy)
+    npz = sorted((copy / "outputs").iterdir())[0]
+    npz.write_bytes(npz.read_bytes()[:-10])
+    r = ferry_no_torch("check", copy, onnx_file, "--images", *photos[:4], "--runtimes", "onnxruntime")
+    assert r.returncode == 2 and npz.name in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    (copy / "reference.json").write_text((saved / "reference.json").read_text()[:50])
+    r = ferry_no_torch("check", copy, onnx_file, "--images", *photos[:4], "--runtimes", "onnxruntime")
+    assert r.returncode == 2 and "reference.json" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_save_reference_never_overwrites_without_force(saved, photos, capsys):
+    import torch_models
+
+    from ferry.cli import main
+
+    onnx_file = torch_models.onnx_path("classifier")
+    before = (saved / "reference.json").read_text()
+    code = main(["check", str(onnx_file), str(onnx_file), "--images", str(photos[0]), "--runtimes", "onnxruntime",
+                 "--save-reference", str(saved)])
+    assert code == 2 and "--force" in capsys.readouterr().err
+    assert (saved / "reference.json").read_text() == before
