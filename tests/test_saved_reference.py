@@ -98,3 +98,22 @@ def test_save_reference_never_overwrites_without_force(saved, photos, capsys):
                  "--save-reference", str(saved)])
     assert code == 2 and "--force" in capsys.readouterr().err
     assert (saved / "reference.json").read_text() == before
+
+
+def test_assert_parity_and_workers_take_a_saved_reference(saved, photos, tmp_path):
+    import torch_models
+
+    from ferry.check import check
+    from ferry.testing import ParityError, assert_parity
+
+    onnx_file = torch_models.onnx_path("classifier")
+    assert_parity(saved, onnx_file, photos[:4], runtimes=["onnxruntime"])
+    assert check(saved, [onnx_file], photos[:4], runtimes=["onnxruntime"], workers=2).passed
+    bgr = tmp_path / "bgr.yaml"
+    bgr.write_text("preset: imagenet\nsize: [48, 64]\ncolor: BGR\n")
+    with pytest.raises(ParityError):  # assert_parity has no target contract: a BGR-embedded IR stands in
+        from ferry.preprocess.contract import load_contract
+        from ferry.runtimes import openvino
+
+        ir = openvino.embed(onnx_file, load_contract(bgr).replace(layout="NCHW"), tmp_path / "bgr.xml")
+        assert_parity(saved, ir, photos[:4], runtimes=["openvino"])
