@@ -10,6 +10,11 @@ Routes (ferry picks one per target and says which in the manifest):
     coreml    coremltools (ferry.runtimes.coreml.convert)                              unreachable (no frontend)
     tflite    litert_torch.convert (extra)      TFLiteConverter (builtin ops)         unreachable (see TFLITE_FROM)
 
+    TFLite source: onnx and opencv through tf2onnx.convert.from_tflite (NHWC kept), openvino through convert_model
+    on the .tflite (its TFLite frontend), tflite a copy with the contract in metadata, coreml unreachable (no
+    frontend). The source runs in LiteRT for the check; one whose custom op LiteRT cannot run (MediaPipe's) is still
+    handed to each converter, and every target is unreachable naming the op (_convert_unrunnable).
+
 OpenCV DNN has no place in the file for preprocessing, so its target is the plain ONNX model plus the exact
 blobFromImageWithParams parameters (in ferry.json and its metadata); a file OpenCV DNN refuses (a dynamic shape it
 cannot work out) gets the remedies of ferry.convert.opencv_remedies, each checked. TFLite keeps the contract as a
@@ -40,6 +45,7 @@ from ferry.formats import (
     KERAS,
     ONNX,
     SAVED_MODEL,
+    TFLITE,
     TORCH_MODULE,
     TORCHSCRIPT,
     is_factory_spec,
@@ -64,6 +70,8 @@ TFLITE_FROM_TORCH_MISSING = ("torch -> TFLite needs litert-torch, an optional ex
                              "pip install 'ferry[tflite-torch]'")
 COREML_FROM_ONNX = ("coremltools 7+ has no ONNX frontend; convert from the torch or TensorFlow source "
                     "(ferry convert model.py:factory --to coreml)")
+COREML_FROM_TFLITE = ("coremltools has no TFLite frontend (it converts TensorFlow, torch and MIL); convert from the "
+                      "model's TensorFlow or torch source (ferry convert saved_model/ --to coreml)")
 
 
 @dataclass
@@ -143,7 +151,13 @@ def convert(
     if out.outdir.exists() and not out.outdir.is_dir():
         raise FerryError(f"{out.outdir}: exists and is not a directory; choose another -o OUTDIR")
     _refuse_clobber(source, out, targets, force)
-    src = load(source)
+    try:
+        src = load(source)
+    except FerryError as exc:
+        custom = _unresolved_custom_op(source, exc)
+        if custom is None:
+            raise
+        return _convert_unrunnable(source, custom, targets, preprocess, out, files, check)
     contract = src.resolve(resolve_contract(src, preprocess))
     fmt = src.format
     digest = source_digest(source)
@@ -201,6 +215,9 @@ def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
                                   "made from, so the contract is not applied twice")
         shutil.copyfile(src.path, dest)
         return dest, "onnx (the source file)"
+    if src.format == TFLITE:
+        notes = exporters.tflite_to_onnx(src.path, dest, _signature_input_names(src))
+        return dest, "tflite -> " + "; ".join(notes)
     raise ConversionError(f"{src.path}: ferry cannot convert a {src.format} source")
 
 
@@ -232,19 +249,24 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
         base |= versions("torch")
     elif fmt in TF_FORMATS:
         base |= versions("tensorflow")
+    elif fmt == TFLITE:
+        base |= versions("ai-edge-litert")
     if target == "onnx":
         plain, route = plain_onnx()
         dest = staging / out.path("onnx").name
         get_runtime("onnxruntime").embed(plain, contract, dest)
         _loads_in("onnxruntime", dest, out.path("onnx"))
         return (f"{route} -> contract embedded as ferry_pre_* nodes (uint8 NHWC BGR in)",
-                base | versions("onnx", "onnxruntime", *(["tf2onnx"] if fmt in TF_FORMATS else [])), [dest], {})
+                base | versions("onnx", "onnxruntime", *(["tf2onnx"] if fmt in (*TF_FORMATS, TFLITE) else [])),
+                [dest], {})
     if target == "openvino":
         from ferry.runtimes import openvino as ov_rt
 
-        if fmt in TF_FORMATS:
+        if fmt in (*TF_FORMATS, TFLITE):
             model, how = exporters.to_openvino_model(src, None)
             route = how
+            if fmt == TFLITE:
+                _keep_input_names(model, _signature_input_names(src))
         else:
             plain, route = plain_onnx()
             model, how = exporters.to_openvino_model(src, plain)
@@ -273,8 +295,9 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
                 base | versions("onnx", "opencv-python-headless", *tools), [dest],
                 {"native": recipe.to_dict(), "notes": ([remedy.note] if remedy else []) + list(recipe.notes)})
     if target == "coreml":
-        if fmt == ONNX:
-            raise ConversionError(f"{source}: {COREML_FROM_ONNX}", tool="coremltools")
+        if fmt in (ONNX, TFLITE):
+            why = COREML_FROM_ONNX if fmt == ONNX else COREML_FROM_TFLITE
+            raise ConversionError(f"{source}: {why}", tool="coremltools")
         try:
             coreml = get_runtime("coreml")
         except FerryError as exc:
@@ -289,6 +312,8 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
         return ("coremltools.convert -> mlprogram, ImageType input (scale, bias, colour layout)",
                 base | versions("coremltools"), [dest], {})
     if target == "tflite":
+        if fmt == TFLITE:
+            return _tflite_copy(src, contract, staging / out.path("tflite").name, out.path("tflite"), base)
         if fmt not in TF_FORMATS + TORCH_FORMATS:
             raise ConversionError(f"{source}: {TFLITE_FROM.format(src=fmt)}", tool="tflite")
         dest = staging / out.path("tflite").name
@@ -316,6 +341,95 @@ def _keep_output_names(model, names: list[str]) -> None:
     if len(have) == len(names) and set(have) != set(names):
         for port, name in zip(model.outputs, names, strict=True):
             port.get_tensor().set_names({name})
+
+
+def _signature_input_names(src) -> dict[str, str]:
+    """LiteRT tensor name -> the signature's key (`serving_default_image:0` -> `image`), for each input the
+    signature names once: the names an app passes to the signature runner, so the targets take the same."""
+    keys: dict[str, list[str]] = {}
+    for key, tensor in getattr(src, "signature_inputs", {}).items():
+        keys.setdefault(tensor, []).append(key)
+    return {tensor: names[0] for tensor, names in keys.items() if len(names) == 1}
+
+
+def _keep_input_names(model, names: dict[str, str]) -> None:
+    """OpenVINO's TFLite frontend names inputs after LiteRT's tensors; give them the signature's keys."""
+    for port in model.inputs:
+        new = names.get(port.get_any_name()) if port.get_names() else None
+        if new:
+            port.get_tensor().set_names({new})
+
+
+def _tflite_copy(src, contract: Preprocess, dest: Path, final: Path, base: dict[str, str]):
+    """tflite -> tflite: the source's bytes with the contract in its 'ferry_preprocess' entry. Nothing converts, so
+    the check compares LiteRT with itself: it confirms the copy and the contract entry, not a conversion (said in
+    the notes). The entry is read back before the file counts as made."""
+    from ferry.runtimes.tflite import read_preprocess
+
+    shutil.copyfile(src.path, dest)
+    _add_tflite_contract(dest, contract)
+    if read_preprocess(dest) != contract:
+        raise ConversionError(f"{final}: the contract written to metadata 'ferry_preprocess' does not read back as "
+                              "given; report this with the contract", tool="tflite")
+    _loads_in("tflite", dest, final)
+    note = ("the source is TFLite already: this file is its copy (same graph and weights) with the contract in "
+            "metadata; its check runs the same model in LiteRT, so it confirms the copy, not a conversion")
+    return ("tflite (the source file, copied) + contract in metadata 'ferry_preprocess' (host applies it)",
+            base | versions("ai-edge-litert"), [dest], {"notes": [note]})
+
+
+def _unresolved_custom_op(source, exc: FerryError) -> str | None:
+    """The custom op that stops LiteRT from loading a TFLite source ("Encountered unresolved custom op: X"), else
+    None (any other load failure stays the exit-2 error it is)."""
+    import re
+
+    if is_factory_spec(str(source)) or not Path(str(source)).is_file():
+        return None
+    m = re.search(r"unresolved custom op: (?P<op>[\w.]+?)\.?\)", str(exc))
+    return m.group("op") if m else None
+
+
+def _convert_unrunnable(source, op: str, targets: list[str], preprocess, out: Outputs, files: list[Path],
+                        check: bool) -> Manifest:
+    """A TFLite source whose custom op LiteRT cannot run: each target is handed to its real converter so the
+    reason is the converter's own, yet none is written (nothing could check it), and each is unreachable naming
+    the op. ferry.json records them; exit 1 with --to, as for every unreachable target."""
+    from ferry.check import load_contract
+    from ferry.runtimes.tflite import read_preprocess
+
+    contract = load_contract(preprocess) if preprocess is not None else read_preprocess(Path(str(source)))
+    if contract is None:
+        raise FerryError(f"{source}: carries no preprocessing contract; pass --preprocess PRESET_OR_FILE")
+    out.outdir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".ferry-convert-", dir=out.outdir))
+    try:
+        entries = [_unrunnable_entry(t, Path(str(source)), op, staging) for t in targets]
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    manifest = Manifest(preprocess=contract, source={"path": str(source), "sha256": source_digest(source),
+                                                     "format": TFLITE},
+                        targets=entries, images=[str(f) for f in files], checked=check)
+    atomic_write_text(out.outdir / MANIFEST_NAME, manifest.to_json() + "\n")
+    return manifest
+
+
+def _unrunnable_entry(target: str, path: Path, op: str, staging: Path) -> TargetEntry:
+    litert = (f"LiteRT cannot run the source's custom op {op} (not a TFLite builtin), so ferry cannot check any "
+              "target made from it")
+    entry = TargetEntry(format=target, path=None, route=None, passed=False, runtime=RUNTIME_OF[target],
+                        reachable=False, op=op)
+    try:
+        if target == "openvino":
+            exporters.tflite_to_openvino(path)
+        elif target in ("onnx", "opencv"):
+            exporters.tflite_to_onnx(path, staging / f"{target}.onnx")
+        elif target == "coreml":
+            raise ConversionError(f"{path}: {COREML_FROM_TFLITE}", tool="coremltools")
+        raise ConversionError(f"{path}: {litert}; convert the model's TensorFlow or torch source", op=op)
+    except ConversionError as exc:
+        entry.reason, entry.node = str(exc), exc.node
+        entry.op = exc.op if target == "coreml" else (exc.op or op)  # Core ML stops before any op: no frontend
+    return entry
 
 
 def _loads_in(runtime: str, path: Path, final: Path) -> None:

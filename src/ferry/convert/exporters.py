@@ -6,6 +6,10 @@
     TF      -> ONNX      tf2onnx: SavedModel through tf2onnx.tf_loader (which freezes the variables; calling
                          from_function on a restored signature leaves them as extra inputs), Keras with from_keras.
     TF      -> TFLite    tf.lite.TFLiteConverter, builtin ops only (the Flex delegate is not in ai-edge-litert).
+    TFLite  -> ONNX      tf2onnx.convert.from_tflite; the file keeps the TFLite layout (NHWC). tf2onnx leaves an op
+                         it cannot translate (a custom op: MediaPipe's, MaxPoolWithArgmax) in the graph as TFL_<op>
+                         and returns without error, so every node is checked against ONNX's schemas after.
+    TFLite  -> OpenVINO  openvino.convert_model on the .tflite path (OpenVINO's TFLite frontend).
     *       -> OpenVINO  openvino.convert_model, then PrePostProcessor (ferry.runtimes.openvino.embed_model).
 
 Each writes a plain model (float tensor in, the source's outputs out, the source's output names kept); the
@@ -23,7 +27,7 @@ from pathlib import Path
 
 from ferry.convert.manifest import package_version
 from ferry.errors import require
-from ferry.formats import KERAS, SAVED_MODEL
+from ferry.formats import KERAS, SAVED_MODEL, TFLITE
 from ferry.op_errors import ConversionError, explain
 from ferry.preprocess.contract import Preprocess
 from ferry.runtimes.base import Model
@@ -270,7 +274,76 @@ def to_openvino_model(source: Model, onnx_file: Path | None):
                 return ov.convert_model(str(source.path)), "openvino.convert_model(SavedModel)"
             if source.format == KERAS:
                 return ov.convert_model(source._model), "openvino.convert_model(Keras model)"  # type: ignore
+            if source.format == TFLITE:
+                return tflite_to_openvino(source.path)
             assert onnx_file is not None
             return ov.convert_model(str(onnx_file)), "openvino.convert_model(ONNX)"
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "openvino.convert_model", source.path) from None
+
+
+TFLITE_CUSTOM_WAY = ("it is not a TFLite builtin (a custom op, as MediaPipe's models carry), and no converter here has "
+                     "it: convert the model's TensorFlow or torch source, or implement the op for the runtime")
+
+
+def tflite_to_openvino(path: Path):
+    """(ov.Model, route) from a .tflite file through OpenVINO's TFLite frontend. Takes the path, not a loaded model:
+    a file whose custom op LiteRT cannot run is still handed to the converter, so its own verdict names the op."""
+    ov = require("openvino", "openvino")
+    try:
+        with quiet():
+            model = ov.convert_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - "No translator found for MaxPoolWithArgmax node": explain() names it
+        err = explain(exc, "openvino.convert_model", path)
+        if err.op:
+            raise ConversionError(f"{path}: OpenVINO's TFLite frontend has no translator for op {err.op}: "
+                                  f"{TFLITE_CUSTOM_WAY}", op=err.op, tool="openvino.convert_model") from None
+        raise err from None
+    return model, "tflite -> openvino convert_model (OpenVINO's TFLite frontend)"
+
+
+def tflite_to_onnx(path: Path, dest: Path, input_names: dict[str, str] | None = None) -> list[str]:
+    """A .tflite file to ONNX with tf2onnx's TFLite path, in the file's own layout (no inputs_as_nchw: the contract's
+    layout is the source's, so the ONNX file must take what the .tflite takes). `input_names` renames the inputs
+    from LiteRT's tensor names (`serving_default_image:0`) to the signature's (`image`), what an app calls them.
+    Raises ConversionError naming the op when tf2onnx left a TFLite op untranslated."""
+    tf2onnx = require("tf2onnx", "tensorflow")
+    try:
+        with quiet():
+            tf2onnx.convert.from_tflite(str(path), opset=ONNX_OPSET, output_path=str(dest))
+    except Exception as exc:  # noqa: BLE001
+        raise explain(exc, "tf2onnx", path) from None
+    _refuse_untranslated(dest, path)
+    if input_names:
+        _rename_onnx_inputs(dest, input_names)
+    return [f"tf2onnx {package_version('tf2onnx')} from_tflite (opset {ONNX_OPSET}, the file's own layout)"]
+
+
+def _refuse_untranslated(onnx_path: Path, source: Path) -> None:
+    """tf2onnx's TFLite path runs with continue_on_error: an op it has no handler for stays in the graph as
+    TFL_<op>, a node no ONNX runtime loads. Name the first such op and its node."""
+    onnx = require("onnx", "onnx")
+    model = onnx.load(str(onnx_path))
+    bad = [n for n in model.graph.node
+           if n.domain in ("", "ai.onnx") and not onnx.defs.has(n.op_type)]
+    if bad:
+        op = bad[0].op_type.removeprefix("TFL_")
+        more = f", and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise ConversionError(f"{source}: tf2onnx cannot convert op {op} (node {bad[0].name}{more}): "
+                              f"{TFLITE_CUSTOM_WAY}", op=op, node=bad[0].name, tool="tf2onnx")
+
+
+def _rename_onnx_inputs(path: Path, names: dict[str, str]) -> None:
+    """Rename graph inputs (and the node edges that read them) of an ONNX file in place."""
+    onnx = require("onnx", "onnx")
+    model = onnx.load(str(path))
+    have = {i.name for i in model.graph.input}
+    taken = have | {o.name for o in model.graph.output} | {o for n in model.graph.node for o in n.output}
+    mapping = {old: new for old, new in names.items() if old in have and new not in taken}
+    if not mapping:
+        return
+    for node in model.graph.node:
+        node.input[:] = [mapping.get(i, i) for i in node.input]
+    for i in model.graph.input:
+        i.name = mapping.get(i.name, i.name)
+    onnx.save(model, str(path))
