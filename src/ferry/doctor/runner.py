@@ -39,18 +39,16 @@ class Runner:
 
     @property
     def step(self) -> int:
-        """Images per model call: 1 where the model's batch dimension is fixed at 1, else `batch`, capped at
-        check's MAX_VALUES_PER_RUN input values a call (PP-OCRv4 det at 640x640 ran 1.3x slower per image in batches
-        of 4 than one by one in onnxruntime)."""
-        from ferry.check import MAX_VALUES_PER_RUN
-
+        """Images per model call: 1 where the model's batch dimension is fixed at 1, else `batch`."""
         shape = self.model.image_input.shape
-        if shape and shape[0] == 1:
-            return 1
-        per_image = int(np.prod([d for d in (shape or ())[1:] if isinstance(d, int) and d > 0] or [0]))
-        if self.images and (not shape or any(not isinstance(d, int) or d <= 0 for d in shape[1:])):
-            per_image = max(per_image, int(np.prod(self.images[0].shape)))  # free dims: about the photo's size
-        return max(1, min(self.batch, MAX_VALUES_PER_RUN // max(per_image, 1)))
+        return 1 if shape and shape[0] == 1 else self.batch
+
+    def step_for(self, pp: Preprocess) -> int:
+        """Images per call for `pp`'s tensors: `step`, capped by check's rule for large inputs
+        (`_images_per_run`: PP-OCRv4 det at 640x640 ran 1.3x slower per image in batches of 4 than one by one)."""
+        from ferry.check import _images_per_run
+
+        return 1 if self.step == 1 else _images_per_run(self.model, pp, self.batch)
 
     def same_input(self, a: Preprocess, b: Preprocess) -> bool:
         """True when both contracts made the very same tensors from these photos (e.g. every resize mode on
@@ -88,7 +86,7 @@ class Runner:
         return [self._outputs[function_key(pp, flip)] for pp in contracts]
 
     def _run(self, todo: dict[tuple, Preprocess], flip: bool) -> None:
-        step = self.step
+        step = min(self.step_for(pp) for pp in todo.values())
         n = len(self.images)
         keys = list(todo)
         # One stream of tensors (candidate-major); chunks of `step` cross candidate boundaries.

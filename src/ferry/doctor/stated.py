@@ -100,14 +100,12 @@ def _graph_front(model: Model) -> Stated | None:
 
 def _onnx_front(model: Model) -> Stated | None:
     import onnx
-    from onnx import numpy_helper
+
+    from ferry.doctor.batchnorm import _onnx_constants
 
     proto = onnx.load(str(model.path), load_external_data=False)
     g = proto.graph
-    consts = {i.name: i for i in g.initializer}
-    for n in g.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            consts[n.output[0]] = n.attribute[0].t
+    consts = _onnx_constants(g)
     consumers: dict[str, list] = {}
     for n in g.node:
         for i in n.input:
@@ -128,7 +126,7 @@ def _onnx_front(model: Model) -> Stated | None:
         other = n.input[1] if n.input[0] == name else n.input[0]
         if other not in consts:
             break
-        value = numpy_helper.to_array(consts[other]).astype(np.float64)
+        value = consts[other].astype(np.float64)
         if value.size == 0 or not np.all(np.isfinite(value)):
             break
         if n.op_type == "Mul":
