@@ -215,3 +215,22 @@ def test_a_std_so_small_the_input_overflows_float32_is_one_line_exit_2(tmp_path)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "std[0]" in lines[0] and "overflow" in lines[0], done.stderr
     assert "RuntimeWarning" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_photo_where_a_model_goes_and_a_model_where_photos_go(capsys, tmp_path, classifier_onnx, photos):
+    """Arguments in the wrong places (issue 16): each is named for what it is, before any model loads."""
+    folder = tmp_path / "model_dir"
+    folder.mkdir()
+    shutil.copy(classifier_onnx, folder / "m.onnx")
+    cases = [
+        (["check", photos[0], classifier_onnx, "--images", *photos[:2]], f"{photos[0]}: a photo, not a model"),
+        (["check", photos[0].parent, classifier_onnx, "--images", *photos[:2]], "a folder of photos, not a model"),
+        (["inspect", photos[0]], "a photo, not a model"),
+        (["check", classifier_onnx, classifier_onnx, "--images", classifier_onnx, "--preprocess", "imagenet"],
+         f"{classifier_onnx}: a model (onnx), not a photo"),
+        (["check", classifier_onnx, classifier_onnx, "--images", folder / "m.onnx", "--preprocess", "imagenet"],
+         "a model (onnx), not a photo"),
+    ]
+    for args, said in cases:
+        code, err = run(capsys, *args)
+        assert code == 2 and len(err) == 1 and said in err[0], (args, err)

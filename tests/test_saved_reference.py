@@ -117,3 +117,70 @@ def test_assert_parity_and_workers_take_a_saved_reference(saved, photos, tmp_pat
 
         ir = openvino.embed(onnx_file, load_contract(bgr).replace(layout="NCHW"), tmp_path / "bgr.xml")
         assert_parity(saved, ir, photos[:4], runtimes=["openvino"])
+
+
+def test_a_run_that_fails_midway_leaves_no_partial_reference(photos, tmp_path, capsys):
+    """A truncated photo in the second group of 8: the first group's outputs were already written to the temporary
+    folder, which is removed; DIR never appears, and an existing DIR (with --force) is kept as it was."""
+    import shutil
+
+    import torch_models
+
+    from ferry.cli import main
+
+    onnx_file = torch_models.onnx_path("classifier")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in photos[:9]:
+        shutil.copy(p, folder / p.name)
+    (folder / "zz_truncated.jpg").write_bytes(photos[0].read_bytes()[:3000])
+    out = tmp_path / "refs" / "ref"
+    args = ["check", str(onnx_file), str(onnx_file), "--images", str(folder), "--preprocess", "imagenet",
+            "--runtimes", "onnxruntime", "--save-reference", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "zz_truncated.jpg" in err and len(err.strip().splitlines()) == 1
+    assert list((tmp_path / "refs").iterdir()) == []  # no DIR, no .ref.* temporary folder
+    good = [*args[:4], *map(str, photos[:2]), *args[5:]]
+    assert main(good) == 0
+    before = (out / "reference.json").read_bytes()
+    assert main([*args, "--force"]) == 2
+    assert sorted(p.name for p in (tmp_path / "refs").iterdir()) == ["ref"]
+    assert (out / "reference.json").read_bytes() == before
+
+
+def test_a_saved_reference_in_the_wrong_place_and_preprocess_with_it(saved, photos, tmp_path, capsys):
+    """DIR as a target, as photos, or as the model of another command: one line, exit 2. --save-reference never
+    replaces what is not a saved reference, even with --force. --preprocess with DIR as the source: the saved
+    contract is accepted (a script passing it to both runs), another one refused (it would change only the targets'
+    feed while the table still called it the source's)."""
+    import torch_models
+
+    from ferry.cli import main
+
+    onnx_file = torch_models.onnx_path("classifier")
+    model_copy = tmp_path / "m.onnx"
+    model_copy.write_bytes(onnx_file.read_bytes())
+    base = ["--runtimes", "onnxruntime"]
+    cases = [
+        (["check", onnx_file, saved, "--images", *photos[:2], "--preprocess", "imagenet", *base],
+         "a saved reference (the source's outputs"),
+        (["check", saved, onnx_file, "--images", saved, *base], "a saved reference, not photos"),
+        (["doctor", saved, "--images", *photos[:2]], "only `ferry check` takes it"),
+        (["inspect", saved], "only `ferry check` takes it"),
+        (["check", onnx_file, onnx_file, "--images", photos[0], "--preprocess", "imagenet", *base,
+          "--save-reference", model_copy, "--force"], "is a file; --save-reference writes a folder"),
+        (["check", onnx_file, onnx_file, "--images", photos[0], "--preprocess", "imagenet", *base,
+          "--save-reference", photos[0].parent, "--force"], "not a saved reference"),
+        (["check", saved, onnx_file, "--images", *photos[:4], *base, "--preprocess", "caffe"],
+         "--preprocess cannot change them"),
+    ]
+    for args, said in cases:
+        assert main([str(a) for a in args]) == 2, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], (args, err)
+    assert model_copy.read_bytes() == onnx_file.read_bytes()
+    spec = tmp_path / "same.yaml"  # the saved contract written another way: accepted
+    spec.write_text("preset: imagenet\nsize: [48, 64]\n")
+    assert main(["check", str(saved), str(onnx_file), "--images", *map(str, photos[:4]), *base,
+                 "--preprocess", str(spec)]) == 0

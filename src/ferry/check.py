@@ -214,6 +214,8 @@ def check(
         said = store.subset_note(src, files)  # a photo not in DIR: exit 2 naming it, before any target loads
         if said:
             src.notes.append(said)
+    if saved:
+        store.refuse_other_contract(src, preprocess)  # the saved outputs were made with DIR's contract
     contract = src.resolve(resolve_contract(src, preprocess))
     tgt_contract_spec = load_contract(target_preprocess) if target_preprocess is not None else None
     if workers > 1 and len(files) > 1:
@@ -257,51 +259,56 @@ def check(
             else (lambda ch, m=m: m.run_image(ch, tcontract)) for k, m in enumerate(pairs)]
     group = max(batch, PHOTOS_PER_GROUP)  # photos decoded, run (`batch` a call) and compared together
     writer = store.ReferenceWriter(save_reference, force) if save_reference else None
-    for start in range(0, len(files), group):
-        pixels = [load_image(f) for f in files[start:start + group]]
-        host.clear()
-        ref = (src.outputs_for(files[start:start + group]) if saved
-               else run_per_image(src_run, src, pixels, steps[0]))
+    try:  # a run that fails midway (a bad photo, Ctrl-C) leaves no partial DIR and no temporary folder
+        for start in range(0, len(files), group):
+            pixels = [load_image(f) for f in files[start:start + group]]
+            host.clear()
+            ref = (src.outputs_for(files[start:start + group]) if saved
+                   else run_per_image(src_run, src, pixels, steps[0]))
+            if writer is not None:
+                writer.add(files[start:start + group], ref)
+            if plan is None:
+                plan = pick_task(task, ref[0])
+            outs: list[list[dict[str, np.ndarray]]] = []  # per target, per photo
+            for k, model in enumerate(pairs):
+                run = runs[k]  # None: the source's own run, to the byte: not run twice
+                outs.append(ref if run is None else run_per_image(run, model, pixels, steps[k + 1]))
+                if accs[k] is None:
+                    mapping, notes[k] = match_outputs(list(ref[0]), list(outs[k][0]), ref[0], outs[k][0])
+                    accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
+                                              rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r)
+                               for t, r in mapping.items()}
+                    tasks[k] = task_accumulator(plan, threshold)
+                    if tasks[k] is not None and not set(plan.outputs) <= set(mapping.values()):
+                        notes[k].append(f"task {plan.task} needs outputs {', '.join(plan.outputs)}; the target lacks "
+                                        "some: compared by tensor only")
+                        tasks[k] = None
+            host.clear()
+            batch_outs: list[list[dict[str, np.ndarray]]] = [[] for _ in pixels]  # per photo, per target
+            memo: dict = {}  # each reference answer decoded once for all targets (compare.task._decoded)
+            for k in range(len(pairs)):  # target by target, the batch's photos as rows (issue 7: per-call overhead)
+                col = outs[k]
+                for t, acc in accs[k].items():
+                    acc.add_batch([r_out[acc.reference_name] for r_out in ref], [t_out[t] for t_out in col])
+                by_ref = [{acc.reference_name: t_out[t] for t, acc in accs[k].items()} for t_out in col]
+                oks = tasks[k].add_batch(ref, by_ref, memo) if tasks[k] is not None else [True] * len(ref)
+                for i, ok in enumerate(oks):
+                    if bisect and ok and first_bad[k] is None:  # --bisect wants the first photo that fails at all
+                        by_task = set(plan.outputs) if tasks[k] is not None and plan.task == "detect" else set()
+                        ok = all(compare_arrays(t, ref[i][a.reference_name], col[i][t], a.atol, a.rtol).passed
+                                 for t, a in accs[k].items() if a.reference_name not in by_task)
+                    if not ok and first_bad[k] is None:
+                        first_bad[k] = start + i
+                    batch_outs[i].append(by_ref[i])
+            del memo
+            if keep:
+                _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract)
+            if progress:
+                progress(min(start + group, len(files)), len(files))
+    except BaseException:
         if writer is not None:
-            writer.add(files[start:start + group], ref)
-        if plan is None:
-            plan = pick_task(task, ref[0])
-        outs: list[list[dict[str, np.ndarray]]] = []  # per target, per photo
-        for k, model in enumerate(pairs):
-            run = runs[k]  # None: the source's own run, to the byte: not run twice
-            outs.append(ref if run is None else run_per_image(run, model, pixels, steps[k + 1]))
-            if accs[k] is None:
-                mapping, notes[k] = match_outputs(list(ref[0]), list(outs[k][0]), ref[0], outs[k][0])
-                accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
-                                          rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r)
-                           for t, r in mapping.items()}
-                tasks[k] = task_accumulator(plan, threshold)
-                if tasks[k] is not None and not set(plan.outputs) <= set(mapping.values()):
-                    notes[k].append(f"task {plan.task} needs outputs {', '.join(plan.outputs)}; the target lacks "
-                                    "some: compared by tensor only")
-                    tasks[k] = None
-        host.clear()
-        batch_outs: list[list[dict[str, np.ndarray]]] = [[] for _ in pixels]  # per photo, per target
-        memo: dict = {}  # each reference answer decoded once for all targets (compare.task._decoded)
-        for k in range(len(pairs)):  # target by target, the batch's photos as rows (issue 7: per-call overhead)
-            col = outs[k]
-            for t, acc in accs[k].items():
-                acc.add_batch([r_out[acc.reference_name] for r_out in ref], [t_out[t] for t_out in col])
-            by_ref = [{acc.reference_name: t_out[t] for t, acc in accs[k].items()} for t_out in col]
-            oks = tasks[k].add_batch(ref, by_ref, memo) if tasks[k] is not None else [True] * len(ref)
-            for i, ok in enumerate(oks):
-                if bisect and ok and first_bad[k] is None:  # --bisect wants the first photo that fails at all
-                    by_task = set(plan.outputs) if tasks[k] is not None and plan.task == "detect" else set()
-                    ok = all(compare_arrays(t, ref[i][a.reference_name], col[i][t], a.atol, a.rtol).passed
-                             for t, a in accs[k].items() if a.reference_name not in by_task)
-                if not ok and first_bad[k] is None:
-                    first_bad[k] = start + i
-                batch_outs[i].append(by_ref[i])
-        del memo
-        if keep:
-            _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract)
-        if progress:
-            progress(min(start + group, len(files)), len(files))
+            writer.abandon()
+        raise
     for k in same_as_source:
         notes[k].append("the source itself, in the same runtime and path: its outputs are the source's run, reused")
     shard = _Shard([(str(m.path), m.runtime, m.embedded is not None, list(m.notes)) for m in pairs], accs, tasks,

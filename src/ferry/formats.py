@@ -33,6 +33,13 @@ RUNTIMES_FOR_FORMAT: dict[str, tuple[str, ...]] = {
 ALL_RUNTIMES = ("onnxruntime", "openvino", "opencv", "tflite", "coreml", "torch", "tensorflow")
 
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_PHOTO_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _photo_name(p: Path) -> bool:
+    from ferry.images import IMAGE_SUFFIXES
+
+    return p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
 
 
 def is_factory_spec(spec: str) -> bool:
@@ -56,6 +63,11 @@ def detect_format(path: str | Path) -> str:
             return SAVED_MODEL
         if (p / "Manifest.json").is_file():
             return COREML
+        if (p / "reference.json").is_file():
+            raise FerryError(f"{p}: a saved reference (the source's outputs, not a model); only `ferry check` takes "
+                             "it, as the SOURCE: `ferry check DIR TARGET... --images PHOTOS`")
+        if any(_photo_name(f) for f in p.iterdir()):
+            raise FerryError(f"{p}: a folder of photos, not a model; photos go after --images")
         raise FerryError(f"{p}: a directory that is neither a TF SavedModel nor a Core ML .mlpackage")
     try:
         with p.open("rb") as f:
@@ -80,6 +92,8 @@ def detect_format(path: str | Path) -> str:
         return OPENVINO
     if head[:1] == b"\x08":
         return _protobuf_format(p)
+    if head.startswith(_PHOTO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or _photo_name(p):
+        raise FerryError(f"{p}: a photo, not a model; photos go after --images")
     raise FerryError(
         f"{p}: not a model format ferry knows (ONNX, OpenVINO .xml, TFLite, TorchScript, ExportedProgram, "
         "SavedModel directory, Keras, Core ML)"

@@ -182,8 +182,12 @@ def image_files(paths: list[str | Path]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
+            if (p / "reference.json").is_file():
+                raise FerryError(f"{p}: a saved reference, not photos; give it as the SOURCE: "
+                                 "`ferry check DIR TARGET... --images PHOTOS`")
             found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
+                _not_a_model(p)
                 raise FerryError(f"{p}: a directory with no image files in it")
             files.extend(found)
         else:
@@ -193,5 +197,19 @@ def image_files(paths: list[str | Path]) -> list[Path]:
     for f in files:
         if not f.is_file():
             raise FerryError(f"{f}: no such image file")
+        if f.suffix.lower() not in IMAGE_SUFFIXES:
+            _not_a_model(f)
     return files
+
+
+def _not_a_model(p: Path) -> None:
+    """A model given where photos are expected (`--images model.onnx`, a SavedModel folder) is named as a model,
+    before any model loads, rather than failing later as an undecodable image or a photo a reference lacks."""
+    from ferry.formats import detect_format
+
+    try:
+        fmt = detect_format(p)
+    except FerryError:
+        return  # not a model either: the decoder says what it is
+    raise FerryError(f"{p}: a model ({fmt}), not a photo; models go before --images, photos after it")
 

@@ -61,8 +61,7 @@ class ReferenceWriter:
 
     def __init__(self, dest: str | Path, force: bool = False):
         self.dest = Path(dest)
-        if self.dest.exists() and not force:
-            raise FerryError(f"{self.dest}: exists; pass --force to replace it")
+        check_dest(self.dest, force)
         try:
             self.dest.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.dest.name}.", dir=self.dest.parent))
@@ -102,11 +101,54 @@ class ReferenceWriter:
         }
         from ferry.io import replace_dir, to_json
 
-        (self.tmp / INDEX).write_text(to_json(index), encoding="utf-8")
-        replace_dir(self.tmp, self.dest)
+        try:
+            (self.tmp / INDEX).write_text(to_json(index), encoding="utf-8")
+            replace_dir(self.tmp, self.dest)
+        except BaseException:
+            self.abandon()
+            raise
 
     def abandon(self) -> None:
+        """Remove the temporary folder: a run that fails midway leaves DIR as it was (absent, or the old one)."""
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def check_dest(dest: str | Path, force: bool) -> None:
+    """Where --save-reference may write. It never replaces what is not a saved reference, even with --force: a
+    model file, a folder of photos or a SavedModel given as DIR is a slip, and --force would have deleted it."""
+    d = Path(dest)
+    if not d.exists():
+        return
+    if not d.is_dir():
+        raise FerryError(f"{d}: is a file; --save-reference writes a folder: give a new folder name")
+    if not is_reference(d):
+        raise FerryError(f"{d}: a folder that is not a saved reference; --save-reference replaces only a folder it "
+                         "wrote (even with --force): give a new folder name")
+    if not force:
+        raise FerryError(f"{d}: exists; pass --force to replace it")
+
+
+def _brief(c: Preprocess) -> str:
+    def nums(v) -> str:
+        return "/".join(f"{x:g}" for x in v)
+
+    size = "x".join(map(str, c.size)) if c.size else "the model's size"
+    return f"{c.color}, scale {c.scale:g}, mean {nums(c.mean)}, std {nums(c.std)}, {size}, {c.resize.mode}"
+
+
+def refuse_other_contract(ref: SavedReference, preprocess) -> None:
+    """--preprocess with a saved reference as the source. The saved outputs were made with DIR's contract, and the
+    targets are fed that contract too unless --target-preprocess says otherwise; another --preprocess would change
+    only the targets' feed while the table still called it the source's, so it is refused. The same contract
+    (a script that passes its --preprocess to both runs) is accepted."""
+    if preprocess is None:
+        return
+    own = ref.resolve(ref.declared)
+    given = ref.resolve(load_contract(preprocess).with_model_defaults(own.size, own.layout))
+    if not given.same_function(own):
+        raise FerryError(f"{ref.path}: a saved reference's outputs were made with its own contract ({_brief(own)}); "
+                         "--preprocess cannot change them: drop it, or give --target-preprocess to test what your "
+                         "app feeds the targets")
 
 
 @dataclass

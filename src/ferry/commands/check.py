@@ -55,8 +55,10 @@ def run(args) -> int:
             raise FerryError(f"{report}: is an input; ferry never overwrites what you gave it")
         if args.report_photos < 0:
             raise FerryError("--report-photos must be 0 or more")
-    if args.save_reference and Path(args.save_reference).exists() and not args.force:
-        raise FerryError(f"{args.save_reference}: exists; pass --force to replace it")  # before any model loads
+    if args.save_reference:  # before any model loads
+        from ferry.reference_store import check_dest
+
+        check_dest(args.save_reference, args.force)
     result = check(args.source, args.targets, args.images, preprocess=args.preprocess,
                    target_preprocess=args.target_preprocess, runtimes=split_list(args.runtimes),
                    atol=tolerances(args.atol, "--atol"), rtol=tolerances(args.rtol, "--rtol"), batch=args.batch,
