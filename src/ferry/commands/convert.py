@@ -24,6 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--force", action="store_true", help="replace existing files in the output directory")
     p.add_argument("--name", help="base name of the written files (default: the source's name)")
     p.add_argument("--task", help="task-level comparison for the check: classify, segment, detect, auto")
+    p.add_argument("--precision", help="fp32 (default), fp16, int8, or several (fp32,int8): int8 is calibrated on "
+                   "--images through the contract, with each runtime's own quantizer")
     add_json(p)
 
 
@@ -35,7 +37,7 @@ def run(args) -> int:
         else None
     manifest = convert(args.source, to=args.to, preprocess=args.preprocess, outdir=args.output,
                        images=args.images, force=args.force, check=not args.no_check, name=args.name,
-                       task=args.task, progress=progress)
+                       task=args.task, progress=progress, precision=args.precision)
     strict = args.to is not None
     if args.json:
         print(to_json(manifest.to_dict()))

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ferry.convert import binding, exporters
-from ferry.convert.manifest import MANIFEST_NAME, Manifest, TargetEntry, source_digest, versions
+from ferry.convert.manifest import MANIFEST_NAME, Manifest, TargetEntry, accuracy_cost, source_digest, versions
 from ferry.errors import FerryError
 from ferry.formats import (
     EXPORTED_PROGRAM,
@@ -81,13 +81,15 @@ class Outputs:
     outdir: Path
     name: str
 
-    def path(self, target: str) -> Path:
+    def path(self, target: str, precision: str = "fp32") -> Path:
+        """NAME.onnx for fp32; NAME.int8.onnx, NAME.fp16.xml... for a reduced precision (--precision)."""
+        name = self.name if precision == "fp32" else f"{self.name}.{precision}"
         return self.outdir / {
-            "onnx": f"{self.name}.onnx", "openvino": f"{self.name}.xml", "opencv": f"{self.name}.opencv.onnx",
-            "coreml": f"{self.name}.mlpackage", "tflite": f"{self.name}.tflite"}[target]
+            "onnx": f"{name}.onnx", "openvino": f"{name}.xml", "opencv": f"{name}.opencv.onnx",
+            "coreml": f"{name}.mlpackage", "tflite": f"{name}.tflite"}[target]
 
-    def files(self, target: str) -> list[Path]:
-        p = self.path(target)
+    def files(self, target: str, precision: str = "fp32") -> list[Path]:
+        p = self.path(target, precision)
         return [p, p.with_suffix(".bin")] if target == "openvino" else [p]
 
 
@@ -131,26 +133,34 @@ def convert(
     name: str | None = None,
     task: str | None = None,
     progress: Callable[[str], None] | None = None,
+    precision: str | list[str] | None = None,
 ) -> Manifest:
     """Convert SOURCE to every target in `to`, check each against SOURCE on `images`, write OUTDIR/ferry.json.
 
     Raises FerryError (exit 2) for bad input before anything is written: an unreadable source, a bad contract,
-    existing outputs without `force`, an output that would overwrite the source, no images while `check`.
+    existing outputs without `force`, an output that would overwrite the source, no images while `check`, fewer
+    than ferry.quantize.calibration.MIN_PHOTOS photos for int8.
     A target that cannot be produced is recorded as unreachable with the reason; the others still convert.
+    `precision` ("fp32" by default; "fp16", "int8", or several: "fp32,int8") makes each target in each precision
+    (ferry.quantize): int8 calibrated on `images` through the contract, every file checked against the source.
     """
     from ferry.check import resolve_contract
     from ferry.images import image_files
+    from ferry.quantize import parse_precisions
+    from ferry.quantize.calibration import require_enough
     from ferry.runtimes import load
 
     say = progress or (lambda msg: None)
     targets = parse_targets(to)
+    precisions = parse_precisions(precision)
     if check and not images:
         raise FerryError("give --images PHOTOS (a few of your own photos) to check each target, or --no-check")
-    files = image_files(list(images)) if check and images else []
+    files = image_files(list(images)) if images and (check or "int8" in precisions) else []
+    require_enough(files, precisions)
     out = Outputs(Path(outdir), name or default_name(source))
     if out.outdir.exists() and not out.outdir.is_dir():
         raise FerryError(f"{out.outdir}: exists and is not a directory; choose another -o OUTDIR")
-    _refuse_clobber(source, out, targets, force)
+    _refuse_clobber(source, out, [(t, p) for t in targets for p in precisions], force)
     try:
         src = load(source)
     except FerryError as exc:
@@ -169,14 +179,31 @@ def convert(
     entries: list[TargetEntry] = []
     try:
         @functools.cache
-        def plain_onnx() -> tuple[Path, str]:
-            """The intermediate float-input ONNX, made once, when a target first needs it."""
-            return _plain_onnx(src, contract, staging / "plain.onnx")
+        def plain_onnx(precision: str = "fp32") -> tuple[Path, str]:
+            """The intermediate float-input ONNX (in `precision`), made once, when a target first needs it."""
+            if precision == "fp32":
+                return _plain_onnx(src, contract, staging / "plain.onnx")
+            plain, route = plain_onnx()
+            from ferry.quantize import onnx as q_onnx
+
+            dest = staging / f"plain.{precision}.onnx"
+            how = q_onnx.quantize_int8(plain, dest, calib()) if precision == "int8" else q_onnx.convert_fp16(plain,
+                                                                                                          dest)
+            return dest, f"{route} -> {how}"
+
+        @functools.cache
+        def calib():
+            """The photos through the contract (ferry.quantize.calibration), once, for every int8 target."""
+            from ferry.quantize.calibration import calibration
+
+            return calibration(files, contract)
 
         for target in targets:
-            say(f"converting to {target}")
-            entry = _convert_one(target, source, src, fmt, contract, out, staging, plain_onnx, force)
-            entries.append(entry)
+            for prec in precisions:
+                say(f"converting to {target}" + ("" if prec == "fp32" else f" ({prec})"))
+                entry = _convert_one(target, source, src, fmt, contract, out, staging, plain_onnx, force, prec,
+                                     calib)
+                entries.append(entry)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     manifest = Manifest(preprocess=contract, source={"path": str(source), "sha256": digest, "format": fmt},
@@ -188,9 +215,9 @@ def convert(
     return manifest
 
 
-def _refuse_clobber(source: str | Path, out: Outputs, targets: list[str], force: bool) -> None:
+def _refuse_clobber(source: str | Path, out: Outputs, targets: list[tuple[str, str]], force: bool) -> None:
     src_real = Path(str(source)).resolve() if not is_factory_spec(str(source)) else None
-    dests = [f for t in targets for f in out.files(t)] + [out.outdir / MANIFEST_NAME]
+    dests = [f for t, p in targets for f in out.files(t, p)] + [out.outdir / MANIFEST_NAME]
     for d in dests:
         if src_real is not None and (d.resolve() == src_real or src_real in d.resolve().parents):
             raise FerryError(f"{d}: would overwrite the source; choose another -o OUTDIR or --name")
@@ -221,19 +248,26 @@ def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
     raise ConversionError(f"{src.path}: ferry cannot convert a {src.format} source")
 
 
-def _convert_one(target, source, src, fmt, contract, out: Outputs, staging: Path, plain_onnx, force) -> TargetEntry:
+def _convert_one(target, source, src, fmt, contract, out: Outputs, staging: Path, plain_onnx, force,
+                 precision: str = "fp32", calib=None) -> TargetEntry:
     runtime = RUNTIME_OF[target]
-    entry = TargetEntry(format=target, path=None, route=None, passed=False, runtime=runtime)
+    entry = TargetEntry(format=target, path=None, route=None, passed=False, runtime=runtime, precision=precision)
     try:
-        route, vers, staged, extra = _produce(target, source, src, fmt, contract, out, staging, plain_onnx)
+        if precision == "fp32":
+            route, vers, staged, extra = _produce(target, source, src, fmt, contract, out, staging, plain_onnx)
+        else:
+            from ferry.quantize.targets import produce
+
+            route, vers, staged, extra = produce(target, precision, source, src, fmt, contract, out, staging,
+                                                 plain_onnx, calib)
         extra["notes"] = [*extra.get("notes", []),
-                          *binding.verify(staged[0], runtime, src, contract, out.path(target))]
+                          *binding.verify(staged[0], runtime, src, contract, out.path(target, precision))]
     except ConversionError as exc:
         entry.reachable = False
         entry.reason, entry.op, entry.node = str(exc), exc.op, exc.node
         return entry
-    dest = out.path(target)
-    _move_into_place(staged, out.files(target), force)
+    dest = out.path(target, precision)
+    _move_into_place(staged, out.files(target, precision), force)
     entry.path, entry.route, entry.versions = str(dest), route, vers
     entry.native = extra.get("native")
     entry.notes = extra.get("notes", [])
@@ -523,6 +557,7 @@ def _record(entry: TargetEntry, t) -> None:
         return
     entry.passed = t.passed
     entry.check = t.to_dict()
+    entry.accuracy = accuracy_cost(entry.check)
     entry.notes = list(dict.fromkeys([*entry.notes, *t.notes]))
     if not t.passed:
         bad = [o for o in t.outputs if not o.passed]

@@ -2,12 +2,13 @@
 
     {"preprocess": CONTRACT, "source": {"path", "sha256", "format"},
      "targets": [{"format", "path", "route", "passed", "versions", "reachable", "runtime", "reason", "op", "node",
-                  "check", "native"}],
+                  "check", "native", "precision", "accuracy"}],
      "images": [...], "ferry": VERSION}
 
 `format`, `path`, `route`, `passed` and `versions` are the public keys (issue 3); the rest are additions.
 A target that could not be produced has "reachable": false, "path": null and the reason (with the op, when a
-converter or runtime named one).
+converter or runtime named one). `precision` is what ferry made the file in (fp32, fp16, int8: `convert
+--precision`); `accuracy` is what that costs, measured by the check against the float source (accuracy_cost).
 """
 
 from __future__ import annotations
@@ -41,9 +42,34 @@ class TargetEntry:
     check: dict[str, Any] | None = None
     native: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
+    precision: str = "fp32"
+    accuracy: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# The task answers that say what a reduced precision costs, per task, as `check` measures them (ferry.compare.task)
+_COST_METRICS = {"classify": ("top1_agreement", "topk_agreement", "k", "max_prob_delta"),
+                 "segment": ("pixel_agreement", "miou", "worst_image_miou"),
+                 "detect": ("matched", "ref_detections", "unmatched_ref", "unmatched_target", "min_box_iou",
+                            "max_score_delta")}
+
+
+def accuracy_cost(check: dict[str, Any]) -> dict[str, Any]:
+    """A check result (TargetResult.to_dict) -> what the target gives up against the float source: the task's
+    agreement metrics and the worst output's tensor statistics, on the photos checked."""
+    outs = [o for o in check.get("outputs", []) if o.get("max_abs") is not None]
+    cost: dict[str, Any] = {"against": "the float source, on the check's photos"}
+    task = check.get("task") or {}
+    if task.get("task") in _COST_METRICS:
+        metrics = task.get("metrics") or {}
+        cost |= {"task": task["task"], "images": task.get("images"),
+                 **{k: metrics[k] for k in _COST_METRICS[task["task"]] if k in metrics}}
+    if outs:
+        cost |= {"max_abs": max(o["max_abs"] for o in outs),
+                 "cosine": min((o["cosine"] for o in outs if o.get("cosine") is not None), default=None)}
+    return cost
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ferry.coreml import spec as specmod
+from ferry.coreml.constexpr import CONSTEXPR
 from ferry.coreml.ops import OPS, Args, Unsupported
 from ferry.errors import FerryError
 
@@ -58,7 +59,7 @@ class Program:
     def unsupported(self) -> list[tuple[str, str]]:
         """(op type, output name) of every op the interpreter has no definition for."""
         return [(op.type, _op_name(op)) for op in self.operations
-                if op.type != "const" and op.type not in OPS]
+                if op.type != "const" and op.type not in OPS and op.type not in CONSTEXPR]
 
     def producers(self) -> dict[str, Any]:
         return {o.name: op for op in self.operations for o in op.outputs}
@@ -104,6 +105,12 @@ class Program:
                     self._consts[name] = self._value(op.attributes["val"], name)
                 env[name] = self._consts[name]
                 continue
+            if op.type in CONSTEXPR:  # compressed weights: expanded once, then a constant like any other
+                name = op.outputs[0].name
+                if name not in self._consts:
+                    self._consts[name] = _as_declared(self._constexpr(op, env), op.outputs[0].type)
+                env[name] = self._consts[name]
+                continue
             args = Args({key: [self._binding(b, env, op) for b in arg.arguments]
                          for key, arg in op.inputs.items()})
             try:
@@ -123,6 +130,17 @@ class Program:
         return {name: np.asarray(env[name]) for name in self.outputs}
 
     # -- values --------------------------------------------------------------------------------------------
+    def _constexpr(self, op: Any, env: dict[str, Any]) -> np.ndarray:
+        """A constexpr op's output: its parameters are attributes (iOS16) or const inputs (iOS18)."""
+        values = {k: self._value(v, _op_name(op)) for k, v in op.attributes.items() if k != "name"}
+        for key, arg in op.inputs.items():
+            values[key] = self._binding(arg.arguments[0], env, op)
+        try:
+            return CONSTEXPR[op.type](values)
+        except (ValueError, IndexError, TypeError, KeyError) as exc:
+            raise FerryError(f"{self.path}: MIL op {op.type} ({_op_name(op)}) failed in ferry's interpreter: "
+                             f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
     def _binding(self, b: Any, env: dict[str, Any], op: Any) -> Any:
         if b.WhichOneof("binding") == "name":
             if b.name not in env:

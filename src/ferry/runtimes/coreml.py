@@ -272,13 +272,15 @@ def native(preprocess: Preprocess) -> NativeRecipe:
 
 # -- convert -----------------------------------------------------------------------------------------------------
 def convert(source: str | Path, contract: str | Path | dict | Preprocess, dest: str | Path,
-            force: bool = False) -> Path:
+            force: bool = False, precision: str = "fp32") -> Path:
     """Convert a torch or TensorFlow source to an ML Program .mlpackage whose image input computes `contract`.
 
     ImageType scale and bias come from the contract exactly (bias pre-multiplied by the scale); a per-channel std
     is folded into an explicit per-channel multiply right after the image input; 0 = white grayscale becomes a
     negative scale. Float32 compute precision: fp16 moved the seeded classifier's logits by 1e-4 (5e-4 of their
     peak), five times the check's tolerance, for no model bug.
+    `precision` "fp16" converts with compute_precision FLOAT16 (the user asked for it: ferry.quantize.coreml);
+    "int8" keeps float32 compute and quantizes the weights to int8 (ct.optimize.coreml, iOS16 constexpr ops).
     Written atomically: built in a temporary folder beside `dest` and renamed into place; an existing `dest`
     is replaced only with `force`.
     """
@@ -298,14 +300,17 @@ def convert(source: str | Path, contract: str | Path | dict | Preprocess, dest: 
     params = imagetype.from_contract(pre)
     ct = specmod.coremltools()
     from ferry.convert.exporters import quiet
+    from ferry.quantize import coreml as reduced
 
+    options = reduced.convert_options(ct, precision)
     if src.format in (TORCHSCRIPT, EXPORTED_PROGRAM, TORCH_MODULE):
-        mlmodel, in_name = _from_torch(src, pre, params, ct, quiet)
+        mlmodel, in_name = _from_torch(src, pre, params, ct, quiet, options)
     elif src.format in (SAVED_MODEL, KERAS):
-        mlmodel, in_name = _from_tf(src, pre, params, ct, quiet)
+        mlmodel, in_name = _from_tf(src, pre, params, ct, quiet, options)
     else:
         raise FerryError(f"{source}: coremltools converts torch and TensorFlow models, not {src.format} (coremltools "
                          "7+ has no ONNX frontend); convert the model's torch or TensorFlow source")
+    mlmodel = reduced.after_convert(ct, mlmodel, precision, src.path)
     spec = mlmodel.get_spec()
     if params.std_fold is not None:
         insert_std_fold(spec, in_name, params.std_fold)
@@ -339,7 +344,7 @@ def _tf_graph_order(src: Model, names: list[str] | None) -> list[str] | None:
     return sorted(names) if src.format == SAVED_MODEL or isinstance(struct, dict) else names
 
 
-def _from_torch(src: Model, pre: Preprocess, params, ct, quiet):
+def _from_torch(src: Model, pre: Preprocess, params, ct, quiet, options: dict | None = None):
     """TorchScript straight into coremltools; a module or ExportedProgram through torch.export (ATEN dialect).
     A TorchScript that coremltools' TorchScript frontend cannot take (a traced interpolate to the input's size
     fails in its int cast) goes through torch's TS2EPConverter to an ExportedProgram first."""
@@ -362,7 +367,7 @@ def _from_torch(src: Model, pre: Preprocess, params, ct, quiet):
     def go(model):
         with quiet():
             return ct.convert(model, inputs=[_image_type(ct, in_name, shape, params)], outputs=outputs,
-                              convert_to="mlprogram", compute_precision=ct.precision.FLOAT32)
+                              convert_to="mlprogram", **(options or {"compute_precision": ct.precision.FLOAT32}))
 
     try:
         if src.format == TORCHSCRIPT:
@@ -387,7 +392,7 @@ def _from_torch(src: Model, pre: Preprocess, params, ct, quiet):
         raise explain(exc, "coremltools.convert", src.path) from None
 
 
-def _from_tf(src: Model, pre: Preprocess, params, ct, quiet):
+def _from_tf(src: Model, pre: Preprocess, params, ct, quiet, options: dict | None = None):
     """A SavedModel directory (its serving signature) or a Keras model (traced as one concrete function)."""
     from ferry.op_errors import explain
 
@@ -413,7 +418,8 @@ def _from_tf(src: Model, pre: Preprocess, params, ct, quiet):
         with quiet():
             mlmodel = ct.convert(target, source="tensorflow",
                                  inputs=[_image_type(ct, in_name, shape, params)],
-                                 convert_to="mlprogram", compute_precision=ct.precision.FLOAT32)
+                                 convert_to="mlprogram",
+                                 **(options or {"compute_precision": ct.precision.FLOAT32}))
         # TF names its graph outputs Identity, Identity_1, ...; give them the source's names, in graph order
         spec = mlmodel.get_spec()
         have = [o.name for o in spec.description.output]

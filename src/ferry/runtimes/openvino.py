@@ -15,7 +15,7 @@ PPP's mean/scale and layout steps follow as for colour.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,16 @@ def _info(port) -> TensorInfo:
 class OvModel(Model):
     _compiled: Any = None
     _request: Any = None
+    # a full-integer .tflite read by OpenVINO's TFLite frontend keeps int8 I/O: (scale, zero point) by name, so a
+    # float contract tensor is quantised in and the outputs dequantised out, as ferry's LiteRT runtime does
+    quantization: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def feed_tensor(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        if self.quantization:
+            from ferry.runtimes.tflite import quantize_feed
+
+            tensor = quantize_feed(tensor, self.image_input, self.quantization)
+        return super().feed_tensor(tensor)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         try:
@@ -101,6 +111,9 @@ class OvModel(Model):
         outs = {}
         for info, port in zip(self.outputs, self._compiled.outputs, strict=True):
             outs[info.name] = np.array(result[port], copy=True)
+            if info.name in self.quantization and outs[info.name].dtype.kind in "iu":
+                scale, zp = self.quantization[info.name]
+                outs[info.name] = ((outs[info.name].astype(np.float32) - zp) * scale).astype(np.float32)
         return outs
 
 
@@ -128,10 +141,21 @@ def load(path: str | Path) -> OvModel:
         notes.append(f"this CPU runs OpenVINO in {default_precision} by default (about 1e-2 off float32); ferry "
                      "checks at f32: compile with {'INFERENCE_PRECISION_HINT': 'f32'} in your app to get these numbers")
     fmt = detect_format(p)
+    quant: dict[str, tuple[float, int]] = {}
+    if fmt == TFLITE:
+        from ferry.runtimes.tflite import io_quantization
+
+        quant = io_quantization(p)
+        if quant:
+            notes.append("int8 inputs/outputs of the TFLite file: the float tensor is quantised with its scale and "
+                         "zero point, and the outputs dequantised, as for LiteRT")
+    outputs = [_info(o) for o in compiled.outputs]
+    outputs = [replace(o, dtype="float32") if o.name in quant else o for o in outputs]
     return OvModel(
         runtime=NAME, path=p, format=fmt,
-        inputs=[_info(i) for i in compiled.inputs], outputs=[_info(o) for o in compiled.outputs],
+        inputs=[_info(i) for i in compiled.inputs], outputs=outputs,
         embedded=embedded, notes=notes, _compiled=compiled, _request=compiled.create_infer_request(),
+        quantization=quant,
     )
 
 

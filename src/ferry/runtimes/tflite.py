@@ -11,8 +11,10 @@ file (often 1) cannot be resized safely (reshapes inside it may hard-code the ba
 runs one slice of the fixed batch size at a time and the outputs are concatenated.
 
 Quantised models: an integer input with quantisation parameters (`quantization[name] = (scale,
-zero_point)`) takes the integer tensor as given (ferry does not requantise: the contract's dtype says
-uint8/int8 and the pixels go in as they are; a float feed is refused). Quantised integer outputs come
+zero_point)`) takes the integer tensor as given when the contract makes integers (raw uint8/int8 pixels). A
+float contract tensor fed to such an input (a full-integer file with int8 input, what litert_torch's PT2E route
+writes) is quantised the way TFLite documents for apps, q = clip(round(x / scale) + zero_point), in
+`feed_tensor`, and a note says so; `run` itself never requantises. Quantised integer outputs come
 back dequantised to float32, `(q - zero_point) * scale`, so they compare with a float model's outputs;
 their TensorInfo dtype is float32.
 
@@ -68,6 +70,11 @@ class TFLiteModel(Model):
             )
         parts = [self._invoke([a[i:i + step] for a in arrays]) for i in range(0, n, step)]
         return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
+
+    def feed_tensor(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        """A float contract tensor for a quantised integer input is quantised with the input's own scale and
+        zero point, as an app feeding a full-integer TFLite model does; everything else as for any model."""
+        return super().feed_tensor(quantize_feed(tensor, self.image_input, self.quantization))
 
     # -- internals ------------------------------------------------------------------------------------------
     def _arrays(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -151,7 +158,8 @@ def load(path: str | Path) -> TFLiteModel:
         if _is_quantized(d):
             scale, zp = quant[d["name"]]
             notes.append(f"input {d['name']} is {np.dtype(d['dtype']).name}-quantised (scale {scale:.6g}, "
-                         f"zero point {zp}); run() takes the integer tensor as given")
+                         f"zero point {zp}): the contract's float tensor is quantised with them, "
+                         "q = clip(round(x / scale) + zero_point), as an app feeding it does")
     signature_inputs: dict[str, str] = {}
     names = {d["name"] for d in ins}
     try:
@@ -346,6 +354,35 @@ def _metadata(buf) -> dict[str, bytes]:
         else:
             out[name] = b""
     return out
+
+
+# -- helpers shared with ferry.runtimes.tensorflow and openvino ----------------------------------------------
+def quantize_feed(tensor: np.ndarray, info: TensorInfo, quantization: dict[str, tuple[float, int]]) -> np.ndarray:
+    """A float tensor for a quantised integer input -> q = clip(round(x / scale) + zero_point), TFLite's documented
+    way for apps; any other tensor as it is."""
+    quant = quantization.get(info.name)
+    try:
+        dtype = np.dtype(info.dtype)
+    except TypeError:
+        return tensor
+    if not quant or not np.issubdtype(np.asarray(tensor).dtype, np.floating) or dtype.kind not in "iu":
+        return tensor
+    scale, zp = quant
+    lim = np.iinfo(dtype)
+    q = np.clip(np.rint(np.asarray(tensor, dtype=np.float32) / scale) + zp, lim.min, lim.max)
+    return q.astype(dtype)
+
+
+def io_quantization(path: Path) -> dict[str, tuple[float, int]]:
+    """(scale, zero point) of each quantised integer input and output of a .tflite file, by tensor name (what
+    OpenVINO's TFLite frontend names them); {} when LiteRT is not installed or the file has none."""
+    try:
+        interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
+        it = interpreter_mod.Interpreter(model_path=str(path))
+    except (FerryError, ValueError, RuntimeError):
+        return {}
+    return {d["name"]: (float(d["quantization"][0]), int(d["quantization"][1]))
+            for d in [*it.get_input_details(), *it.get_output_details()] if _is_quantized(d)}
 
 
 # -- helpers shared with ferry.runtimes.tensorflow ----------------------------------------------------------

@@ -1,0 +1,51 @@
+"""The representative dataset: the user's photos through the contract, exactly what the target is fed.
+
+Static int8 quantization fixes every activation's range from the calibration tensors, so those must be what the
+deployed model sees: the same decode (ferry.images.load_image, what `check` decodes), the same resize, colour
+order, normalisation and layout (ferry.preprocess.reference.preprocess_batch, what `check` feeds the source). A
+calibration on noise or on another contract (a BGR swap) sets ranges for inputs the model never gets.
+
+Too few photos give ranges from a handful of activations and a model that agrees on those photos only:
+MIN_PHOTOS was measured on EfficientNet-Lite0 (benchmarks/README.md, "int8 calibration: how many photos").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ferry.errors import FerryError
+from ferry.preprocess.contract import Preprocess
+
+MIN_PHOTOS = 8
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Batch-of-one model input tensors, one per photo, in the contract's layout and dtype."""
+
+    tensors: tuple[np.ndarray, ...]
+    photos: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+
+def require_enough(files: list[Path], precisions: list[str]) -> None:
+    """int8 needs MIN_PHOTOS photos; say how many, before anything is converted (exit 2, one line)."""
+    if "int8" in precisions and len(files) < MIN_PHOTOS:
+        raise FerryError(f"--precision int8: {len(files)} photo{'s' if len(files) != 1 else ''} given; int8 is "
+                         f"calibrated on your photos and needs at least {MIN_PHOTOS} (activation ranges from fewer "
+                         f"fit those photos only): pass --images with {MIN_PHOTOS} or more photos like the ones the "
+                         "model will see")
+
+
+def calibration(files: list[Path], contract: Preprocess) -> Calibration:
+    """Each photo decoded and preprocessed as `check` feeds the source."""
+    from ferry.images import load_image
+    from ferry.preprocess.reference import preprocess_batch
+
+    tensors = tuple(preprocess_batch([load_image(f)], contract) for f in files)
+    return Calibration(tensors, tuple(str(f) for f in files))

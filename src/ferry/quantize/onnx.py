@@ -1,0 +1,84 @@
+"""int8 ONNX: onnxruntime.quantization.quantize_static, QDQ format, calibrated on the photos through the contract.
+
+QDQ (QuantizeLinear/DequantizeLinear pairs around float ops) rather than QOperator (QLinearConv...): it is the
+format onnxruntime recommends for CPU, OpenVINO reads it as FakeQuantize, and the graph keeps its float op names.
+Weights int8 per output channel (a per-tensor scale loses the small channels of depthwise convolutions), activations
+uint8 (onnxruntime's U8S8 CPU kernels), MinMax calibration. The plain float-input model is quantized; ferry's
+preprocessing nodes go in front afterwards, so the uint8 pixels -> float step stays exact.
+
+fp16: onnxruntime's float16 converter (onnxruntime.transformers.float16) with float32 inputs and outputs kept, so
+the same feeds work; onnxruntime's CPU provider computes most float16 ops in float32 (see README, Limitations).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ferry.errors import require
+from ferry.op_errors import ConversionError
+from ferry.quantize.calibration import Calibration
+
+
+def quantize_int8(plain: Path, dest: Path, calib: Calibration) -> str:
+    """`plain` (float input) -> `dest`, QDQ int8. Returns the route text."""
+    require("onnxruntime", "onnx")
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from ferry.runtimes.onnx_graph import load_onnx
+
+    model = load_onnx(plain)
+    inputs = [i.name for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    if len(inputs) != 1:
+        raise ConversionError(f"{plain}: int8 calibration feeds one image input; this model has {len(inputs)} "
+                              f"({', '.join(inputs)})", tool="onnxruntime.quantization")
+    name = inputs[0]
+
+    class Photos(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter(calib.tensors)
+
+        def get_next(self):
+            x = next(self._it, None)
+            return None if x is None else {name: x}
+
+    logging.getLogger("root").setLevel(logging.ERROR)
+    try:
+        quantize_static(str(plain), str(dest), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    except Exception as exc:  # noqa: BLE001 - the quantizer raises anything; its first line names the node
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ConversionError(f"{plain}: onnxruntime.quantization.quantize_static failed: {first}",
+                              tool="onnxruntime.quantization") from None
+    return (f"onnxruntime.quantization.quantize_static (QDQ, int8 weights per channel, uint8 activations, MinMax "
+            f"on {len(calib)} photos through the contract)")
+
+
+def convert_fp16(plain: Path, dest: Path) -> str:
+    """`plain` -> `dest` with float16 weights and compute, float32 inputs and outputs."""
+    onnx = require("onnx", "onnx")
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from ferry.runtimes.onnx_graph import load_onnx
+
+    model = convert_float_to_float16(load_onnx(plain), keep_io_types=True)
+    _toposort(model.graph)  # the converter appends its input Casts after the nodes that read them
+    onnx.save(model, str(dest))
+    return "onnxruntime float16 converter (float16 weights and ops, float32 inputs and outputs kept)"
+
+
+def _toposort(graph) -> None:
+    """Order the graph's nodes so every node comes after the producers of its inputs (ONNX requires it)."""
+    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in known for i in n.input)]
+        if not ready:  # a cycle or an input nothing makes: leave the rest as they were, the checker will say
+            ordered.extend(pending)
+            break
+        for n in ready:
+            ordered.append(n)
+            known.update(n.output)
+        pending = [n for n in pending if n not in ready]
+    del graph.node[:]
+    graph.node.extend(ordered)
