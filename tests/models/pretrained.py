@@ -110,3 +110,9 @@ def ddddocr_ocr_old_onnx() -> Path:
 def ppocrv6_rec_onnx() -> Path:
     """PP-OCRv6 small CTC recogniser from rapidocr 3.10.0, opset 11, input [N, 3, 48, W] (BGR, (x/255 - 0.5)/0.5)."""
     return fetch_models.fetch("ppocrv6_rec")
+
+
+def mediapipe(name: str) -> Path:
+    """A MediaPipe TFLite model (or its generated metadata parser) from the mediapipe 0.10.14 wheel: face_detection,
+    selfie_segmentation, hand_landmark, palm_detection, metadata_schema."""
+    return fetch_models.fetch(f"mediapipe_{name}")

@@ -44,7 +44,8 @@ def stated(model: Model) -> list[Stated]:
     statement (the doctor must still diagnose the model)."""
     out: list[Stated] = []
     if model.declared is not None:
-        out.append(Stated(model.declared, "the file's metadata", frozenset(QUESTIONS)))
+        out.append(Stated(model.declared, model.declared_source,
+                          model.declared_covers if model.declared_covers is not None else frozenset(QUESTIONS)))
     for reader in (_config_beside, _graph_front):
         try:
             found = reader(model)

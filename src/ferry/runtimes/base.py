@@ -124,6 +124,10 @@ class Model:
     embedded: Preprocess | None = None  # the preprocessing the file itself performs, read back from it
     declared: Preprocess | None = None  # a contract the file only records for the host to apply (metadata)
     notes: list[str] = field(default_factory=list)
+    # Where `declared` comes from and which doctor questions it settles (None: every one, as ferry's own metadata
+    # does); TFLite's NormalizationOptions state the range and, with ImageProperties, the colour, never the resize.
+    declared_source: str = "the file's metadata"
+    declared_covers: frozenset[str] | None = None
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError

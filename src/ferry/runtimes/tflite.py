@@ -36,6 +36,7 @@ import numpy as np
 from ferry.errors import FerryError, require
 from ferry.formats import TFLITE, detect_format
 from ferry.preprocess.contract import Preprocess
+from ferry.runtimes import tflite_metadata
 from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
 
 RUNTIME = "tflite"
@@ -141,6 +142,9 @@ def load(path: str | Path) -> TFLiteModel:
         ) from None
     declared = read_preprocess(p)
     ins, outs = list(it.get_input_details()), list(it.get_output_details())
+    stated = None if declared is not None else metadata_contract(p, ins)
+    if stated is not None:
+        declared = stated[0]
     named = output_names_map(p)  # ferry's own map, where the signature's names are no source's (output_0)
     outs = [{**d, "name": named.get(name, name)}
             for d, name in zip(outs, signature_output_names(it, outs), strict=True)]
@@ -180,6 +184,8 @@ def load(path: str | Path) -> TFLiteModel:
         ],
         declared=declared,
         notes=notes,
+        declared_source=f"{tflite_metadata.ENTRY} NormalizationOptions" if stated else "the file's metadata",
+        declared_covers=stated[1] if stated else None,
         quantization=quant,
         signature_inputs=signature_inputs,
         _interpreter=it,
@@ -238,6 +244,31 @@ def read_preprocess(path: str | Path) -> Preprocess | None:
             f"{p}: metadata {METADATA_NAME} is not UTF-8 JSON; embed the contract again"
         ) from None
     return Preprocess.from_json(text, source=f"{p}:{METADATA_NAME}")
+
+
+def metadata_contract(path: Path, ins: list[dict]) -> tuple[Preprocess, frozenset[str]] | None:
+    """The contract a TFLite model metadata entry (MediaPipe, TF Hub, Model Maker) states for the image input, with
+    the questions it settles; None when the file has none, the image input is not float (a quantised input's
+    normalisation is folded into its quantisation) or the entry cannot be read (it is evidence, not the model)."""
+    data = read_metadata(path).get(tflite_metadata.ENTRY)
+    four_d = [(i, d) for i, d in enumerate(ins) if len(d["shape"]) == 4]
+    if not data or not four_d:
+        return None
+    index, d = four_d[0]
+    if np.dtype(d["dtype"]).kind != "f":
+        return None
+    try:
+        metas = tflite_metadata.read_inputs(data)
+    except (ValueError, IndexError, struct.error):
+        return None
+    if index >= len(metas):
+        return None
+    shape = [int(v) for v in d["shape"]]
+    layout = "NHWC" if shape[3] in (1, 3) and shape[1] not in (1, 3) else "NCHW" if shape[1] in (1, 3) else None
+    if layout is None:
+        return None
+    channels, (h, w) = (shape[3], shape[1:3]) if layout == "NHWC" else (shape[1], shape[2:4])
+    return tflite_metadata.contract(metas[index], channels, layout, (h, w) if h > 0 and w > 0 else None)
 
 
 def native(preprocess: Preprocess) -> NativeRecipe:
