@@ -8,12 +8,19 @@ Routes (ferry picks one per target and says which in the manifest):
     openvino  torch.onnx -> convert_model+PPP   convert_model(SavedModel/Keras)+PPP   convert_model+PPP
     opencv    torch.onnx (float in) + params    tf2onnx (float in) + params           the file + params
     coreml    coremltools (ferry.runtimes.coreml.convert)                              unreachable (no frontend)
-    tflite    litert_torch.convert (extra)      TFLiteConverter (builtin ops)         unreachable (see TFLITE_FROM)
+    tflite    litert_torch.convert (extra)      TFLiteConverter (builtin ops)         unreachable (TFLITE_FROM: onnx2tf)
 
-    TFLite source: onnx and opencv through tf2onnx.convert.from_tflite (NHWC kept), openvino through convert_model
-    on the .tflite (its TFLite frontend), tflite a copy with the contract in metadata, coreml unreachable (no
-    frontend). The source runs in LiteRT for the check; one whose custom op LiteRT cannot run (MediaPipe's) is still
-    handed to each converter, and every target is unreachable naming the op (_convert_unrunnable).
+    target    TFLite source (.tflite)
+    onnx      tf2onnx.convert.from_tflite (NHWC kept, signature input names) -> ferry_pre nodes
+    openvino  convert_model on the .tflite (OpenVINO's TFLite frontend) + PPP
+    opencv    tf2onnx.convert.from_tflite (float in) + params
+    coreml    unreachable: coremltools has no TFLite frontend (COREML_FROM_TFLITE)
+    tflite    the file copied, the contract in its metadata
+
+    A TFLite source runs in LiteRT for the check, outputs named by its signature. One whose custom op LiteRT cannot
+    run (MediaPipe's) is still handed to each converter, and every target is unreachable naming the op
+    (_convert_unrunnable); an op LiteRT runs but one converter lacks (TFLite_Detection_PostProcess in OpenVINO's
+    TFLite frontend) makes that target alone unreachable, naming the op and its operator in the flatbuffer.
 
 OpenCV DNN has no place in the file for preprocessing, so its target is the plain ONNX model plus the exact
 blobFromImageWithParams parameters (in ferry.json and its metadata); a file OpenCV DNN refuses (a dynamic shape it
@@ -61,10 +68,10 @@ TORCH_FORMATS = (TORCHSCRIPT, EXPORTED_PROGRAM, TORCH_MODULE)
 TF_FORMATS = (SAVED_MODEL, KERAS)
 
 TFLITE_FROM = (
-    "ferry makes TFLite only from a TensorFlow/Keras source (TFLiteConverter) or a torch source (litert-torch); "
-    "from {src} the one converter, onnx2tf (ONNX -> TF -> TFLite), downloads calibration data and overwrites its "
-    "input (see README, Limitations): convert the model's torch or TensorFlow source, or deploy the ONNX or "
-    "OpenVINO target"
+    "ferry makes TFLite from a TensorFlow/Keras source (TFLiteConverter), a torch source (litert-torch) or a TFLite "
+    "source (a copy with the contract); from {src} the one converter, onnx2tf (ONNX -> TF -> TFLite), downloads "
+    "calibration data and overwrites its input (see README, Limitations): convert the model's torch or TensorFlow "
+    "source, or deploy the ONNX or OpenVINO target"
 )
 TFLITE_FROM_TORCH_MISSING = ("torch -> TFLite needs litert-torch, an optional extra (about 1 GB with jax): "
                              "pip install 'ferry[tflite-torch]'")
@@ -243,7 +250,7 @@ def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
         shutil.copyfile(src.path, dest)
         return dest, "onnx (the source file)"
     if src.format == TFLITE:
-        notes = exporters.tflite_to_onnx(src.path, dest, _signature_input_names(src))
+        notes = exporters.tflite_to_onnx(src.path, dest, _signature_input_names(src), _signature_output_names(src))
         return dest, "tflite -> " + "; ".join(notes)
     raise ConversionError(f"{src.path}: ferry cannot convert a {src.format} source")
 
@@ -384,6 +391,17 @@ def _signature_input_names(src) -> dict[str, str]:
     for key, tensor in getattr(src, "signature_inputs", {}).items():
         keys.setdefault(tensor, []).append(key)
     return {tensor: names[0] for tensor, names in keys.items() if len(names) == 1}
+
+
+def _signature_output_names(src) -> dict[str, str]:
+    """LiteRT tensor name -> the name ferry's runtime gives that output (the signature's key, or ferry's own map),
+    where they differ: tf2onnx names the ONNX outputs after the tensors (`StatefulPartitionedCall:0`)."""
+    it, outs = getattr(src, "_interpreter", None), getattr(src, "_out", None)
+    if it is None or not outs:
+        return {}
+    by_index = {int(d["index"]): d["name"] for d in outs}
+    return {d["name"]: by_index[int(d["index"])] for d in it.get_output_details()
+            if int(d["index"]) in by_index and by_index[int(d["index"])] != d["name"]}
 
 
 def _keep_input_names(model, names: dict[str, str]) -> None:

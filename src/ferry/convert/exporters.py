@@ -278,12 +278,46 @@ def to_openvino_model(source: Model, onnx_file: Path | None):
                 return tflite_to_openvino(source.path)
             assert onnx_file is not None
             return ov.convert_model(str(onnx_file)), "openvino.convert_model(ONNX)"
+    except ConversionError:  # tflite_to_openvino's own verdict, with the op and node: not wrapped again
+        raise
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "openvino.convert_model", source.path) from None
 
 
 TFLITE_CUSTOM_WAY = ("it is not a TFLite builtin (a custom op, as MediaPipe's models carry), and no converter here has "
                      "it: convert the model's TensorFlow or torch source, or implement the op for the runtime")
+TFLITE_BUILTIN_WAY = ("a TFLite builtin that LiteRT runs but OpenVINO's TFLite frontend does not translate: deploy the "
+                      "tflite target, or the onnx one where tf2onnx converts the op")
+TFLITE_POSTPROCESS_WAY = (
+    "TFLite_Detection_PostProcess (the SSD box decoding and NMS TF Object Detection API files end in) is built into "
+    "LiteRT but OpenVINO's TFLite frontend has no translator for it: deploy the tflite target (LiteRT runs the file), "
+    "or export the model without its post-processing (raw box encodings and class scores) and decode in the app")
+
+
+def tflite_op_node(path: Path, op: str) -> tuple[str | None, bool]:
+    """Where op `op` sits in a .tflite file, 'operator I (first output tensor's name)', and whether it is a custom
+    op (MediaPipe's, TFLite_Detection_PostProcess) rather than a builtin (UNSORTED_SEGMENT_MAX), read from the
+    flatbuffer: OpenVINO's refusal names the op only. (None, False) when the file cannot be read or lacks it."""
+    try:
+        with quiet():
+            from tensorflow.lite.python import schema_py_generated as schema
+            from tensorflow.lite.tools import flatbuffer_utils
+
+            model = flatbuffer_utils.read_model(str(path))
+    except Exception:  # noqa: BLE001 - only a nicer message is lost
+        return None, False
+    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if isinstance(v, int)}
+    for graph in model.subgraphs:
+        for i, node in enumerate(graph.operators):
+            code = model.operatorCodes[node.opcodeIndex]
+            custom = code.customCode.decode(errors="replace") if code.customCode is not None else None
+            number = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+            if op not in (custom, builtin.get(number)):
+                continue
+            first = graph.tensors[node.outputs[0]].name if len(node.outputs) else b""
+            name = first.decode(errors="replace") if isinstance(first, bytes) else str(first or "")
+            return (f"operator {i} ({name})" if name else f"operator {i}"), custom is not None
+    return None, False
 
 
 def tflite_to_openvino(path: Path):
@@ -296,16 +330,23 @@ def tflite_to_openvino(path: Path):
     except Exception as exc:  # noqa: BLE001 - "No translator found for MaxPoolWithArgmax node": explain() names it
         err = explain(exc, "openvino.convert_model", path)
         if err.op:
-            raise ConversionError(f"{path}: OpenVINO's TFLite frontend has no translator for op {err.op}: "
-                                  f"{TFLITE_CUSTOM_WAY}", op=err.op, tool="openvino.convert_model") from None
+            node, custom = tflite_op_node(path, err.op)
+            way = (TFLITE_POSTPROCESS_WAY if err.op == "TFLite_Detection_PostProcess" else TFLITE_CUSTOM_WAY
+                   if custom or node is None else TFLITE_BUILTIN_WAY)
+            raise ConversionError(f"{path}: OpenVINO's TFLite frontend has no translator for op {err.op}"
+                                  f"{f' (node {node})' if node else ''}: {way}", op=err.op, node=node,
+                                  tool="openvino.convert_model") from None
         raise err from None
     return model, "tflite -> openvino convert_model (OpenVINO's TFLite frontend)"
 
 
-def tflite_to_onnx(path: Path, dest: Path, input_names: dict[str, str] | None = None) -> list[str]:
+def tflite_to_onnx(path: Path, dest: Path, input_names: dict[str, str] | None = None,
+                   output_names: dict[str, str] | None = None) -> list[str]:
     """A .tflite file to ONNX with tf2onnx's TFLite path, in the file's own layout (no inputs_as_nchw: the contract's
     layout is the source's, so the ONNX file must take what the .tflite takes). `input_names` renames the inputs
-    from LiteRT's tensor names (`serving_default_image:0`) to the signature's (`image`), what an app calls them.
+    from LiteRT's tensor names (`serving_default_image:0`) to the signature's (`image`), what an app calls them;
+    `output_names` the outputs likewise (`StatefulPartitionedCall:0` -> `detection_boxes`: a first guess by tensor
+    name, which binding.verify checks by value).
     Raises ConversionError naming the op when tf2onnx left a TFLite op untranslated."""
     tf2onnx = require("tf2onnx", "tensorflow")
     try:
@@ -316,6 +357,8 @@ def tflite_to_onnx(path: Path, dest: Path, input_names: dict[str, str] | None = 
     _refuse_untranslated(dest, path)
     if input_names:
         _rename_onnx_inputs(dest, input_names)
+    if output_names:
+        _rename_onnx_graph_outputs(dest, output_names)
     return [f"tf2onnx {package_version('tf2onnx')} from_tflite (opset {ONNX_OPSET}, the file's own layout)"]
 
 
@@ -331,6 +374,20 @@ def _refuse_untranslated(onnx_path: Path, source: Path) -> None:
         more = f", and {len(bad) - 1} more" if len(bad) > 1 else ""
         raise ConversionError(f"{source}: tf2onnx cannot convert op {op} (node {bad[0].name}{more}): "
                               f"{TFLITE_CUSTOM_WAY}", op=op, node=bad[0].name, tool="tf2onnx")
+
+
+def _rename_onnx_graph_outputs(path: Path, names: dict[str, str]) -> None:
+    """Rename graph outputs named in `names` whose new name no other tensor of the file has."""
+    from ferry.convert.binding import rename_onnx_outputs
+
+    onnx = require("onnx", "onnx")
+    graph = onnx.load(str(path)).graph
+    have = {o.name for o in graph.output}
+    taken = {i.name for i in graph.input} | {o for n in graph.node for o in n.output} | {i.name for i in
+                                                                                         graph.initializer}
+    mapping = {old: new for old, new in names.items() if old in have and new not in taken}
+    if mapping:
+        rename_onnx_outputs(path, mapping)
 
 
 def _rename_onnx_inputs(path: Path, names: dict[str, str]) -> None:
