@@ -80,3 +80,31 @@ def test_rows_give_what_one_by_one_gives(case):
     assert np.isclose(a.mean_abs, b.mean_abs, rtol=1e-12) and np.isclose(a.cosine, b.cosine, rtol=1e-12)
     if case == "mixed":  # photo 3's one value fails; with one tolerance for the batch photo 0 would pass anything
         assert not a.passed and a.reason == "2 of 240 values beyond tolerance"
+
+
+@pytest.mark.parametrize("values", [40, 70_000])  # rows (add_batch) and one photo a call (add)
+def test_any_split_into_shards_gives_the_same_bits(values):
+    """check --workers / --ray fold shards with `merge` (issue 16): every grouping of the same photos, in batches and
+    shards of any size, gives one process's numbers to the bit (exact sums of per-photo values). With float `+=`
+    the cosine and mean_abs differed in the last bits."""
+    rng = np.random.default_rng(5)
+    scales = 10.0 ** rng.uniform(-3, 3, 23)  # magnitudes apart, so the order of float additions shows
+    ref = [(rng.normal(0, 1, (1, values)) * s).astype(np.float32) for s in scales]
+    tgt = [r + (rng.normal(0, 1, r.shape) * s * 1e-4).astype(np.float32) for r, s in zip(ref, scales, strict=True)]
+
+    def run(bounds, group):
+        parts = []
+        for lo, hi in zip(bounds, bounds[1:], strict=False):
+            acc = Accumulator("y")
+            for i in range(lo, hi, group):
+                acc.add_batch(ref[i:min(i + group, hi)], tgt[i:min(i + group, hi)])
+            parts.append(acc)
+        for p in parts[1:]:
+            parts[0].merge(p)
+        r = parts[0].result()
+        return (r.max_abs, r.max_rel, r.mean_abs, r.cosine, r.within, r.passed)
+
+    one = run([0, 23], 8)
+    assert one[3] < 1.0
+    for bounds, group in [([0, 11, 23], 8), ([0, 7, 8, 15, 23], 3), ([0, 5, 12, 17, 23], 8), ([0, 23], 1)]:
+        assert run(bounds, group) == one, (bounds, group)

@@ -18,7 +18,8 @@ or more). NaN or Inf never passes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -34,6 +35,33 @@ def _dot(a: np.ndarray, b: np.ndarray) -> float:
     made each comparison 25 ms instead of 4 and the runtimes themselves up to 2x slower (OPENBLAS_NUM_THREADS=1 showed
     it). numpy's own einsum loop is single-threaded and faster here; only the last bits of the cosine move."""
     return float(np.einsum("i,i->", a, b))
+
+
+def _exact_add(partials: list[float], x: float) -> None:
+    """Add x to an exact running sum kept as non-overlapping partials (Shewchuk; math.fsum of them is the correctly
+    rounded total). Why (issue 16): a float `+=` depends on the order of the additions, so `check --workers` / `--ray`,
+    which sum each shard and then the shards, gave a cosine one ulp from one process's; with exact sums of the same
+    per-photo values every grouping gives the same bits."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
+
+
+def _row_dots(a: np.ndarray, b: np.ndarray) -> list[float]:
+    """Per-row sums of a * b, a photo's value the same bits whatever batch it came in. einsum over a 2-D array
+    gives each row what that row alone gives while a row fits numpy's buffer (np.getbufsize(), 8192 values; measured:
+    at 8193 the rows' sums depend on the batch), so longer rows are summed one by one."""
+    if a.shape[1] <= np.getbufsize():
+        return np.einsum("ij,ij->i", a, b).tolist()
+    return [_dot(a[i], b[i]) for i in range(a.shape[0])]
 
 
 @dataclass
@@ -64,11 +92,12 @@ class Accumulator:
     reference_name: str | None = None
     _max_abs: float = 0.0
     _max_rel: float = 0.0
-    _sum_abs: float = 0.0
+    # exact sums over photos (_exact_add), each photo's own sum computed alone: equal in any shard split
+    _sum_abs: list[float] = field(default_factory=list)
     _count: int = 0
-    _dot: float = 0.0
-    _nr: float = 0.0
-    _nt: float = 0.0
+    _dot: list[float] = field(default_factory=list)
+    _nr: list[float] = field(default_factory=list)
+    _nt: list[float] = field(default_factory=list)
     _within: int = 0
     _atol_eff: float = 0.0
     _reason: str | None = None
@@ -125,10 +154,9 @@ class Accumulator:
         self._atol_eff = max(self._atol_eff, float(np.maximum(self.atol * peak, FLOAT32_FLOOR).max()))
         self._within += r.size
         self._count += r.size
-        sq = _dot(r.ravel(), r.ravel())
-        self._dot += sq
-        self._nr += sq
-        self._nt += sq
+        for sq in _row_dots(r, r):
+            for acc in (self._dot, self._nr, self._nt):
+                _exact_add(acc, sq)
 
     def _add_finite(self, r: np.ndarray, t: np.ndarray) -> None:
         """The common case: one row per image (each row's own peak sets its absolute tolerance), in float64 with
@@ -146,12 +174,12 @@ class Accumulator:
         np.maximum(absr, 1e-6, out=absr)
         np.divide(d, absr, out=absr)
         self._max_rel = max(self._max_rel, float(absr.max(initial=0.0)))
-        self._sum_abs += float(d.sum())
+        for v in d.sum(axis=1).tolist():  # per row: numpy's pairwise sum of a row does not depend on the batch
+            _exact_add(self._sum_abs, v)
         self._count += r.size
-        r, t = r.ravel(), t.ravel()
-        self._dot += _dot(r, t)
-        self._nr += _dot(r, r)
-        self._nt += _dot(t, t)
+        for acc, (a, b) in ((self._dot, (r, t)), (self._nr, (r, r)), (self._nt, (t, t))):
+            for v in _row_dots(a, b):
+                _exact_add(acc, v)
 
     def _add_nonfinite(self, r: np.ndarray, t: np.ndarray) -> None:
         """NaN or Inf on either side: every value is masked, and the reason says which side (never passes)."""
@@ -170,31 +198,35 @@ class Accumulator:
         self._max_abs = max(self._max_abs, float(d.max(initial=0.0)))
         rel = d / np.maximum(np.abs(r), 1e-6)
         self._max_rel = max(self._max_rel, float(rel.max(initial=0.0)))
-        self._sum_abs += float(d[np.isfinite(d)].sum())
+        _exact_add(self._sum_abs, float(d[np.isfinite(d)].sum()))
         self._count += r.size
         fin = np.isfinite(r) & np.isfinite(t)
-        self._dot += _dot(r[fin], t[fin])
-        self._nr += _dot(r[fin], r[fin])
-        self._nt += _dot(t[fin], t[fin])
+        _exact_add(self._dot, _dot(r[fin], t[fin]))
+        _exact_add(self._nr, _dot(r[fin], r[fin]))
+        _exact_add(self._nt, _dot(t[fin], t[fin]))
 
     def merge(self, other: Accumulator) -> None:
         """Fold in the same output's accumulator from another shard of the photos (check --workers)."""
         self._max_abs = max(self._max_abs, other._max_abs)
         self._max_rel = max(self._max_rel, other._max_rel)
         self._atol_eff = max(self._atol_eff, other._atol_eff)
-        for name in ("_sum_abs", "_count", "_dot", "_nr", "_nt", "_within"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self._count += other._count
+        self._within += other._within
+        for name in ("_sum_abs", "_dot", "_nr", "_nt"):
+            for v in getattr(other, name):
+                _exact_add(getattr(self, name), v)
         self._reason = self._reason or other._reason
 
     def result(self) -> OutputComparison:
         within_count = self._within
         within = within_count / self._count if self._count else 0.0
-        if self._nr == 0 and self._nt == 0:
+        dot, nr, nt, sum_abs = (math.fsum(p) for p in (self._dot, self._nr, self._nt, self._sum_abs))
+        if nr == 0 and nt == 0:
             cosine = 1.0
-        elif self._nr == 0 or self._nt == 0:
+        elif nr == 0 or nt == 0:
             cosine = 0.0
         else:
-            cosine = self._dot / np.sqrt(self._nr * self._nt)
+            cosine = dot / np.sqrt(nr * nt)
         passed = self._reason is None and self._count > 0 and within_count == self._count
         reason = self._reason
         if reason is None and not passed:
@@ -202,7 +234,7 @@ class Accumulator:
                       if self._count else "no values compared")
         return OutputComparison(
             name=self.name, max_abs=self._max_abs, max_rel=self._max_rel,
-            mean_abs=self._sum_abs / self._count if self._count else float("nan"),
+            mean_abs=sum_abs / self._count if self._count else float("nan"),
             cosine=float(cosine), within=within, passed=passed, atol=self._atol_eff or self.atol, rtol=self.rtol,
             reference_name=self.reference_name, reason=reason,
         )
