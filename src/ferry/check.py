@@ -109,6 +109,17 @@ def stated_labels(source: Model) -> list[str] | None:
     return list(labels) if labels else None
 
 
+def stated_task(source: Model) -> str | None:
+    """The task the source file records (an Ultralytics export's `task`), which --task auto follows first."""
+    from ferry.formats import ONNX
+
+    if getattr(source, "format", None) != ONNX:
+        return None
+    from ferry.runtimes.onnxruntime import file_facts
+
+    return file_facts(source.path).task
+
+
 def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess | None) -> Preprocess:
     """--preprocess if given, else the contract embedded in SOURCE, else a clear request for one."""
     if preprocess is not None:
@@ -172,6 +183,8 @@ def check(
     keep: int = 0,
     bisect: bool = False,
     workers: int = 1,
+    ray: bool = False,
+    ray_photos: str = "auto",
     save_reference: str | Path | None = None,
     force: bool = False,
     _collect: bool = False,
@@ -185,7 +198,9 @@ def check(
     `keep` photos are kept with every side's outputs for `ferry.report.html`; `labels` (a file or a list) names
     classes there. `bisect` looks for the first layer that parts on each failing ONNX/OpenVINO target.
     `workers` > 1 splits the photos into that many contiguous shards, each checked in its own process (spawned, so
-    no runtime's threads are forked), and merges the accumulators: the same verdict and metrics as one process."""
+    no runtime's threads are forked), and merges the accumulators: the same verdict and metrics as one process.
+    `ray` runs those shards as Ray tasks instead (`ferry.ray_check`: the cluster RAY_ADDRESS names, else a local Ray
+    started for the call); `ray_photos` says how the tasks get the photos (auto, paths, send)."""
     from ferry.decode.labels import load_labels
     from ferry.images import image_files, load_image
 
@@ -208,8 +223,8 @@ def check(
     if saved and (bisect or save_reference):
         raise FerryError(f"{source}: a saved reference has no model to bisect or save again; drop --bisect "
                          "and --save-reference")
-    if save_reference and workers > 1:
-        raise FerryError("--save-reference writes from one process: drop --workers for it")
+    if save_reference and (workers > 1 or ray):
+        raise FerryError("--save-reference writes from one process: drop --workers and --ray for it")
     if saved and not _collect:
         said = store.subset_note(src, files)  # a photo not in DIR: exit 2 naming it, before any target loads
         if said:
@@ -218,11 +233,18 @@ def check(
         store.refuse_other_contract(src, preprocess)  # the saved outputs were made with DIR's contract
     contract = src.resolve(resolve_contract(src, preprocess))
     tgt_contract_spec = load_contract(target_preprocess) if target_preprocess is not None else None
-    if workers > 1 and len(files) > 1:
+    if ray or (workers > 1 and len(files) > 1):
         if keep or bisect:
-            raise FerryError("--report and --bisect need the photos in one process: drop --workers for them")
-        return _check_parallel(source, targets, files, contract, tgt_contract_spec, runtimes, atol, rtol, batch,
-                               task, threshold, names, min(workers, len(files)), progress, src)
+            raise FerryError("--report and --bisect need the photos in one process: drop --workers and --ray for them")
+        shared = dict(source=source, targets=targets, contract=contract, tgt_contract=tgt_contract_spec,
+                      runtimes=runtimes, atol=atol, rtol=rtol, batch=batch, task=task, threshold=threshold)
+        if ray:
+            from ferry.ray_check import ray_runner
+
+            runner = ray_runner(ray_photos)
+        else:
+            runner = _process_pool
+        return _check_parallel(shared, files, names, min(workers, len(files)), progress, src, runner)
     pairs: list[Model] = []
     unloadable: list[TargetResult] = []
     for target in targets:
@@ -268,7 +290,7 @@ def check(
             if writer is not None:
                 writer.add(files[start:start + group], ref)
             if plan is None:
-                plan = pick_task(task, ref[0])
+                plan = pick_task(task, ref[0], stated=None if saved else stated_task(src))
             outs: list[list[dict[str, np.ndarray]]] = []  # per target, per photo
             for k, model in enumerate(pairs):
                 run = runs[k]  # None: the source's own run, to the byte: not run twice
@@ -439,7 +461,8 @@ def _results(shard: _Shard) -> list[TargetResult]:
 
 def _check_shard(source, targets, files, contract, tgt_contract, runtimes, atol, rtol, batch, task,
                  threshold, threads) -> _Shard:
-    """One worker process's share of `check --workers`, with its share of the cores."""
+    """One shard of `check --workers` / `--ray`: its photos, with its share of the cores (FERRY_THREADS), the models
+    loaded once. The process pool and the Ray tasks both call this, so their shards are the same computation."""
     from ferry.runtimes.base import set_thread_budget
 
     set_thread_budget(threads)
@@ -447,30 +470,40 @@ def _check_shard(source, targets, files, contract, tgt_contract, runtimes, atol,
                  atol=atol, rtol=rtol, batch=batch, task=task, threshold=threshold, _collect=True)
 
 
-def _check_parallel(source, targets, files, contract, tgt_contract, runtimes, atol, rtol, batch, task, threshold,
-                    names, workers, progress, src) -> CheckResult:
+def split_shards(files: list[Path], workers: int) -> list[list[Path]]:
+    """`workers` contiguous shards, sizes within one of each other: photo indices stay in order when folded."""
+    bounds = [len(files) * i // workers for i in range(workers + 1)]
+    return [files[bounds[i]:bounds[i + 1]] for i in range(workers)]
+
+
+def _process_pool(shared: dict[str, Any], shards: list[list[Path]], progress) -> tuple[list[_Shard], str]:
+    """The shards in spawned local processes (no runtime's threads are forked), cores / N threads each."""
     import concurrent.futures as cf
     import multiprocessing as mp
     import os
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    bounds = [len(files) * i // workers for i in range(workers + 1)]
-    shards = [files[bounds[i]:bounds[i + 1]] for i in range(workers)]
-    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_check_shard, source, targets, shard, contract, tgt_contract, runtimes, atol, rtol,
-                               batch, task, threshold, threads) for shard in shards]
+    threads = max(1, (os.cpu_count() or 1) // len(shards))
+    total, done = sum(map(len, shards)), 0
+    with cf.ProcessPoolExecutor(len(shards), mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(_check_shard, files=shard, threads=threads, **shared) for shard in shards]
         parts: list[_Shard] = []
-        done = 0
         for future, shard in zip(futures, shards, strict=True):  # in shard order: photo indices stay in order
             parts.append(future.result())
             done += len(shard)
             if progress:
-                progress(done, len(files))
+                progress(done, total)
+    return parts, f"checked in {len(shards)} processes ({', '.join(str(len(x)) for x in shards)} photos)"
+
+
+def _check_parallel(shared: dict[str, Any], files, names, workers, progress, src, runner) -> CheckResult:
+    """Split, run the shards with `runner` (the process pool or Ray), fold them in shard order with _Shard.merge."""
+    shards = split_shards(files, workers)
+    parts, how = runner(shared, shards, progress)
     merged = parts[0]
     for part in parts[1:]:
         merged.merge(part)
-    how = f"checked in {workers} processes ({', '.join(str(len(x)) for x in shards)} photos)"
-    return _check_result(merged, _results(merged), src, contract, files, threshold, names, notes=[how])
+    return _check_result(merged, _results(merged), src, shared["contract"], files, shared["threshold"], names,
+                         notes=[how])
 
 
 def _keep_samples(samples, keep, start, files, pixels, ref, batch_outs, first_bad, contract) -> None:

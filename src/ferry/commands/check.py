@@ -25,6 +25,12 @@ def add_parser(sub) -> None:
                         "large inputs fewer); photos are decoded and compared 8 or --batch at a time")
     p.add_argument("--workers", type=int, default=1,
                    help="split the photos over N processes (each loads the models once); results are merged")
+    p.add_argument("--ray", action="store_true",
+                   help="run the --workers N shards as Ray tasks: on the cluster RAY_ADDRESS names, else on a local "
+                        "Ray started for the run (pip install 'ferry[ray]')")
+    p.add_argument("--ray-photos", choices=["auto", "paths", "send"], default="auto",
+                   help="with --ray: tasks read the photos by path (storage every node sees), or get them sent "
+                        "through Ray's object store; auto: paths when every node is this machine, else send")
     p.add_argument("--task", default="auto", help="classify, segment, detect, auto (default: picked from the "
                    "outputs' shapes and names, and said) or none (tensors only)")
     p.add_argument("--threshold", type=float, default=0.5,
@@ -64,7 +70,8 @@ def run(args) -> int:
                    atol=tolerances(args.atol, "--atol"), rtol=tolerances(args.rtol, "--rtol"), batch=args.batch,
                    task=args.task, threshold=args.threshold, labels=args.labels,
                    keep=args.report_photos if report is not None else 0, bisect=args.bisect,
-                   workers=args.workers, save_reference=args.save_reference, force=args.force)
+                   workers=args.workers, ray=args.ray, ray_photos=args.ray_photos,
+                   save_reference=args.save_reference, force=args.force)
     if report is not None:
         from ferry.report.html import write_report
 
