@@ -47,6 +47,13 @@ def run(args) -> int:
         info["declared_preprocess"], where = declared_contract(model)
         if where:
             info["declared_from"] = where
+    from ferry.check import stated_labels, stated_task
+
+    task, labels = stated_task(model), stated_labels(model)
+    if task:  # an Ultralytics export's `task`: what check, convert and show decode its outputs as
+        info["stated_task"] = task
+    if labels:
+        info["stated_labels"] = labels
     if args.json:
         print(to_json(info))
         return EXIT_PASS
@@ -58,4 +65,11 @@ def run(args) -> int:
 
         print(f"contract for the host to apply (from {info.get('declared_from')}):")
         print(yaml.safe_dump(info["declared_preprocess"], sort_keys=False).rstrip())
+    if task:
+        how = {"detect": "YOLO boxes and class scores, NMS", "segment": "YOLO boxes, class scores and masks "
+               "(coefficients x prototypes), NMS", "classify": "classification"}.get(task, "tensors (no decoder)")
+        print(f"task (from the file's metadata): {task}: check compares it as {how}")
+    if labels:
+        more = ", ..." if len(labels) > 5 else ""
+        print(f"labels (from the file's metadata): {len(labels)} ({', '.join(labels[:5])}{more})")
     return EXIT_PASS

@@ -76,6 +76,7 @@ class TaskPlan:
     yolo: bool = False  # one tensor [K, 4 + C] (or transposed)
     class_offset: int = 0  # 1 when class ids are 1-based (TF Object Detection API): label i is names[i - 1]
     per_anchor: bool = False  # classify: the output is [1, N, C], one class ranking per anchor (raw SSD head)
+    nms_iou: float = 0.5  # raw candidates' NMS IoU; an Ultralytics export's own default (0.7) when it says so
 
     @property
     def outputs(self) -> list[str]:
@@ -202,17 +203,81 @@ def _detect_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
             return TaskPlan("detect", f"rule yolo: {name} {list(np.asarray(arr).shape)} looks like YOLO candidates "
                             "(cx, cy, w, h, class scores...); OpenCV NMS applied", {"candidates": name},
                             box_order="cxcywh", raw=True, yolo=True)
+    seg = _yolo_segment_roles(outs)
+    if seg is not None:
+        c, p = seg
+        return TaskPlan("detect", f"rule yolo-seg: {c} {list(np.asarray(outs[c]).shape)} looks like YOLO candidates "
+                        f"with {np.asarray(outs[p]).shape[-3]} mask coefficients for the prototypes {p} "
+                        f"{list(np.asarray(outs[p]).shape)}; OpenCV NMS applied, masks compared by IoU",
+                        {"candidates": c, "protos": p}, box_order="cxcywh", raw=True, yolo=True)
     return None
 
 
-def pick_task(requested: str | None, outs: dict[str, np.ndarray]) -> TaskPlan:
-    """The task for these (reference, one image) outputs; `requested` is auto, none, or a task to force."""
+def _yolo_candidates(a: np.ndarray) -> bool:
+    """[1, R, N] or [1, N, R] with N >= 8 R and R >= 5: one row per candidate (anchor points at strides 8/16/32
+    give N = 8400 at 640 against R = 84 or 116)."""
+    a = _one(a)
+    return a.ndim == 2 and min(a.shape) >= 5 and max(a.shape) >= 8 * min(a.shape)
+
+
+def _yolo_segment_roles(outs: dict[str, np.ndarray]) -> tuple[str, str] | None:
+    """(candidates, prototypes) when two outputs are a YOLO segment head: candidates [1, 4 + nc + P, N] and
+    prototypes [1, P, h, w] whose P leaves at least one class column."""
+    if len(outs) != 2:
+        return None
+    (n1, a1), (n2, a2) = outs.items()
+    for c, p in ((n1, n2), (n2, n1)):
+        ca, pa = np.asarray(outs[c]), np.asarray(outs[p])
+        if pa.ndim == 4 and pa.shape[0] == 1 and _yolo_candidates(ca) and min(_one(ca).shape) - 4 - pa.shape[1] >= 1:
+            return c, p
+    return None
+
+
+ULTRALYTICS_TASKS = ("detect", "segment", "classify", "pose", "obb")
+
+
+def _stated_plan(stated: str, outs: dict[str, np.ndarray]) -> TaskPlan | None:
+    """The plan an Ultralytics export's metadata `task` gives (None when the outputs do not fit it: the shape rules
+    then decide). Pose and OBB heads are compared as tensors: ferry has no decoder for keypoints or angles."""
+    shapes = ", ".join(f"{n}{list(np.asarray(a).shape)}" for n, a in outs.items())
+    said = f"Ultralytics metadata task {stated}"
+    if stated == "detect" and len(outs) == 1 and _yolo_candidates(next(iter(outs.values()))):
+        name = next(iter(outs))
+        return TaskPlan("detect", f"{said}: {name} {list(np.asarray(outs[name]).shape)} holds cx, cy, w, h and "
+                        "class scores per candidate; OpenCV NMS applied at Ultralytics' IoU 0.7", {"candidates": name},
+                        box_order="cxcywh", raw=True, yolo=True, nms_iou=0.7)
+    if stated == "segment":
+        seg = _yolo_segment_roles(outs)
+        if seg is not None:
+            c, p = seg
+            return TaskPlan("detect", f"{said}: {c} holds boxes, class scores and mask coefficients, {p} the "
+                            "prototypes; OpenCV NMS applied at Ultralytics' IoU 0.7, masks (sigmoid(coefficients @ "
+                            "prototypes), cropped to the box) compared by IoU", {"candidates": c, "protos": p},
+                            box_order="cxcywh", raw=True, yolo=True, nms_iou=0.7)
+    if stated == "classify" and len(outs) == 1 and _classify_fits(next(iter(outs.values()))):
+        name = next(iter(outs))
+        return TaskPlan("classify", f"{said}: {name} holds one score per class", {"out": name})
+    if stated in ("pose", "obb"):
+        what = "keypoints" if stated == "pose" else "rotated boxes (an angle per box)"
+        return TaskPlan("none", f"{said}: ferry has no decoder for {what}; tensor comparison only ({shapes})")
+    return None
+
+
+def pick_task(requested: str | None, outs: dict[str, np.ndarray], stated: str | None = None) -> TaskPlan:
+    """The task for these (reference, one image) outputs; `requested` is auto, none, or a task to force.
+    `stated` is the task the source file states (an Ultralytics export's metadata `task`): under auto it decides
+    when the outputs fit it, before any shape rule."""
     requested = (requested or "auto").lower()
     if requested not in TASKS:
         raise FerryError(f"--task {requested}: unknown task; use one of {', '.join(TASKS)}")
     shapes = ", ".join(f"{n}{list(np.asarray(a).shape)}" for n, a in outs.items())
     if requested == "none":
         return TaskPlan("none", "--task none: tensor comparison only")
+    if requested == "auto" and stated:
+        plan = _stated_plan(stated.lower(), outs)
+        if plan is not None:
+            plan.why = "auto: " + plan.why
+            return plan
     if requested in ("auto", "detect"):
         plan = _detect_plan(outs)
         if plan is not None:
@@ -251,15 +316,11 @@ def pick_task(requested: str | None, outs: dict[str, np.ndarray]) -> TaskPlan:
 
 def decode_detect(plan: TaskPlan, outs: dict[str, np.ndarray], min_score: float) -> DetAnswer:
     """Detections with score >= min_score, boxes as (x1, y1, x2, y2)."""
-    if plan.yolo:
-        a = _one(outs[plan.roles["candidates"]]).astype(np.float64)
-        if a.shape[0] < a.shape[1]:
-            a = a.T
-        c = a[:, :4]
-        boxes = np.concatenate([c[:, :2] - c[:, 2:] / 2, c[:, :2] + c[:, 2:] / 2], axis=1)
-        cls_scores = a[:, 4:]
-        classes, scores = np.argmax(cls_scores, 1), np.max(cls_scores, 1)
-        masks = None
+    if plan.yolo:  # ferry.decode.yolo: NMS at Ultralytics' IoU, masks from the prototypes when there are some
+        from ferry.decode import yolo
+
+        protos = _one(outs[plan.roles["protos"]]) if "protos" in plan.roles else None
+        return yolo.decode(outs[plan.roles["candidates"]], min_score, protos, iou=plan.nms_iou)
     else:
         boxes = _one(outs[plan.roles["boxes"]]).astype(np.float64).reshape(-1, 4)
         s = _one(outs[plan.roles["scores"]]).astype(np.float64)
@@ -408,8 +469,9 @@ class _Base:
 
 
 class ClassifyAccumulator(_Base):
-    def __init__(self, plan, threshold, prob_tol: float = PROB_TOL, k: int = 5):
-        super().__init__(plan, threshold, {"prob_delta": prob_tol})
+    def __init__(self, plan, threshold, prob_tol: float = PROB_TOL, k: int = 5, top1_min: float = 1.0):
+        tol = {"prob_delta": prob_tol} if top1_min >= 1.0 else {"prob_delta": prob_tol, "top1_agreement": top1_min}
+        super().__init__(plan, threshold, tol)  # top1_min < 1: a reduced-precision rule (ferry.compare.fair)
         self.k = k
         self.top1 = 0
         self.ties = 0
@@ -522,7 +584,10 @@ class ClassifyAccumulator(_Base):
             m["anchors"] = self.anchors
         reason = None
         flips = rows - self.top1 - self.ties
-        if flips:
+        allowed = self.tol.get("top1_agreement", 1.0)
+        if flips and allowed < 1.0 and (self.top1 + self.ties) / n < allowed:
+            reason = f"top-1 class differs on {flips} of {rows} {what} (agreement below {allowed:g})"
+        elif flips and allowed >= 1.0:
             reason = f"top-1 class differs on {flips} of {rows} {what}"
             if self.plan.per_anchor:
                 reason += f" ({len(self.failing)} of {self.n} image(s))"
@@ -761,11 +826,13 @@ class DetectAccumulator(_Base):
         return m, "; ".join(problems) or None
 
 
-def task_accumulator(plan: TaskPlan, threshold: float = 0.5) -> _Base | None:
+def task_accumulator(plan: TaskPlan, threshold: float = 0.5, **tolerances: float) -> _Base | None:
+    """The accumulator of the plan's task; `tolerances` (its keyword arguments: prob_tol, top1_min, pixel_tol,
+    miou_tol, box_iou_tol, score_tol, mask_iou_tol) replace the float defaults (ferry.compare.fair's rules)."""
     if plan.task == "classify":
-        return ClassifyAccumulator(plan, threshold)
+        return ClassifyAccumulator(plan, threshold, **tolerances)
     if plan.task == "segment":
-        return SegmentAccumulator(plan, threshold)
+        return SegmentAccumulator(plan, threshold, **tolerances)
     if plan.task == "detect":
-        return DetectAccumulator(plan, threshold)
+        return DetectAccumulator(plan, threshold, **tolerances)
     return None

@@ -61,6 +61,15 @@ def stated_labels(model) -> list[str] | None:
     return ultralytics_names({prop.key: prop.value for prop in model.metadata_props})
 
 
+def stated_task(model) -> str | None:
+    """The task an Ultralytics export records (`task`: detect, segment, classify, pose, obb), else None."""
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    if "ultralytics" not in props.get("author", "").lower():
+        return None
+    task = props.get("task", "").strip().lower()
+    return task or None
+
+
 def stated_preprocess(model) -> Preprocess | None:
     """A contract another tool's export records for the host to apply: an Ultralytics export's metadata
     (`author` Ultralytics, `imgsz`: RGB, /255, letterbox pad 114, NCHW). None when the file states none or states

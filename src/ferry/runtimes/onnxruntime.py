@@ -88,6 +88,7 @@ class OnnxFacts:
     outputs: tuple[TensorInfo, ...]
     declared: Preprocess | None = None  # a contract the file records for the host to apply (Ultralytics metadata)
     labels: tuple[str, ...] | None = None  # class names the file records (Ultralytics `names`)
+    task: str | None = None  # the task the file records (Ultralytics `task`)
 
 
 _FACTS: dict[tuple, OnnxFacts] = {}
@@ -115,7 +116,7 @@ def file_facts(path: str | Path) -> OnnxFacts:
                       tuple(onnx_graph.value_info(i) for i in model.graph.input if i.name not in inits),
                       tuple(onnx_graph.value_info(o) for o in model.graph.output),
                       onnx_graph.stated_preprocess(model) if embedded is None else None,
-                      tuple(onnx_graph.stated_labels(model) or ()) or None)
+                      tuple(onnx_graph.stated_labels(model) or ()) or None, onnx_graph.stated_task(model))
     del model
     if key is not None:
         if len(_FACTS) >= _FACTS_KEPT:
