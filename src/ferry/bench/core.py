@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ferry.bench.paths import PathSpec, plan_paths
+from ferry.bench.precision import Verdict, recommend_across, siblings, verdict_of
 from ferry.bench.recommend import Recommendation, recommend
 from ferry.bench.timing import Method, Stats
 from ferry.compare.tensor import DEFAULT_ATOL, DEFAULT_RTOL
@@ -80,12 +81,13 @@ class ModelBench:
     memory: list[RuntimeMemory]
     recommendation: Recommendation
     notes: list[str] = field(default_factory=list)
+    verdict: Verdict = field(default_factory=lambda: Verdict("unknown", None, None, "not known"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "format": self.format, "preprocess": self.contract.to_dict(),
                 "reference": self.reference, "images": self.images, "paths": [p.to_dict() for p in self.paths],
                 "memory": [m.to_dict() for m in self.memory], "recommended": self.recommendation.to_dict(),
-                "notes": self.notes}
+                "notes": self.notes, "precision": self.verdict.precision, "verdict": self.verdict.to_dict()}
 
 
 @dataclass
@@ -95,11 +97,13 @@ class BenchResult:
     atol: float
     rtol: float
     machine: dict[str, Any]
+    recommended: Recommendation | None = None  # across the benched files (precisions), when there are several
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": {**self.method.to_dict(), "load": LOAD_NOTE, "parity": PARITY_NOTE,
                            "memory": MEMORY_NOTE, "atol": self.atol, "rtol": self.rtol},
-                "machine": self.machine, "models": [m.to_dict() for m in self.models]}
+                "machine": self.machine, "models": [m.to_dict() for m in self.models],
+                "recommended": self.recommended.to_dict() if self.recommended else None}
 
 
 LOAD_NOTE = ("load: ferry.runtimes.load in a fresh process after the runtime is imported (the runtime's read/"
@@ -157,9 +161,24 @@ def bench(
     files = image_files(list(images)) if images else []
     pixels = [load_image(f) for f in files] if files else [synthetic_frame()]
     names = [str(f) for f in files] or ["synthetic 1920x1080 frame (seed 0)"]
-    results = [_bench_model(Path(m), pixels, names, runtimes, method, preprocess, isolate, progress,
-                            extra_paths or [], atol, rtol) for m in models]
-    return BenchResult(method, results, atol, rtol, _machine())
+    given = [Path(m) for m in models]
+    seen = {p.resolve() for p in given}
+    added: dict[Path, Path] = {}  # the other precisions convert made of a given file (ferry.json), benched beside it
+    for m in given:
+        for sib in siblings(m):
+            if sib.resolve() not in seen:
+                seen.add(sib.resolve())
+                added[sib] = m
+    results = []
+    for m in [*given, *added]:
+        mb = _bench_model(m, pixels, names, runtimes, method, preprocess, isolate, progress, extra_paths or [],
+                          atol, rtol)
+        mb.verdict = verdict_of(m)
+        if m in added:
+            mb.notes.append(f"benched beside {added[m].name}: ferry convert made it ({mb.verdict.precision}), "
+                            "ferry.json lists it")
+        results.append(mb)
+    return BenchResult(method, results, atol, rtol, _machine(), recommend_across(results))
 
 
 def _bench_model(model: Path, pixels, names, runtimes, method, preprocess, isolate, progress, extra, atol,

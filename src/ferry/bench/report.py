@@ -53,6 +53,11 @@ def print_bench(result: Any, console: Any = None) -> None:
         rec = mb.recommendation
         console.print(f"[bold]recommended[/]: {rec.path or 'none'} ({rec.why})" if rec.path
                       else f"[bold red]no recommendation[/]: {rec.why}")
+        v = mb.verdict
+        if v.precision != "unknown":
+            against = ("not checked against its float source" if v.passed is None
+                       else ("passed" if v.passed else "FAILED") + f" its check against the float source: {v.cost()}")
+            console.print(f"  precision: {v.precision}; {against}")
         for note in mb.notes:
             console.print(f"  note: {note}")
         seen: dict[str, list[str]] = {}  # one line per note, naming every path it applies to
@@ -61,3 +66,7 @@ def print_bench(result: Any, console: Any = None) -> None:
                 seen.setdefault(note, []).append(p.id)
         for note, ids in seen.items():
             console.print(f"  {', '.join(ids)}: {note}")
+    across = getattr(result, "recommended", None)
+    if across is not None:
+        console.print(f"[bold]recommended across precisions[/]: {across.path} ({across.why})" if across.path
+                      else f"[bold red]no recommendation across precisions[/]: {across.why}")
