@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ferry.compare import fair
 from ferry.compare.task import TASKS, TaskComparison, TaskPlan, pick_task, task_accumulator
 from ferry.compare.tensor import (
     DEFAULT_ATOL,
@@ -50,6 +51,7 @@ class TargetResult:
     tensor_passed: bool = True  # every output within tensor tolerance (detection outputs included)
     bisect: dict[str, Any] | None = None  # ferry.bisect's finding, with --bisect on a failing ONNX/OpenVINO pair
     error: str | None = None  # this runtime could not load the target (the others still report)
+    precision: dict[str, Any] | None = None  # what the file computes in (ferry.precision), and the rule it was held to
 
     def to_dict(self) -> dict[str, Any]:
         d = {"path": self.path, "runtime": self.runtime, "passed": self.passed,
@@ -60,6 +62,8 @@ class TargetResult:
             d["bisect"] = self.bisect
         if self.error is not None:
             d["error"] = self.error
+        if self.precision is not None:
+            d["precision"] = self.precision
         return d
 
 
@@ -300,7 +304,7 @@ def check(
                     accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
                                               rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r)
                                for t, r in mapping.items()}
-                    tasks[k] = task_accumulator(plan, threshold)
+                    tasks[k] = task_accumulator(plan, threshold, **fair.task_tolerances(model.path, plan.task))
                     if tasks[k] is not None and not set(plan.outputs) <= set(mapping.values()):
                         notes[k].append(f"task {plan.task} needs outputs {', '.join(plan.outputs)}; the target lacks "
                                         "some: compared by tensor only")
@@ -450,11 +454,13 @@ def _results(shard: _Shard) -> list[TargetResult]:
     for (path, runtime, embedded, model_notes), acc, extra, tacc in zip(shard.pairs, shard.accs, shard.notes,
                                                                         shard.tasks, strict=True):
         outs = [a.result() for a in (acc or {}).values()]
+        precision, fair_notes = fair.apply(path, outs, list((acc or {}).values()))  # reduced precision: its rule
         tensor_ok = bool(outs) and all(o.passed for o in outs)
         tres = tacc.result() if tacc is not None else None
         passed = _verdict(outs, tres, shard.plan)
         how = "embedded" if embedded else "native"
-        results.append(TargetResult(path, runtime, passed, outs, how, model_notes + extra, task=tres,
+        results.append(TargetResult(path, runtime, passed, outs, how, model_notes + extra + fair_notes, task=tres,
+                                    precision=precision,
                                     tensor_passed=tensor_ok))
     return results
 

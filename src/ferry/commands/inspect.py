@@ -43,6 +43,9 @@ def run(args) -> int:
     model = load(args.model, args.runtime)
     info = model.describe()
     info["notes"] = model.notes
+    from ferry.precision import detect
+
+    info["precision"] = detect(model).to_dict()  # fp32 / fp16 / int8-weights / int4-weights / int8, with evidence
     if info.get("preprocess") is None:
         info["declared_preprocess"], where = declared_contract(model)
         if where:

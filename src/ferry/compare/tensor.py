@@ -77,6 +77,9 @@ class OutputComparison:
     rtol: float = DEFAULT_RTOL
     reference_name: str | None = None
     reason: str | None = None
+    # RMS error over the RMS spread of the reference about each photo's own mean, pooled over photos: the statistic
+    # the reduced-precision rule holds (ferry.compare.fair); 0 for identical outputs, ~1 for unrelated ones
+    spread_error: float = 0.0
 
     def to_dict(self) -> dict:
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
@@ -101,6 +104,8 @@ class Accumulator:
     _within: int = 0
     _atol_eff: float = 0.0
     _reason: str | None = None
+    _sq_err: list[float] = field(default_factory=list)  # sum of squared differences (spread_error's numerator)
+    _sq_spread: list[float] = field(default_factory=list)  # sum of squared deviations of r from each row's mean
 
     def add(self, ref: np.ndarray, tgt: np.ndarray) -> None:
         ref = np.asarray(ref)
@@ -154,6 +159,7 @@ class Accumulator:
         self._atol_eff = max(self._atol_eff, float(np.maximum(self.atol * peak, FLOAT32_FLOOR).max()))
         self._within += r.size
         self._count += r.size
+        self._add_spread(r)
         for sq in _row_dots(r, r):
             for acc in (self._dot, self._nr, self._nt):
                 _exact_add(acc, sq)
@@ -171,6 +177,9 @@ class Accumulator:
         bound += atol_eff[:, None]
         self._within += int(np.count_nonzero(d <= bound))
         self._max_abs = max(self._max_abs, float(d.max(initial=0.0)))
+        for v in _row_dots(d, d):
+            _exact_add(self._sq_err, v)
+        self._add_spread(r)
         np.maximum(absr, 1e-6, out=absr)
         np.divide(d, absr, out=absr)
         self._max_rel = max(self._max_rel, float(absr.max(initial=0.0)))
@@ -180,6 +189,12 @@ class Accumulator:
         for acc, (a, b) in ((self._dot, (r, t)), (self._nr, (r, r)), (self._nt, (t, t))):
             for v in _row_dots(a, b):
                 _exact_add(acc, v)
+
+    def _add_spread(self, r: np.ndarray) -> None:
+        """Each row's squared deviation from its own mean (an output's spread on that photo), summed exactly."""
+        dev = r - r.mean(axis=1, keepdims=True)
+        for v in _row_dots(dev, dev):
+            _exact_add(self._sq_spread, v)
 
     def _add_nonfinite(self, r: np.ndarray, t: np.ndarray) -> None:
         """NaN or Inf on either side: every value is masked, and the reason says which side (never passes)."""
@@ -201,6 +216,11 @@ class Accumulator:
         _exact_add(self._sum_abs, float(d[np.isfinite(d)].sum()))
         self._count += r.size
         fin = np.isfinite(r) & np.isfinite(t)
+        df = d[fin]
+        _exact_add(self._sq_err, _dot(df, df))
+        rf = r[fin]
+        dev = rf - rf.mean() if rf.size else rf
+        _exact_add(self._sq_spread, _dot(dev, dev))
         _exact_add(self._dot, _dot(r[fin], t[fin]))
         _exact_add(self._nr, _dot(r[fin], r[fin]))
         _exact_add(self._nt, _dot(t[fin], t[fin]))
@@ -212,7 +232,7 @@ class Accumulator:
         self._atol_eff = max(self._atol_eff, other._atol_eff)
         self._count += other._count
         self._within += other._within
-        for name in ("_sum_abs", "_dot", "_nr", "_nt"):
+        for name in ("_sum_abs", "_dot", "_nr", "_nt", "_sq_err", "_sq_spread"):
             for v in getattr(other, name):
                 _exact_add(getattr(self, name), v)
         self._reason = self._reason or other._reason
@@ -228,6 +248,10 @@ class Accumulator:
         else:
             cosine = dot / np.sqrt(nr * nt)
         passed = self._reason is None and self._count > 0 and within_count == self._count
+        err, spread = math.fsum(self._sq_err), math.fsum(self._sq_spread)
+        spread_error = (math.sqrt(err / spread) if spread > 0 else 0.0 if err == 0 else float("inf"))
+        if self._reason is not None:
+            spread_error = float("inf")  # NaN/Inf or a shape mismatch: no statistic stands for it
         reason = self._reason
         if reason is None and not passed:
             reason = (f"{self._count - within_count} of {self._count} values beyond tolerance"
@@ -236,7 +260,7 @@ class Accumulator:
             name=self.name, max_abs=self._max_abs, max_rel=self._max_rel,
             mean_abs=sum_abs / self._count if self._count else float("nan"),
             cosine=float(cosine), within=within, passed=passed, atol=self._atol_eff or self.atol, rtol=self.rtol,
-            reference_name=self.reference_name, reason=reason,
+            reference_name=self.reference_name, reason=reason, spread_error=spread_error,
         )
 
 

@@ -81,8 +81,9 @@ def render(result) -> str:
                  "<th>max rel</th><th>mean abs</th><th>cosine</th><th>within tol</th><th>atol / rtol</th>"
                  "<th>tensor</th></tr>")
     for t in result.targets:
+        kind = (t.precision or {}).get("kind", "fp32")  # ferry.precision: reduced-precision rows say so
         for o in t.outputs:
-            parts.append(f"<tr><td>{html.escape(_name(t))}</td><td>{html.escape(o.name)}</td>"
+            parts.append(f"<tr><td>{html.escape(_name(t))} ({html.escape(kind)})</td><td>{html.escape(o.name)}</td>"
                          f"<td class=num>{_fmt(o.max_abs)}</td><td class=num>{_fmt(o.max_rel)}</td>"
                          f"<td class=num>{_fmt(o.mean_abs)}</td><td class=num>{o.cosine:.6f}</td>"
                          f"<td class=num>{o.within:.2%}</td><td class=num>{o.atol:.3g} / {o.rtol:.3g}</td>"

@@ -30,6 +30,10 @@ def print_inspect(info: dict[str, Any], path: str) -> None:
             table.add_row(t["name"], shape, t["dtype"])
         con.print(table)
     pre = info.get("preprocess")
+    prec = info.get("precision")
+    if prec:
+        con.print(f"[bold]precision[/bold]: {prec['kind']} (compute {prec['compute']}): "
+                  f"{escape('; '.join(prec['evidence']))}")
     if pre:
         con.print("[bold]embedded preprocessing[/bold] (read from the graph):")
         import yaml
@@ -60,21 +64,22 @@ def print_check(result, console: Console | None = None) -> None:
     con.print(f"contract: {p.color} scale={p.scale:.6g} mean={list(p.mean)} std={list(p.std)} "
               f"size={list(p.size) if p.size else None} layout={p.layout} resize={p.resize.mode}")
     table = Table(show_lines=False)
-    for col in ("target", "runtime", "preprocessing", "output", "max abs", "max rel", "mean abs", "cosine",
-                "within tol", "verdict"):
+    for col in ("target", "runtime", "precision", "preprocessing", "output", "max abs", "max rel", "mean abs",
+                "cosine", "within tol", "verdict"):
         table.add_column(col, justify="right" if col in ("max abs", "max rel", "mean abs", "cosine",
                                                            "within tol") else "left")
     for t in result.targets:
         for i, o in enumerate(t.outputs):
-            verdict = "[green]pass[/green]" if o.passed else f"[red]FAIL[/red] {o.reason or ''}"
+            verdict = (f"[green]pass[/green] {escape(o.reason or '')}".rstrip() if o.passed
+                       else f"[red]FAIL[/red] {o.reason or ''}")
             first = i == 0
             table.add_row(_short(t.path) if first else "", t.runtime if first else "",
-                          t.preprocess_path if first else "", o.name, _fmt(o.max_abs), _fmt(o.max_rel),
-                          _fmt(o.mean_abs), f"{o.cosine:.6f}",
+                          _precision(t) if first else "", t.preprocess_path if first else "", o.name,
+                          _fmt(o.max_abs), _fmt(o.max_rel), _fmt(o.mean_abs), f"{o.cosine:.6f}",
                           f"{o.within:.2%}", verdict)
         if not t.outputs:
             why = _load_failure(t.error) if getattr(t, "error", None) else "no outputs"
-            table.add_row(_short(t.path), t.runtime, t.preprocess_path, "-", "", "", "", "", "",
+            table.add_row(_short(t.path), t.runtime, _precision(t), t.preprocess_path, "-", "", "", "", "", "",
                           f"[red]FAIL[/red] {why}")
     con.print(table)
     _print_task(con, result)
@@ -94,13 +99,22 @@ def print_check(result, console: Console | None = None) -> None:
     for note in result.notes:
         con.print(f"[yellow]note[/yellow]: {note}")
     if result.passed:
-        con.print("[bold green]PASSED[/bold green]: every target gives the source's outputs within tolerance")
+        reduced = [t for t in result.targets if _precision(t) not in ("", "fp32")]
+        more = (f" ({len(reduced)} reduced-precision row(s) within their precision's rule: quantization drift)"
+                if reduced else "")
+        con.print(f"[bold green]PASSED[/bold green]: every target gives the source's outputs within tolerance{more}")
     else:
         cannot = [f"{t.path} ({t.runtime})" for t in result.targets if getattr(t, "error", None)]
         differ = [f"{t.path} ({t.runtime})" for t in result.targets if not t.passed and not getattr(t, "error", None)]
         said = ([f"{', '.join(cannot)} cannot load"] if cannot else []) + (
             [f"{', '.join(differ)} differ from the source"] if differ else [])
         con.print(f"[bold red]FAILED[/bold red]: {escape('; '.join(said))}")
+
+
+def _precision(t) -> str:
+    """The row's precision kind (ferry.precision): fp32, fp16, int8-weights, int4-weights, int8."""
+    p = getattr(t, "precision", None)
+    return p.get("kind", "") if p else ""
 
 
 def _load_failure(error: str) -> str:
