@@ -159,6 +159,11 @@ def _gather(ray, refs, shards, progress) -> list:
             try:
                 # a copy: numpy arrays come out of the object store read-only, and the merge adds into them
                 out[ref] = copy.deepcopy(ray.get(ref))
+            except ray.exceptions.RayTaskError as exc:  # a bug in a task (bad input comes back as _TaskError)
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, BaseException):
+                    raise cause from None  # ferry's own traceback (with --debug), not Ray's wrapper
+                raise
             except ray.exceptions.RayError as exc:  # a lost worker or node, not a bad input: one line still
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise FerryError(f"a Ray task failed ({type(exc).__name__}: {first}); run again, or without "

@@ -65,13 +65,16 @@ def run(args) -> int:
         from ferry.reference_store import check_dest
 
         check_dest(args.save_reference, args.force)
-    result = check(args.source, args.targets, args.images, preprocess=args.preprocess,
-                   target_preprocess=args.target_preprocess, runtimes=split_list(args.runtimes),
-                   atol=tolerances(args.atol, "--atol"), rtol=tolerances(args.rtol, "--rtol"), batch=args.batch,
-                   task=args.task, threshold=args.threshold, labels=args.labels,
-                   keep=args.report_photos if report is not None else 0, bisect=args.bisect,
-                   workers=args.workers, ray=args.ray, ray_photos=args.ray_photos,
-                   save_reference=args.save_reference, force=args.force)
+    from ferry.progress import Bar, wanted
+
+    with Bar(wanted(args.json)) as bar:  # on a terminal only; erased before the tables print
+        result = check(args.source, args.targets, args.images, preprocess=args.preprocess,
+                       target_preprocess=args.target_preprocess, runtimes=split_list(args.runtimes),
+                       atol=tolerances(args.atol, "--atol"), rtol=tolerances(args.rtol, "--rtol"), batch=args.batch,
+                       task=args.task, threshold=args.threshold, labels=args.labels,
+                       keep=args.report_photos if report is not None else 0, bisect=args.bisect,
+                       workers=args.workers, ray=args.ray, ray_photos=args.ray_photos,
+                       save_reference=args.save_reference, force=args.force, progress=bar.counter(_label(args)))
     if report is not None:
         from ferry.report.html import write_report
 
@@ -90,3 +93,14 @@ def run(args) -> int:
     if errors:
         return EXIT_BAD
     return EXIT_PASS if result.passed else EXIT_DIFF
+
+
+def _label(args) -> str:
+    """What the bar says it is doing: every target and where the shards run. The rows of one process run together
+    photo group by photo group, so one bar of photos says as much as a bar per runtime would."""
+    rows = f"check {len(args.targets)} target{'s' if len(args.targets) > 1 else ''}"
+    if args.runtimes:
+        rows += f" in {args.runtimes}"
+    if args.ray:
+        return f"{rows}, {args.workers} Ray task{'s' if args.workers > 1 else ''}"
+    return f"{rows}, {args.workers} processes" if args.workers > 1 else rows

@@ -7,8 +7,6 @@ named in --to could not be produced (without --to, unreachable targets are repor
 
 from __future__ import annotations
 
-import sys
-
 from ferry.commands import EXIT_DIFF, EXIT_PASS, add_json
 from ferry.io import to_json
 
@@ -31,13 +29,15 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from ferry.convert import convert
+    from ferry.progress import Bar, wanted
 
-    # progress for a person at a terminal; scripts and CI logs get only the table (or JSON) and errors
-    progress = (lambda msg: print(f"ferry: {msg}", file=sys.stderr)) if sys.stderr.isatty() and not args.json \
-        else None
-    manifest = convert(args.source, to=args.to, preprocess=args.preprocess, outdir=args.output,
-                       images=args.images, force=args.force, check=not args.no_check, name=args.name,
-                       task=args.task, progress=progress, precision=args.precision)
+    # a bar for a person at a terminal (the step, then the check's photos); scripts and CI logs get only the table
+    # (or JSON) and errors
+    with Bar(wanted(args.json)) as bar:
+        manifest = convert(args.source, to=args.to, preprocess=args.preprocess, outdir=args.output,
+                           images=args.images, force=args.force, check=not args.no_check, name=args.name,
+                           task=args.task, progress=bar if bar.enabled else None, precision=args.precision,
+                           check_progress=bar.counter("checking the targets"))
     strict = args.to is not None
     if args.json:
         print(to_json(manifest.to_dict()))

@@ -41,8 +41,13 @@ def run(args) -> int:
 
     labels = load_labels(args.labels)
     expect = load_expect(args.expect, labels) if args.expect else None
-    d = diagnose(args.model, args.images, reference=args.reference, reference_preprocess=args.reference_preprocess,
-                 preprocess=args.preprocess, runtime=args.runtime, batch=args.batch, expect=expect, labels=labels)
+    from ferry.progress import Bar, wanted
+
+    with Bar(wanted(args.json)) as bar:  # on a terminal only: candidate runs (candidates x photos) of each round
+        d = diagnose(args.model, args.images, reference=args.reference,
+                     reference_preprocess=args.reference_preprocess, preprocess=args.preprocess, runtime=args.runtime,
+                     batch=args.batch, expect=expect, labels=labels,
+                     progress=bar.counter("doctor: candidate contracts through the model", unit="runs"))
     if args.json:
         print(to_json(d.to_dict()))
     else:

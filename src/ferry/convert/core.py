@@ -141,6 +141,7 @@ def convert(
     task: str | None = None,
     progress: Callable[[str], None] | None = None,
     precision: str | list[str] | None = None,
+    check_progress: Callable[[int, int], None] | None = None,
 ) -> Manifest:
     """Convert SOURCE to every target in `to`, check each against SOURCE on `images`, write OUTDIR/ferry.json.
 
@@ -150,6 +151,7 @@ def convert(
     A target that cannot be produced is recorded as unreachable with the reason; the others still convert.
     `precision` ("fp32" by default; "fp16", "int8", or several: "fp32,int8") makes each target in each precision
     (ferry.quantize): int8 calibrated on `images` through the contract, every file checked against the source.
+    `progress(message)` hears each step; `check_progress(done, total)` counts the check's photos (the CLI's bar).
     """
     from ferry.check import resolve_contract
     from ferry.images import image_files
@@ -217,7 +219,8 @@ def convert(
                         targets=entries, images=[str(f) for f in files], checked=check)
     if check:
         say("checking " + ", ".join(f"{e.format} in {e.runtime}" for e in entries if e.reachable and e.path))
-        _check_entries([e for e in entries if e.reachable and e.path], source, contract, files, task)
+        _check_entries([e for e in entries if e.reachable and e.path], source, contract, files, task,
+                       check_progress)
     atomic_write_text(out.outdir / MANIFEST_NAME, manifest.to_json() + "\n")
     return manifest
 
@@ -543,13 +546,14 @@ def _move_into_place(staged: list[Path], dests: list[Path], force: bool) -> None
 
 
 def _check_entries(entries: list[TargetEntry], source, contract: Preprocess, files: list[Path],
-                   task: str | None) -> None:
+                   task: str | None, progress: Callable[[int, int], None] | None = None) -> None:
     """Every converted target against the source in one `check`, so the source is loaded and run once per photo
     for all of them. If that run fails (one target's runtime raises while running), each target is checked on its
     own, so that failure is recorded against its target only."""
     from ferry.check import check
 
     kwargs = {"task": task} if task else {}
+    kwargs["progress"] = progress
     try:
         result = check(source, [(e.path, e.runtime) for e in entries], files, preprocess=contract, **kwargs)
     except FerryError:

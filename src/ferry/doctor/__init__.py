@@ -187,7 +187,8 @@ def _rank_reference(runner: Runner, cands: list[Candidate], ref_out, notes: list
         return _sort(_score_reference(runner, cands, ref_out))
     if "screen" not in runner.memo:
         rows = _screen_rows(runner, cands[0].preprocess.size)
-        runner.memo["screen"] = (rows, Runner(runner.model, [runner.images[i] for i in rows], batch=runner.batch))
+        runner.memo["screen"] = (rows, Runner(runner.model, [runner.images[i] for i in rows], batch=runner.batch,
+                                                 progress=runner.progress))
     rows, screen = runner.memo["screen"]
     first = _sort(_score_reference(screen, cands, {k: v[rows] for k, v in ref_out.items()}))
     best_err = first[0].evidence["relative_error"]
@@ -492,11 +493,13 @@ def _base_contract(model, yours: Preprocess | None, ref_contract: Preprocess | N
 def diagnose(model: str | Path, images: list, reference: str | Path | None = None, reference_preprocess=None,
              preprocess=None, runtime: str | None = None, batch: int = 16, runner: Runner | None = None,
              reference_outputs: dict[str, np.ndarray] | None = None,
-             expect: dict[str, int] | None = None, labels: list[str] | None = None) -> Diagnosis:
+             expect: dict[str, int] | None = None, labels: list[str] | None = None,
+             progress=None) -> Diagnosis:
     """Rank candidate contracts for MODEL on the photos. `expect` maps photo file names to class indices (photos
     with known answers); `images` may be one ImageFolder directory (class folders, named by index or by `labels`).
     `runner` and `reference_outputs` may be passed back in to reuse outputs across diagnoses of the same model on
-    the same photos."""
+    the same photos. `progress(done, total)` is called as each round of candidates runs (the CLI's bar; nothing is
+    printed without it)."""
     from ferry.doctor.expect import image_folder, is_image_folder
     from ferry.images import image_files, load_image
     from ferry.runtimes import load
@@ -512,7 +515,7 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
         if m.embedded is not None:
             raise FerryError(f"{model}: the file embeds its own preprocessing (it takes uint8 pixels); diagnose the "
                              f"model before embedding, or compare it with `ferry check SOURCE {model}`")
-        runner = Runner(m, [load_image(f) for f in files], batch=batch, names=names)
+        runner = Runner(m, [load_image(f) for f in files], batch=batch, names=names, progress=progress)
     m = runner.model
     notes: list[str] = []
     channels = m.image_input.channels or 3

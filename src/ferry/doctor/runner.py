@@ -9,6 +9,7 @@ diagnosis on the same model and photos (or the flipped-photo pass) costs nothing
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,7 @@ class Runner:
     _resized: dict[tuple, np.ndarray] = field(default_factory=dict)
     _digest: dict[tuple, str] = field(default_factory=dict)
     memo: dict = field(default_factory=dict)  # other per-model, per-photo-set results (the BatchNorm probe, scores)
+    progress: Callable[[int, int], None] | None = None  # (runs done, runs) of each round of candidates: the CLI's bar
 
     @property
     def step(self) -> int:
@@ -103,6 +105,8 @@ class Runner:
                 xs.append(self.model.feed_tensor(tensors[k][i:i + 1]))  # reshaped per candidate (layout slips)
             out = self.model.run({name: np.concatenate([x[name] for x in xs]) for name in xs[0]})
             self.model_calls += 1
+            if self.progress is not None:
+                self.progress(min(start + step, len(stream)), len(stream))
             for j, (k, _) in enumerate(chunk):
                 # one image a call: the whole output is that image's, whatever its batch axis (ddddocr's CTC
                 # output is [T, 1, classes]: slicing axis 0 kept one time step)
