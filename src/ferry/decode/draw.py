@@ -30,12 +30,31 @@ def _scale(h: int) -> int:
     return max(1, int(np.ceil(MIN_HEIGHT / max(h, 1))))
 
 
-def view_image(view_bgr: np.ndarray) -> Image.Image:
-    """The model's view (u8 BGR HxWx3) as an RGB Pillow image, enlarged when small."""
-    rgb = np.ascontiguousarray(np.asarray(view_bgr)[..., ::-1])
-    img = Image.fromarray(rgb.astype(np.uint8), "RGB")
+def _fit(img: Image.Image, width: int | None, smooth: bool = True) -> Image.Image:
+    """Enlarged (nearest neighbour, whole steps) when small; shrunk to `width` when wider (the report's
+    thumbnails: a 640x640 view is drawn at the 360 px it is shown at, not sent at full size and scaled down)."""
     k = _scale(img.height)
-    return img.resize((img.width * k, img.height * k), Image.NEAREST) if k > 1 else img
+    if k > 1:
+        img = img.resize((img.width * k, img.height * k), Image.NEAREST)
+    if width is not None and img.width > width:
+        img = img.resize((width, max(1, round(img.height * width / img.width))),
+                         Image.LANCZOS if smooth else Image.BOX)
+    return img
+
+
+def view_image(view_bgr: np.ndarray, width: int | None = None) -> Image.Image:
+    """The model's view (u8 BGR HxWx3) as an RGB Pillow image, enlarged when small, shrunk to `width` if wider."""
+    rgb = np.ascontiguousarray(np.asarray(view_bgr)[..., ::-1])
+    return _fit(Image.fromarray(rgb.astype(np.uint8), "RGB"), width)
+
+
+def _mask_at(mask: np.ndarray, size: tuple[int, int]) -> Image.Image:
+    """A boolean map as an L image of `size`; shrinking keeps every set pixel visible (any set pixel under a
+    thumbnail pixel sets it), so one differing pixel of 640x640 still shows at 360 px."""
+    img = Image.fromarray(mask.astype(np.uint8) * 255, "L")
+    if size[0] >= img.width and size[1] >= img.height:
+        return img.resize(size, Image.NEAREST)
+    return img.resize(size, Image.BOX).point(lambda v: 255 if v else 0)
 
 
 def _caption(img: Image.Image, lines: list[str], color=(255, 255, 255)) -> Image.Image:
@@ -106,9 +125,9 @@ def draw_detect(view: Image.Image, ans: DetAnswer, names: list[str] | None = Non
 
 
 def draw_answer(view_bgr: np.ndarray, ans, names: list[str] | None = None, class_offset: int = 0,
-                threshold: float = 0.5, title: str | None = None) -> Image.Image:
-    """One runtime's answer on the model's view, with a caption."""
-    view = view_image(view_bgr)
+                threshold: float = 0.5, title: str | None = None, width: int | None = None) -> Image.Image:
+    """One runtime's answer on the model's view, with a caption; `width` caps the picture's width."""
+    view = view_image(view_bgr, width)
     model_size = tuple(np.asarray(view_bgr).shape[:2])
     lines = [title] if title else []
     if isinstance(ans, ClassAnswer):
@@ -129,14 +148,16 @@ def draw_answer(view_bgr: np.ndarray, ans, names: list[str] | None = None, class
 
 
 def diff_picture(view_bgr: np.ndarray, ref, tgt, names: list[str] | None = None, class_offset: int = 0,
-                 threshold: float = 0.5, title: str = "difference") -> Image.Image:
+                 threshold: float = 0.5, title: str = "difference", width: int | None = None) -> Image.Image:
     """Where two answers part, on a grey copy of the view: differing pixels in red (maps), reference boxes in
-    green and target boxes in magenta (detections), the two top-1 classes (classification)."""
-    grey = view_image(view_bgr).convert("L").convert("RGB")
+    green and target boxes in magenta (detections), the two top-1 classes (classification). `width` caps the
+    picture's width; a shrunk map still shows every differing pixel. The grey is posterised to 16 levels: it is only
+    the backdrop, and a lossless picture of it is a third the bytes (the report keeps these lossless)."""
+    grey = view_image(view_bgr, width).convert("L").point(lambda v: v & 0xF0).convert("RGB")
     lines = [title]
     if isinstance(ref, SegAnswer) and isinstance(tgt, SegAnswer) and ref.labels.shape == tgt.labels.shape:
         differ = ref.labels != tgt.labels
-        mask = Image.fromarray(differ.astype(np.uint8) * 255, "L").resize(grey.size, Image.NEAREST)
+        mask = _mask_at(differ, grey.size)
         img = Image.composite(Image.new("RGB", grey.size, (255, 0, 0)), grey, mask)
         lines.append(f"{int(differ.sum())} of {differ.size} pixels differ ({differ.mean():.2%})")
     elif isinstance(ref, DetAnswer) and isinstance(tgt, DetAnswer):
@@ -157,8 +178,10 @@ def diff_picture(view_bgr: np.ndarray, ref, tgt, names: list[str] | None = None,
     return _caption(img, lines)
 
 
-def tensor_diff_picture(ref: np.ndarray, tgt: np.ndarray, title: str = "|target - source|") -> Image.Image | None:
-    """A heat map of |target - source| for an output with two spatial dims (max over the rest), else None."""
+def tensor_diff_picture(ref: np.ndarray, tgt: np.ndarray, title: str = "|target - source|",
+                        width: int | None = None) -> Image.Image | None:
+    """A heat map of |target - source| for an output with two spatial dims (max over the rest), else None;
+    `width` caps the picture's width."""
     r, t = np.asarray(ref, np.float64), np.asarray(tgt, np.float64)
     if r.shape != t.shape or r.ndim < 2:
         return None
@@ -171,9 +194,7 @@ def tensor_diff_picture(ref: np.ndarray, tgt: np.ndarray, title: str = "|target 
     peak = float(d.max()) if np.isfinite(d).all() else float("inf")
     v = np.zeros_like(d) if not peak or not np.isfinite(peak) else d / peak
     heat = np.stack([v * 255, v * 80, (1 - v) * 60], -1).astype(np.uint8)
-    img = Image.fromarray(heat, "RGB")
-    k = _scale(img.height)
-    img = img.resize((img.width * k, img.height * k), Image.NEAREST)
+    img = _fit(Image.fromarray(heat, "RGB"), width, smooth=False)
     return _caption(img, [title, f"max {peak:.3g}"])
 
 
