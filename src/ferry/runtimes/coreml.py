@@ -364,6 +364,10 @@ def _from_torch(src: Model, pre: Preprocess, params, ct, quiet, options: dict | 
     outputs = [ct.TensorType(name=n) for n in names] if names else None
     in_name = src.inputs[0].name if src.inputs else "input"
 
+    from ferry.coreml import torch_fixes
+
+    torch_fixes.register()  # per-channel PReLU after a Linear layer (MTCNN's R-Net and O-Net)
+
     def go(model):
         with quiet():
             return ct.convert(model, inputs=[_image_type(ct, in_name, shape, params)], outputs=outputs,
