@@ -11,9 +11,9 @@ folder in FERRY_MODEL_CACHE and are replaced on every run.
 
 Sources, as a user has them:
     ONNX files (PP-OCR det/cls, ddddocr x3)  the file from its wheel, as shipped (dynamic dims and all)
-    EfficientNet-Lite0, MTCNN O-Net          torch state dicts loaded into their package's architecture: a ferry
+    EfficientNet-Lite0, MTCNN P/R/O-Net      torch state dicts loaded into their package's architecture: a ferry
                                              factory (examples/efficientnet_lite0.py:build, benchmarks/corpus.py:
-                                             mtcnn_onet_module)
+                                             mtcnn_onet_module, this file's mtcnn_{p,r}net_module)
     HED                                      the package's Keras model with its weights, exported with
                                              model.export() at 256x256 (a SavedModel: what TF's converters take)
 Contracts are each model's own code's (benchmarks/corpus.py `truth`), at the size given there.
@@ -55,6 +55,26 @@ def _ocr_contract() -> dict:
     return corpus.ddddocr_ocr().truth
 
 
+def _mtcnn_module(name: str, side: int, outputs: list[str]):
+    """facenet-pytorch's `name` network with its weights, eval mode, and an example side x side input."""
+    import torch
+
+    net = corpus._mtcnn_classes()[name](pretrained=False)
+    net.load_state_dict(torch.load(fetch_models.fetch(f"mtcnn_{name[0].lower()}net"), map_location="cpu",
+                                   weights_only=True), strict=True)
+    net.output_names = outputs  # forward returns (boxes, probabilities)
+    return net.eval(), torch.zeros(1, 3, side, side)
+
+
+def mtcnn_pnet_module():
+    """P-Net, fully convolutional: fed one 48x48 window here it gives a 19x19 map of boxes and face probabilities."""
+    return _mtcnn_module("PNet", 48, ["box", "face_prob"])
+
+
+def mtcnn_rnet_module():
+    return _mtcnn_module("RNet", 24, ["box", "face_prob"])
+
+
 def rows() -> dict[str, callable]:
     """Name -> a function giving the Row (fetching or exporting its model on first use)."""
 
@@ -91,8 +111,16 @@ def rows() -> dict[str, callable]:
         return Row("MTCNN O-Net", "torch state dict", f"{Path(corpus.__file__).resolve()}:mtcnn_onet_module",
                    corpus.mtcnn_onet().truth, corpus.faces()[:6])
 
+    def net(key: str, title: str, side: int):
+        def make() -> Row:
+            truth = {**corpus.mtcnn_onet().truth, "size": [side, side]}
+            return Row(title, "torch state dict", f"{Path(__file__).resolve()}:{key}_module", truth,
+                       corpus.faces()[:6])
+        return make
+
     return {"efficientnet_lite0": eff, "ppocr_det": det, "ppocr_cls": cls, "ddddocr_ocr": ocr,
-            "ddddocr_ocr_old": ocr_old, "ddddocr_det": ddet, "hed": hed, "mtcnn_onet": onet}
+            "ddddocr_ocr_old": ocr_old, "ddddocr_det": ddet, "hed": hed, "mtcnn_onet": onet,
+            "mtcnn_rnet": net("mtcnn_rnet", "MTCNN R-Net", 24), "mtcnn_pnet": net("mtcnn_pnet", "MTCNN P-Net", 48)}
 
 
 def _worst(check: dict | None) -> str:
