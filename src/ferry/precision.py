@@ -88,6 +88,35 @@ def _dtype_name(names: dict[int, str], code: int) -> str:
     return "float32" if name == "float" else name
 
 
+# Weights stored as float32 whose values are all float16 numbers: an fp16 model whose weights a converter widened
+# back (OpenVINO folds an fp16 ONNX's Casts into f32 constants when it saves an IR; found by the mutation suite).
+# A float32 weight of a trained or random model is exactly a float16 number with odds of about 2^-13 (its low 13
+# mantissa bits zero), so a share above FP16_EXACT is no accident.
+FP16_EXACT = 0.99
+_SAMPLE = 1 << 20
+
+
+def _fp16_exact(arrays) -> float:
+    """The share of nonzero float32 weight values that are exactly float16 numbers (up to _SAMPLE values read)."""
+    import numpy as np
+
+    seen = exact = 0
+    for a in arrays:
+        v = np.asarray(a, np.float32).ravel()[:_SAMPLE - seen]
+        v = v[v != 0]
+        seen += v.size
+        with np.errstate(over="ignore"):
+            exact += int(np.count_nonzero(v.astype(np.float16).astype(np.float32) == v))
+        if seen >= _SAMPLE:
+            break
+    return exact / seen if seen else 0.0
+
+
+def _widened(share: float, shares: dict[str, float]) -> Precision:
+    return Precision(FP16, [f"float32 weights whose values are float16 numbers ({_pct(share)} of them): an fp16 "
+                            "model widened back to float32 (its weights were rounded to float16)"], shares, "fp32")
+
+
 def _shares(counts: Counter) -> dict[str, float]:
     total = sum(counts.values())
     return {k: v / total for k, v in counts.most_common() if v / total >= 1e-3} if total else {}
@@ -161,6 +190,13 @@ def _onnx(path: Path) -> Precision:
         if io16:
             ev.append(f"float16 inputs/outputs: {', '.join(io16[:4])}")
         return Precision(FP16, ev, shares, "fp16")
+    from onnx import numpy_helper
+
+    big = [t for t in g.initializer if t.data_type == TensorProto.FLOAT and not t.external_data
+           and len(t.dims) >= 2]
+    share = _fp16_exact(numpy_helper.to_array(t) for t in big) if big else 0.0
+    if share > FP16_EXACT:
+        return _widened(share, shares)
     return Precision(FP32, [weights or "no weights"], shares, "fp32")
 
 
@@ -229,6 +265,7 @@ def _openvino(path: Path) -> Precision:
         into.setdefault(e.get("from-layer", ""), []).append(e.get("to-layer", ""))
     counts: Counter = Counter()
     compressed: Counter = Counter()
+    f32_blobs: list[tuple[int, int]] = []  # (offset, size) of f32 weight constants in the .bin
     for lid, (kind, data) in layers.items():
         if kind != "Const":
             continue
@@ -240,6 +277,8 @@ def _openvino(path: Path) -> Precision:
         if et in ("i64", "i32", "boolean"):  # shapes, axes, indices: not weights
             continue
         counts[et] += n
+        if et == "f32" and len(shape) >= 2 and data.get("offset", "").isdigit() and data.get("size", "").isdigit():
+            f32_blobs.append((int(data["offset"]), int(data["size"])))
         if et in ("f16", "bf16", "i8", "u8", "i4", "u4", "nf4") and any(
                 layers.get(t, ("",))[0] == "Convert" for t in into.get(lid, [])):
             compressed[et] += n
@@ -261,7 +300,24 @@ def _openvino(path: Path) -> Precision:
         return Precision(FP16, [f"f16 weight constants behind Convert to f32 ({_pct(compressed['f16'] / total)} of "
                                 "weights: ov.save_model's default compress_to_fp16; compute stays f32)", weights],
                          shares, "fp32")
+    if counts["f16"] / total > 0.5:
+        return Precision(FP16, [f"f16 weight constants feeding f16 ops ({_pct(counts['f16'] / total)} of weights: "
+                                "the IR computes in f16 as written)", weights], shares, "fp16")
+    share = _bin_fp16_exact(xml.with_suffix(".bin"), f32_blobs)
+    if share > FP16_EXACT:
+        return _widened(share, shares)
     return Precision(FP32, [weights or "no weights"], shares, "fp32")
+
+
+def _bin_fp16_exact(bin_path: Path, blobs: list[tuple[int, int]]) -> float:
+    import numpy as np
+
+    if not blobs or not bin_path.is_file():
+        return 0.0
+    data = np.memmap(bin_path, dtype=np.uint8, mode="r")
+    arrays = (data[o:o + n].view(np.float32) for o, n in sorted(blobs, key=lambda b: -b[1]) if o + n <= data.size
+              and n % 4 == 0)
+    return _fp16_exact(arrays)
 
 
 # -- Core ML -------------------------------------------------------------------------------------------------
