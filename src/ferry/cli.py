@@ -7,7 +7,6 @@ one line on stderr and exit 2 (a traceback only with --debug).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -32,9 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from ferry.runtimes.quiet import framework_env, set_debug
+
+    framework_env()  # before any framework is imported; a user's own settings win
     args = build_parser().parse_args(argv)
+    set_debug(args.debug)
     try:
         return command_module(args.command).run(args)
     except FerryError as exc:

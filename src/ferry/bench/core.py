@@ -171,9 +171,10 @@ def bench(
                 added[sib] = m
     results = []
     for m in [*given, *added]:
+        verdict = verdict_of(m)
         mb = _bench_model(m, pixels, names, runtimes, method, preprocess, isolate, progress, extra_paths or [],
-                          atol, rtol)
-        mb.verdict = verdict_of(m)
+                          atol, rtol, verdict.precision)
+        mb.verdict = verdict
         if m in added:
             mb.notes.append(f"benched beside {added[m].name}: ferry convert made it ({mb.verdict.precision}), "
                             "ferry.json lists it")
@@ -182,7 +183,7 @@ def bench(
 
 
 def _bench_model(model: Path, pixels, names, runtimes, method, preprocess, isolate, progress, extra, atol,
-                 rtol) -> ModelBench:
+                 rtol, precision: str | None = None) -> ModelBench:
     from ferry.check import resolve_contract
     from ferry.formats import detect_format
     from ferry.runtimes import available_runtimes, load
@@ -219,7 +220,8 @@ def _bench_model(model: Path, pixels, names, runtimes, method, preprocess, isola
             job = {"runtime": runtime, "paths": [s.to_dict() for s in group], "model": str(model),
                    "images": str(work / "images.npz"), "reference": str(work / "reference.npz"),
                    "ref_names": ref_names, "contract": contract.to_dict(), "method": method.to_dict(),
-                   "atol": atol, "rtol": rtol, "out": str(work / f"result-{runtime}.json")}
+                   "atol": atol, "rtol": rtol, "out": str(work / f"result-{runtime}.json"),
+                   "precision": precision}
             out = _run_isolated(job, work, progress) if isolate else _run_here(job, progress)
             memory.append(RuntimeMemory(runtime, out.get("import_ms"), out.get("base_rss_mb") if isolate else None,
                                         out.get("peak_rss_mb") if isolate else None, isolate))

@@ -67,4 +67,7 @@ def load(path: str | Path, runtime: str | None = None) -> Model:
     if not is_installed(name):
         _, extra = _REQUIRES[name]
         raise FerryError(f"{path}: runtime {name} is not installed: pip install 'ferry[{extra}]'")
-    return get_runtime(name).load(path)
+    from ferry.runtimes.quiet import quiet_load
+
+    with quiet_load():  # the framework's import and load chatter is not the answer (runtimes/quiet.py)
+        return get_runtime(name).load(path)

@@ -74,7 +74,9 @@ def read_model(path: str | Path):
         first = str(exc).strip().splitlines()
         msg = next((line for line in first if "Check" in line or "ailed" in line or "rror" in line),
                    first[0] if first else type(exc).__name__)
-        raise FerryError(f"{p}: OpenVINO cannot read it: {msg.strip()[:300]}") from None
+        fix = "check it and the .bin beside it are whole, or export it again" if p.suffix == ".xml" else \
+            "check the file is whole, or export it again"
+        raise FerryError(f"{p}: OpenVINO cannot read it: {msg.strip().rstrip(':')[:300]}; {fix}") from None
 
 
 def _info(port) -> TensorInfo:
