@@ -1,4 +1,8 @@
-"""The table `ferry convert` prints: one row per target with its route and verdict."""
+"""What `ferry convert` prints: a table of targets and verdicts, then each target's route and the code to feed it.
+
+The route and the feed code are printed plain (report/paste.py), one line each, never folded into a table cell or
+wrapped at 80 columns: a route names calls (`cv2.dnn.blobFromImageWithParams`), and the code is pasted.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from ferry.report.paste import paste
 from ferry.report.terminal import _console
 
 
@@ -18,7 +23,7 @@ def print_convert(manifest, outdir: str | Path, strict: bool) -> None:
     con.print(f"contract: {p.color} scale={p.scale:.6g} mean={list(p.mean)} std={list(p.std)} "
               f"size={list(p.size) if p.size else None} layout={p.layout} dtype={p.dtype}")
     table = Table()
-    for col in ("target", "file", "route", "verdict"):
+    for col in ("target", "file", "verdict"):
         table.add_column(col, overflow="fold")
     for t in manifest.targets:
         if not t.reachable:
@@ -30,15 +35,19 @@ def print_convert(manifest, outdir: str | Path, strict: bool) -> None:
             verdict = f"[green]pass[/green] (max abs diff {worst:.2g})"
         else:
             verdict = "[red]FAIL[/red]"
-        table.add_row(t.format, Path(t.path).name if t.path else "-", escape(t.route or "-"), verdict)
+        table.add_row(t.format, Path(t.path).name if t.path else "-", verdict)
     con.print(table)
+    for t in manifest.targets:
+        if t.route:
+            paste(f"route ({t.format}): {t.route}")
     for t in manifest.targets:
         if t.reason:
             con.print(f"[bold]{t.format}[/bold]: {escape(t.reason)}")
         for note in t.notes:
             con.print(f"[yellow]note[/yellow] ({t.format}): {escape(note)}")
         if t.native and t.format == "opencv":
-            con.print(f"[bold]opencv[/bold]: feed it like this:\n{t.native['code']}")
+            con.print("[bold]opencv[/bold]: feed it like this:")
+            paste(t.native["code"])
     con.print(f"manifest: {Path(outdir) / 'ferry.json'}")
     reached = [t for t in manifest.targets if t.reachable]
     if not manifest.checked:

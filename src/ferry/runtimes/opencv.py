@@ -141,12 +141,13 @@ def native(preprocess: Preprocess) -> NativeRecipe:
         "borderValue": [r.pad_value] * 4, "ddepth": "CV_8U" if p.dtype == "uint8" else "CV_32F",
         "host_steps": host,
     }
-    size = f"({p.size[1]}, {p.size[0]})" if params["size"] else "(0, 0)  # image already resized on the host"
+    size = f"({p.size[1]}, {p.size[0]})" if params["size"] else "(0, 0)"
+    said = "" if params["size"] else "  # (0, 0): the image is already resized on the host"  # after the comma
     fmt = ", ".join(f"{v:.9g}" for v in scalefactor)
     fmt_mean = ", ".join(f"{v:.9g}" for v in mean)
     code = (
         "params = cv2.dnn.Image2BlobParams(\n"
-        f"    scalefactor=({fmt}), size={size},\n"
+        f"    scalefactor=({fmt}), size={size},{said}\n"
         f"    mean=({fmt_mean}), swapRB={params['swapRB']}, ddepth=cv2.{params['ddepth']},\n"
         f"    datalayout=cv2.dnn.{params['datalayout']}, paddingmode=cv2.dnn.{params['paddingmode']}"
         + (f", borderValue=({r.pad_value:g},) * 4" if params["paddingmode"] == "DNN_PMODE_LETTERBOX" else "")
