@@ -10,7 +10,7 @@ mutation suite's bugs injected (RGB/BGR swapped, std left out, the photo inverte
 weight tensor scaled by 1.01 / 1.1 / 1.5 in the float model before it is converted). Prints one JSON line a row and
 the markdown table.
 
-    .venv/bin/python benchmarks/bench_precision.py [effnet,ppcls,ppdet] [--bugs]
+    .venv/bin/python benchmarks/bench_precision.py [effnet,ppcls,ppdet] [--bugs] [--kinds=fp16-ir,int8]
 
 Variants are cached in FERRY_MODEL_CACHE/precision-v1 (bump VERSION when the way they are made changes).
 """
@@ -140,7 +140,7 @@ def row(model: str, kind: str, case: str, result) -> dict:
             "task_reason": t.task.reason if t.task else None, "tensor_reason": o.reason}
 
 
-def run(names: list[str], bugs: bool) -> list[dict]:
+def run(names: list[str], bugs: bool, kinds: list[str] | None = None) -> list[dict]:
     from ferry.check import check
     from ferry.preprocess.contract import load_contract
 
@@ -161,6 +161,8 @@ def run(names: list[str], bugs: bool) -> list[dict]:
                       ("inverted", c.replace(scale=-c.scale, mean=tuple(m - 255 * c.scale for m in c.mean)), 1.0),
                       ("weight x1.01", None, 1.01), ("weight x1.1", None, 1.1), ("weight x1.5", None, 1.5)]
         for kind, suffix in KINDS.items():
+            if kinds and kind not in kinds:
+                continue
             for case, fed, factor in cases:
                 if kind == "fp32" and case == "correct":
                     continue
@@ -195,5 +197,6 @@ def table(rows: list[dict]) -> str:
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     names = args[0].split(",") if args else ["effnet", "ppcls", "ppdet"]
-    out = run(names, "--bugs" in sys.argv)
+    picked = [a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--kinds=")]
+    out = run(names, "--bugs" in sys.argv, picked[0] if picked else None)
     print(table(out))

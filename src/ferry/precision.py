@@ -93,6 +93,7 @@ def _dtype_name(names: dict[int, str], code: int) -> str:
 # A float32 weight of a trained or random model is exactly a float16 number with odds of about 2^-13 (its low 13
 # mantissa bits zero), so a share above FP16_EXACT is no accident.
 FP16_EXACT = 0.99
+MIN_WEIGHTS = 4096
 _SAMPLE = 1 << 20
 
 
@@ -109,7 +110,7 @@ def _fp16_exact(arrays) -> float:
             exact += int(np.count_nonzero(v.astype(np.float16).astype(np.float32) == v))
         if seen >= _SAMPLE:
             break
-    return exact / seen if seen else 0.0
+    return exact / seen if seen >= MIN_WEIGHTS else 0.0  # a few hand-set weights (1.0, 0.5) prove nothing
 
 
 def _widened(share: float, shares: dict[str, float]) -> Precision:
