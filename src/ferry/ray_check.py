@@ -62,7 +62,7 @@ def ray_runner(photos: str = "auto"):
 
 def run_shards(shared: dict[str, Any], shards: list[list[Path]], progress, photos: str = "auto") -> tuple[list, str]:
     ray = import_ray()
-    started = _connect(ray)
+    started, where = _connect(ray)
     try:
         share = _cpu_share(ray, len(shards))
         mode = photos if photos != "auto" else ("paths" if _one_machine(ray) else "send")
@@ -84,7 +84,6 @@ def run_shards(shared: dict[str, Any], shards: list[list[Path]], progress, photo
     back = {str(Path(_absolute_path(t))): str(Path(t[0] if isinstance(t, tuple) else t)) for t in given["targets"]}
     for r in results:  # the rows name the files as the user gave them, as one process's do
         r.pairs = [(back.get(path, path), *rest) for path, *rest in r.pairs]
-    where = "a local Ray started for the run" if started else f"the Ray cluster at {_address()}"
     sizes = ", ".join(str(len(x)) for x in shards)
     return results, (f"checked in {len(shards)} Ray tasks ({sizes} photos) on {where}, {share} CPUs each, "
                      f"photos {'sent through the object store' if mode == 'send' else 'read by path'}")
@@ -94,19 +93,20 @@ def _address() -> str:
     return os.environ.get("RAY_ADDRESS", "")
 
 
-def _connect(ray) -> bool:
-    """Join the cluster RAY_ADDRESS names, or start a local Ray; True when we started one (and shut it down). A Ray
-    the caller already initialised (the Python API inside a Ray program) is used as it is."""
+def _connect(ray) -> tuple[bool, str]:
+    """Join the cluster RAY_ADDRESS names, or start a local Ray: (whether we started it, and so shut it down; where
+    the tasks run, for the notes). A Ray the caller already initialised (the Python API inside a Ray program) is used
+    as it is."""
     if ray.is_initialized():
-        return False
+        return False, "the Ray this program initialised"
     quiet = dict(log_to_driver=False, configure_logging=True, logging_level=logging.ERROR)
     address = _address()
     try:
         if address:
             ray.init(address=address, **quiet)
-            return False
+            return False, f"the Ray cluster at {address}"
         ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
-        return True
+        return True, "a local Ray started for the run"
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"RAY_ADDRESS={address}" if address else "a local Ray"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
