@@ -42,11 +42,14 @@ def quantize_int8(plain: Path, dest: Path, calib: Calibration) -> str:
             x = next(self._it, None)
             return None if x is None else {name: x}
 
+    from ferry.convert.exporters import quiet
+
     logging.getLogger("root").setLevel(logging.ERROR)
     try:
-        quantize_static(str(plain), str(dest), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=_reads_constant_nodes(model))
+        with quiet():  # onnxruntime's calibration session logs every unused initializer to stderr
+            quantize_static(str(plain), str(dest), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_exclude=_reads_constant_nodes(model))
     except Exception as exc:  # noqa: BLE001 - the quantizer raises anything; its first line names the node
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ConversionError(f"{plain}: onnxruntime.quantization.quantize_static failed: {first}",
