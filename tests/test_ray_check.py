@@ -124,3 +124,12 @@ def test_without_ray_installed_ray_says_install_ferry_ray(models, photos):
                         str(photos[0]), "--preprocess", "imagenet", "--ray"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and r.stderr.strip() == "ferry: --ray needs Ray: pip install 'ferry[ray]'"
+
+
+def test_ray_photos_without_ray_is_refused(models, photos, capsys):
+    from ferry.cli import main
+
+    onnx_file = models / "right.onnx"
+    assert main(["check", str(onnx_file), str(onnx_file), "--images", str(photos[0]), "--preprocess", "imagenet",
+                 "--ray-photos", "send"]) == 2
+    assert capsys.readouterr().err.strip() == "ferry: --ray-photos send is for --ray: add --ray, or drop it"

@@ -52,6 +52,8 @@ def run(args) -> int:
 
     if args.batch < 1:
         raise FerryError("--batch must be at least 1")
+    if args.ray_photos != "auto" and not args.ray:
+        raise FerryError(f"--ray-photos {args.ray_photos} is for --ray: add --ray, or drop it")
     report = Path(args.report) if args.report else None
     if report is not None:
         if report.exists() and not args.force:
