@@ -57,8 +57,9 @@ RULES: dict[str, Rule] = {
     # fp16: correct conversions (float16 ONNX in onnxruntime, f16-compressed IR in OpenVINO) drift by a spread error
     # of 0.0058 (EfficientNet-Lite0), 0.0049 (PP-OCR cls), 0.019 (PP-OCRv4 det IR: a near-binary map), move class
     # probabilities by <= 0.0043 and keep every top-1; PP-OCRv4 det keeps >= 99.98% of pixels, mIoU 0.997. The
-    # smallest bug above them: one weight tensor x1.1 (0.054 on PP-OCR cls, 0.10 on EfficientNet-Lite0).
-    "fp16": Rule(spread_error=0.03, prob_delta=0.02, top1=1.0, pixel_agreement=0.995, miou=0.97, box_iou=0.85,
+    # smallest bug above them: one weight tensor x1.1 (0.054 on PP-OCR cls, 0.10 on EfficientNet-Lite0). mIoU 0.95:
+    # on the PP-OCRv4 det IR one photo with little text falls to mIoU 0.9655 (overall 0.997).
+    "fp16": Rule(spread_error=0.03, prob_delta=0.02, top1=1.0, pixel_agreement=0.995, miou=0.95, box_iou=0.85,
                  score_delta=0.03, mask_iou=0.85),
     # int8: EfficientNet-Lite0 static QDQ (per-channel, calibrated on the photos): spread error 0.146, probability
     # moves 0.145, top-1 9 of 10; PP-OCR cls dynamic: 0.128, 0.07, 10 of 10. Bugs above: a colour swap 0.40-0.43,
