@@ -181,3 +181,27 @@ def test_manifest_says_precision_and_accuracy_cost(tmp_path, photos):
     assert fp32["top1_agreement"] == 1.0 and fp32["max_abs"] < 1e-4
     assert int8["top1_agreement"] >= 0.9 and 1e-3 < int8["max_abs"] < 1.0 and int8["cosine"] > 0.999
     assert "quantize_static" in got[("onnx", "int8")]["route"] and "10 photos" in got[("onnx", "int8")]["route"]
+
+
+def test_keras_to_tflite_full_integer_and_fp16(photos):
+    """TFLiteConverter's own routes: full integer from a representative dataset of the photos (int8 conv tensors,
+    float32 input/output), float16 weights behind DEQUANTIZE; both agree with the Keras source."""
+    import tf_models
+
+    keras = tf_models.tf_cnn() / "cnn.keras"
+    contract = {"preset": "unit", "layout": "NHWC"}
+    folder = qm.made("keras", str(keras), contract, "tflite", "int8,fp16", photos)
+    ops, conv_in = _tflite_types(folder / "cnn.int8.tflite")
+    assert ops["QUANTIZE"] >= 1 and conv_in["int8"] >= 2 * ops["CONV_2D"] and conv_in["float32"] == 0, conv_in
+    ops, conv_in = _tflite_types(folder / "cnn.fp16.tflite")
+    assert ops["DEQUANTIZE"] >= ops["CONV_2D"] >= 2 and conv_in["float32"] > 0, (ops, conv_in)
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(folder / "cnn.fp16.tflite"))
+    assert sum(np.dtype(t["dtype"]) == np.float16 for t in it.get_tensor_details()) >= 2
+    assert [np.dtype(d["dtype"]).name for d in it.get_input_details()] == ["float32"]
+    rows = _by_row(check(keras, [folder / "cnn.int8.tflite", folder / "cnn.fp16.tflite"], photos,
+                         preprocess=contract))
+    for (name, runtime), row in rows.items():
+        assert row["passed"], (name, runtime, row["outputs"])
+        assert _cost(row)[0] == 1.0
