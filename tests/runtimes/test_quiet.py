@@ -11,7 +11,8 @@ import sys
 import pytest
 import torch_models
 
-BAD = ["saved_model", "tflite", "openvino_xml", "openvino_bin", "mlpackage_manifest", "mlpackage_model"]
+BAD = ["saved_model", "saved_model_parsed", "tflite", "openvino_xml", "openvino_bin", "mlpackage_manifest",
+       "mlpackage_model"]
 
 
 def _bad_files(d) -> dict[str, str]:
@@ -25,6 +26,10 @@ def _bad_files(d) -> dict[str, str]:
     sm.mkdir()
     (sm / "saved_model.pb").write_bytes(rng.bytes(500))
     files["saved_model"] = str(sm)
+    sm = d / "parsed.savedmodel"  # with variables/, so TensorFlow itself parses the garbage
+    (sm / "variables").mkdir(parents=True)
+    (sm / "saved_model.pb").write_bytes(rng.bytes(500))
+    files["saved_model_parsed"] = str(sm)
     (d / "cut.tflite").write_bytes((tf_models.tf_cnn() / "cnn.tflite").read_bytes()[:2000])
     files["tflite"] = str(d / "cut.tflite")
     ov.save_model(ov.convert_model(str(torch_models.onnx_path("classifier"))), str(d / "whole.xml"))
