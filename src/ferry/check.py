@@ -33,7 +33,7 @@ from ferry.compare.tensor import (
     compare_arrays,
     match_outputs,
 )
-from ferry.errors import FerryError
+from ferry.errors import RUN_FAILED, FerryError
 from ferry.preprocess.contract import Preprocess, load_contract
 from ferry.runtimes import available_runtimes, get_runtime, load
 from ferry.runtimes.base import Model
@@ -284,6 +284,7 @@ def check(
     runs = [None if k in same_as_source else _host_run(m, tcontract, host) if _on_host(m)
             else (lambda ch, m=m: m.run_image(ch, tcontract)) for k, m in enumerate(pairs)]
     group = max(batch, PHOTOS_PER_GROUP)  # photos decoded, run (`batch` a call) and compared together
+    broken: dict[int, str] = {}  # target index -> why its runtime failed to run it (the other rows still report)
     writer = store.ReferenceWriter(save_reference, force) if save_reference else None
     try:  # a run that fails midway (a bad photo, Ctrl-C) leaves no partial DIR and no temporary folder
         for start in range(0, len(files), group):
@@ -295,10 +296,18 @@ def check(
                 writer.add(files[start:start + group], ref)
             if plan is None:
                 plan = pick_task(task, ref[0], stated=None if saved else stated_task(src))
-            outs: list[list[dict[str, np.ndarray]]] = []  # per target, per photo
+            outs: list[list[dict[str, np.ndarray]] | None] = []  # per target, per photo
             for k, model in enumerate(pairs):
                 run = runs[k]  # None: the source's own run, to the byte: not run twice
-                outs.append(ref if run is None else run_per_image(run, model, pixels, steps[k + 1]))
+                if k in broken:
+                    outs.append(None)
+                    continue
+                try:
+                    outs.append(ref if run is None else run_per_image(run, model, pixels, steps[k + 1]))
+                except FerryError as exc:  # the file loaded but this runtime cannot run it: its row says so
+                    broken[k] = f"{exc} ({RUN_FAILED} on {files[start].name})"
+                    outs.append(None)
+                    continue
                 if accs[k] is None:
                     mapping, notes[k] = match_outputs(list(ref[0]), list(outs[k][0]), ref[0], outs[k][0])
                     accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
@@ -314,6 +323,8 @@ def check(
             memo: dict = {}  # each reference answer decoded once for all targets (compare.task._decoded)
             for k in range(len(pairs)):  # target by target, the batch's photos as rows (issue 7: per-call overhead)
                 col = outs[k]
+                if col is None:
+                    continue
                 for t, acc in accs[k].items():
                     acc.add_batch([r_out[acc.reference_name] for r_out in ref], [t_out[t] for t_out in col])
                 by_ref = [{acc.reference_name: t_out[t] for t, acc in accs[k].items()} for t_out in col]
@@ -337,6 +348,15 @@ def check(
         raise
     for k in same_as_source:
         notes[k].append("the source itself, in the same runtime and path: its outputs are the source's run, reused")
+    if broken:  # a target that failed to run is reported like one that failed to load: a row with the reason
+        for k in sorted(broken):
+            unloadable.append(TargetResult(str(pairs[k].path), pairs[k].runtime, False, notes=[], preprocess_path="-",
+                                           error=broken[k] + _load_hint(pairs[k].path, pairs[k].runtime, preprocess)))
+        keep_k = [k for k in range(len(pairs)) if k not in broken]
+        if not keep_k:
+            raise FerryError(unloadable[0].error)
+        pairs, accs, tasks, notes, first_bad = ([xs[k] for k in keep_k]
+                                                for xs in (pairs, accs, tasks, notes, first_bad))
     shard = _Shard([(str(m.path), m.runtime, m.embedded is not None, list(m.notes)) for m in pairs], accs, tasks,
                    notes, unloadable, plan, list(src.notes))
     if writer is not None:

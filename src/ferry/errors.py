@@ -29,3 +29,8 @@ def require(module: str, extra: str):
         raise MissingRuntime(
             f"{module} is not installed: pip install 'ferry[{extra}]' ({exc.__class__.__name__}: {exc})"
         ) from exc
+
+
+# A check row whose runtime loaded the target and then failed to run it: its error says so (ferry.check), and the
+# tables say "loads, fails to run" rather than "cannot load" (ferry.report.terminal).
+RUN_FAILED = "it loaded, then failed to run"

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ferry.errors import RUN_FAILED
+
 
 def _console() -> Console:
     import os
@@ -104,9 +106,12 @@ def print_check(result, console: Console | None = None) -> None:
                 if reduced else "")
         con.print(f"[bold green]PASSED[/bold green]: every target gives the source's outputs within tolerance{more}")
     else:
-        cannot = [f"{t.path} ({t.runtime})" for t in result.targets if getattr(t, "error", None)]
+        errors = [t for t in result.targets if getattr(t, "error", None)]
+        cannot = [f"{t.path} ({t.runtime})" for t in errors if RUN_FAILED not in t.error]
+        fails = [f"{t.path} ({t.runtime})" for t in errors if RUN_FAILED in t.error]
         differ = [f"{t.path} ({t.runtime})" for t in result.targets if not t.passed and not getattr(t, "error", None)]
         said = ([f"{', '.join(cannot)} cannot load"] if cannot else []) + (
+            [f"{', '.join(fails)} load but fail to run"] if fails else []) + (
             [f"{', '.join(differ)} differ from the source"] if differ else [])
         con.print(f"[bold red]FAILED[/bold red]: {escape('; '.join(said))}")
 
@@ -121,6 +126,8 @@ def _load_failure(error: str) -> str:
     """A row that never loaded says so, with the node the runtime stopped at when it named one (issue 15)."""
     import re
 
+    if RUN_FAILED in error:
+        return "loads, fails to run (see below)"
     m = re.search(r": node (\S+) \(([\w.]+)\)", error)
     if not m:
         return "cannot load it (see below)"
