@@ -91,6 +91,14 @@ def test_fp16_files_are_fp16(made):
     assert weights["FLOAT16"] >= 4 and weights["FLOAT"] == 0, weights
     ops, consts = _ov_types(made / "cnn.fp16.xml")
     assert consts["f16"] >= 4 and consts["f32"] == 0 and ops["FakeQuantize"] == 0, consts
+    # the PPP's mean/scale are f16 constants behind Convert too: read back, not lost (they were, before)
+    from ferry.preprocess import load_contract
+    from ferry.runtimes.openvino import read_preprocess
+
+    back, want = read_preprocess(made / "cnn.fp16.xml"), load_contract(qm.CONTRACT)
+    assert back is not None  # RGB, or BGR with the means reversed where OpenVINO folded the swap into the weights
+    order = slice(None) if back.color == "RGB" else slice(None, None, -1)
+    np.testing.assert_allclose(np.array(back.affine())[:, order], want.affine(), rtol=2e-3)
     ops, conv_out = _mil_types(made / "cnn.fp16.mlpackage")
     assert conv_out == {"float16": ops["conv"]} and ops["cast"] >= 2, (ops, conv_out)
 

@@ -181,11 +181,19 @@ def _preprocessing_end(param):
         if nxt.get_type_name() not in _PPP_OPS or nxt.output(0).get_names():
             return end
         others = [nxt.input_value(i).get_node() for i in range(nxt.get_input_size()) if i != targets[0].get_index()]
-        if any(o.get_type_name() != "Constant" for o in others):
+        if not all(_constant(o) for o in others):
             return end
         end = node = nxt
         if nxt.get_type_name() == "Convert" and not nxt.get_output_element_type(0).is_real():
             return end  # PPP's cast back to an integer model input: what follows is the model's own graph
+
+
+def _constant(node) -> bool:
+    """A Constant, or a Constant behind Convert: what `save_model(compress_to_fp16=True)` makes of the PPP's mean and
+    scale (f16 constants converted to f32; an fp16 IR read as having no normalisation without this)."""
+    if node.get_type_name() == "Convert":
+        node = node.input_value(0).get_node()
+    return node.get_type_name() == "Constant"
 
 
 def _embedded(model) -> tuple[Preprocess | None, list[str]]:
