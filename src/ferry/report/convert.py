@@ -35,6 +35,9 @@ def print_convert(manifest, outdir: str | Path, strict: bool) -> None:
             verdict = f"[green]pass[/green] (max abs diff {worst:.2g})"
         else:
             verdict = "[red]FAIL[/red]"
+        if t.precision != "fp32" and t.reachable and t.accuracy:  # what the reduced precision costs, in words
+            verdict = ("[green]pass[/green]" if t.passed else "[red]FAIL[/red]") + \
+                f" {t.precision}: {_cost(t.accuracy)}"
         table.add_row(t.format, Path(t.path).name if t.path else "-", verdict)
     con.print(table)
     for t in manifest.targets:
@@ -57,3 +60,17 @@ def print_convert(manifest, outdir: str | Path, strict: bool) -> None:
     else:
         con.print("[bold red]FAILED[/bold red]: " + ", ".join(
             t.format for t in manifest.targets if (t.reachable and not t.passed) or (strict and not t.reachable)))
+
+
+def _cost(a: dict) -> str:
+    """ferry.json's accuracy cost, short: the task agreement and the worst output's error against the source."""
+    parts = []
+    if "top1_agreement" in a:
+        parts.append(f"top-1 {a['top1_agreement']:.0%}")
+    if "miou" in a:
+        parts.append(f"mIoU {a['miou']:.3f}")
+    if "matched" in a:
+        parts.append(f"{a['matched']}/{a.get('ref_detections')} boxes")
+    if a.get("max_abs") is not None:
+        parts.append(f"max abs {a['max_abs']:.2g}")
+    return ", ".join(parts) + " vs the source"
