@@ -240,8 +240,8 @@ def check(
     if ray or (workers > 1 and len(files) > 1):
         if keep or bisect:
             raise FerryError("--report and --bisect need the photos in one process: drop --workers and --ray for them")
-        shared = dict(source=source, targets=targets, contract=contract, tgt_contract=tgt_contract_spec,
-                      runtimes=runtimes, atol=atol, rtol=rtol, batch=batch, task=task, threshold=threshold)
+        shared = CheckOptions(source=source, targets=targets, contract=contract, tgt_contract=tgt_contract_spec,
+                              runtimes=runtimes, atol=atol, rtol=rtol, batch=batch, task=task, threshold=threshold)
         if ray:
             from ferry.ray_check import ray_runner
 
@@ -485,15 +485,32 @@ def _results(shard: _Shard) -> list[TargetResult]:
     return results
 
 
-def _check_shard(source, targets, files, contract, tgt_contract, runtimes, atol, rtol, batch, task,
-                 threshold, threads) -> _Shard:
+@dataclass(frozen=True)
+class CheckOptions:
+    """What every shard of one `check --workers` / `--ray` run shares, as one picklable value (Polygraphy groups its
+    arguments the same way): the shards get it whole instead of ten arguments each through the pool and Ray."""
+
+    source: str | Path
+    targets: list
+    contract: Preprocess  # the source's contract, resolved once by the driver
+    tgt_contract: Preprocess | None
+    runtimes: list[str] | None
+    atol: dict[str, float]
+    rtol: dict[str, float]
+    batch: int
+    task: str | None
+    threshold: float
+
+
+def _check_shard(opts: CheckOptions, files: list[Path], threads: int) -> _Shard:
     """One shard of `check --workers` / `--ray`: its photos, with its share of the cores (FERRY_THREADS), the models
     loaded once. The process pool and the Ray tasks both call this, so their shards are the same computation."""
     from ferry.runtimes.base import set_thread_budget
 
     set_thread_budget(threads)
-    return check(source, targets, files, preprocess=contract, target_preprocess=tgt_contract, runtimes=runtimes,
-                 atol=atol, rtol=rtol, batch=batch, task=task, threshold=threshold, _collect=True)
+    return check(opts.source, opts.targets, files, preprocess=opts.contract, target_preprocess=opts.tgt_contract,
+                 runtimes=opts.runtimes, atol=opts.atol, rtol=opts.rtol, batch=opts.batch, task=opts.task,
+                 threshold=opts.threshold, _collect=True)
 
 
 def split_shards(files: list[Path], workers: int) -> list[list[Path]]:
@@ -502,7 +519,7 @@ def split_shards(files: list[Path], workers: int) -> list[list[Path]]:
     return [files[bounds[i]:bounds[i + 1]] for i in range(workers)]
 
 
-def _process_pool(shared: dict[str, Any], shards: list[list[Path]], progress) -> tuple[list[_Shard], str]:
+def _process_pool(shared: CheckOptions, shards: list[list[Path]], progress) -> tuple[list[_Shard], str]:
     """The shards in spawned local processes (no runtime's threads are forked), cores / N threads each."""
     import concurrent.futures as cf
     import multiprocessing as mp
@@ -511,7 +528,7 @@ def _process_pool(shared: dict[str, Any], shards: list[list[Path]], progress) ->
     threads = max(1, (os.cpu_count() or 1) // len(shards))
     total, done = sum(map(len, shards)), 0
     with cf.ProcessPoolExecutor(len(shards), mp_context=mp.get_context("spawn")) as pool:
-        futures = [pool.submit(_check_shard, files=shard, threads=threads, **shared) for shard in shards]
+        futures = [pool.submit(_check_shard, shared, shard, threads) for shard in shards]
         parts: list[_Shard] = []
         for future, shard in zip(futures, shards, strict=True):  # in shard order: photo indices stay in order
             parts.append(future.result())
@@ -521,14 +538,14 @@ def _process_pool(shared: dict[str, Any], shards: list[list[Path]], progress) ->
     return parts, f"checked in {len(shards)} processes ({', '.join(str(len(x)) for x in shards)} photos)"
 
 
-def _check_parallel(shared: dict[str, Any], files, names, workers, progress, src, runner) -> CheckResult:
+def _check_parallel(shared: CheckOptions, files, names, workers, progress, src, runner) -> CheckResult:
     """Split, run the shards with `runner` (the process pool or Ray), fold them in shard order with _Shard.merge."""
     shards = split_shards(files, workers)
     parts, how = runner(shared, shards, progress)
     merged = parts[0]
     for part in parts[1:]:
         merged.merge(part)
-    return _check_result(merged, _results(merged), src, shared["contract"], files, shared["threshold"], names,
+    return _check_result(merged, _results(merged), src, shared.contract, files, shared.threshold, names,
                          notes=[how])
 
 

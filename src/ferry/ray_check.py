@@ -19,13 +19,17 @@ for --ray: `import ferry` never pays for it, and without it `--ray` says `instal
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ferry.errors import FerryError
+
+if TYPE_CHECKING:
+    from ferry.check import CheckOptions
 
 PHOTO_MODES = ("auto", "paths", "send")
 # what every task's process must have before it imports a runtime (a cluster's workers do not inherit our env)
@@ -54,13 +58,13 @@ def ray_runner(photos: str = "auto"):
         raise FerryError(f"--ray-photos {photos}: use one of {', '.join(PHOTO_MODES)}")
     import_ray()  # a missing Ray is said before any model loads
 
-    def run(shared: dict[str, Any], shards: list[list[Path]], progress) -> tuple[list, str]:
+    def run(shared: CheckOptions, shards: list[list[Path]], progress) -> tuple[list, str]:
         return run_shards(shared, shards, progress, photos)
 
     return run
 
 
-def run_shards(shared: dict[str, Any], shards: list[list[Path]], progress, photos: str = "auto") -> tuple[list, str]:
+def run_shards(shared: CheckOptions, shards: list[list[Path]], progress, photos: str = "auto") -> tuple[list, str]:
     ray = import_ray()
     started, where = _connect(ray)
     try:
@@ -81,7 +85,7 @@ def run_shards(shared: dict[str, Any], shards: list[list[Path]], progress, photo
     for r in results:
         if isinstance(r, _TaskError):
             raise FerryError(r.message)
-    back = {str(Path(_absolute_path(t))): str(Path(t[0] if isinstance(t, tuple) else t)) for t in given["targets"]}
+    back = {str(Path(_absolute_path(t))): str(Path(t[0] if isinstance(t, tuple) else t)) for t in given.targets}
     for r in results:  # the rows name the files as the user gave them, as one process's do
         r.pairs = [(back.get(path, path), *rest) for path, *rest in r.pairs]
     sizes = ", ".join(str(len(x)) for x in shards)
@@ -142,10 +146,10 @@ def _absolute_path(p) -> str:
     return str(Path(text).resolve())
 
 
-def _absolute(shared: dict[str, Any]) -> dict[str, Any]:
+def _absolute(shared: CheckOptions) -> CheckOptions:
     """Paths as absolute ones: a task's working directory is not the driver's on another node."""
-    targets = [(_absolute_path(t), t[1]) if isinstance(t, tuple) else _absolute_path(t) for t in shared["targets"]]
-    return {**shared, "source": _absolute_path(shared["source"]), "targets": targets}
+    targets = [(_absolute_path(t), t[1]) if isinstance(t, tuple) else _absolute_path(t) for t in shared.targets]
+    return dataclasses.replace(shared, source=_absolute_path(shared.source), targets=targets)
 
 
 def _gather(ray, refs, shards, progress) -> list:
@@ -174,7 +178,7 @@ def _gather(ray, refs, shards, progress) -> list:
     return [out[ref] for ref in refs]
 
 
-def _task(shared: dict[str, Any], files: list[str], sent, threads: int):
+def _task(shared: CheckOptions, files: list[str], sent, threads: int):
     """One shard in a Ray task. Sent photos are written to a temporary folder first (the shard reads files, and a
     saved reference looks photos up by their bytes' sha256, so the copies are the photos)."""
     import tempfile
@@ -186,7 +190,7 @@ def _task(shared: dict[str, Any], files: list[str], sent, threads: int):
     node = ray.util.get_node_ip_address()
     try:
         if sent is None:
-            return _check_shard(files=[Path(f) for f in files], threads=threads, **shared)
+            return _check_shard(shared, [Path(f) for f in files], threads)
         with tempfile.TemporaryDirectory(prefix="ferry-photos-") as d:
             local = []
             for i, (name, ref) in enumerate(sent):
@@ -195,7 +199,7 @@ def _task(shared: dict[str, Any], files: list[str], sent, threads: int):
                 dest.write_bytes(ray.get(ref))
                 local.append(dest)
             try:
-                return _check_shard(files=local, threads=threads, **shared)
+                return _check_shard(shared, local, threads)
             except FerryError as exc:  # name the photo the user gave, not its copy
                 message = str(exc)
                 for copy, original in zip(local, files, strict=True):
