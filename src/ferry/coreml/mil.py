@@ -111,7 +111,7 @@ class Program:
                     self._consts[name] = _as_declared(self._constexpr(op, env), op.outputs[0].type)
                 env[name] = self._consts[name]
                 continue
-            args = Args({key: [self._binding(b, env, op) for b in arg.arguments]
+            args = Args({key: [_widen(self._binding(b, env, op)) for b in arg.arguments]
                          for key, arg in op.inputs.items()})
             try:
                 result = OPS[op.type](args)
@@ -213,6 +213,16 @@ def _immediate(imm: Any, data_type: int, dtype: Any, shape: list[int], path: Pat
         arr = np.asarray(list(getattr(t, which).values))
         arr = arr.astype(dtype) if dtype is not None else arr
     return arr.reshape(shape) if arr.size == int(np.prod(shape)) else arr
+
+
+def _widen(value: Any) -> Any:
+    """float16 operands are computed in float32; the op's output is rounded back to the float16 the program
+    declares (_as_declared). So a FLOAT16 program runs as float16 storage between ops with float32 arithmetic inside
+    each op, what Core ML's GPU does, and numpy's float16 kernels (no BLAS, float16 running sums in the depthwise
+    taps) are avoided: they were slower and rounded every partial sum."""
+    if isinstance(value, np.ndarray) and value.dtype == np.float16:
+        return value.astype(np.float32)
+    return value
 
 
 def _as_declared(value: Any, vtype: Any) -> Any:

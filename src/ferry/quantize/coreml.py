@@ -8,8 +8,10 @@
           quantization for a converted model without its training-time tools (coremltools' activation
           quantization, `linear_quantize_activations`, is experimental and needs iOS17+ and a Mac to run).
 
-ferry's MIL interpreter (ferry.coreml) runs both on Linux: float16 ops are computed in float32 and rounded to
-float16 at every op output (what the program declares), constexpr dequantize ops by their documented formula.
+ferry's MIL interpreter (ferry.coreml) runs both on Linux: float16 operands are computed in float32 inside each op
+and the output rounded to the float16 the program declares (ferry.coreml.mil._widen), constexpr dequantize ops by
+their documented formula (ferry.coreml.constexpr). The Neural Engine's own float16 accumulation may differ from that
+by more: only a Mac can say.
 """
 
 from __future__ import annotations
