@@ -135,11 +135,21 @@ _ONNX_INT4 = {"MatMulNBits", "MatMulBnb4", "GatherBlockQuantized"}
 
 
 def _onnx(path: Path) -> Precision:
+    """From the facts `ferry.runtimes.onnxruntime.file_facts` keeps for this version of the file when a loader has
+    parsed it already (a check parses each ONNX file once, issue 7), else from a parse of its own."""
+    from ferry.runtimes.onnx_graph import load_onnx
+    from ferry.runtimes.onnxruntime import cached_facts
+
+    facts = cached_facts(path)
+    if facts is not None and facts.precision is not None:
+        return facts.precision
+    return onnx_precision(load_onnx(path, load_external=False))
+
+
+def onnx_precision(model) -> Precision:
+    """The precision of a parsed ONNX ModelProto."""
     from onnx import TensorProto
 
-    from ferry.runtimes.onnx_graph import load_onnx
-
-    model = load_onnx(path, load_external=False)
     g = model.graph
     names = {v: TensorProto.DataType.Name(v).lower() for v in TensorProto.DataType.values()}
     counts: Counter = Counter()

@@ -89,10 +89,34 @@ class OnnxFacts:
     declared: Preprocess | None = None  # a contract the file records for the host to apply (Ultralytics metadata)
     labels: tuple[str, ...] | None = None  # class names the file records (Ultralytics `names`)
     task: str | None = None  # the task the file records (Ultralytics `task`)
+    precision: Any = None  # ferry.precision.Precision, read from the same parse (None when it could not be)
 
 
 _FACTS: dict[tuple, OnnxFacts] = {}
 _FACTS_KEPT = 8
+
+
+def _facts_key(p: Path) -> tuple | None:
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def cached_facts(path: str | Path) -> OnnxFacts | None:
+    """The facts of this version of the file if a loader has parsed it already, else None (nothing is parsed)."""
+    key = _facts_key(Path(path))
+    return _FACTS.get(key) if key is not None else None
+
+
+def _precision(model) -> Any:
+    from ferry.precision import onnx_precision
+
+    try:
+        return onnx_precision(model)
+    except Exception:  # noqa: BLE001 - a fact for the rows' precision column, never the reason a load fails
+        return None
 
 
 def file_facts(path: str | Path) -> OnnxFacts:
@@ -102,11 +126,7 @@ def file_facts(path: str | Path) -> OnnxFacts:
     contract, and each parsed the whole ModelProto (weights included) and probed its embedded nodes again: four
     parses of 30 ms on EfficientNet-Lite0. Only these small facts are kept (at most 8 files), never the proto."""
     p = Path(path)
-    try:
-        st = p.stat()
-    except OSError:
-        st = None
-    key = (str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) if st is not None else None
+    key = _facts_key(p)
     if key is not None and key in _FACTS:
         return _FACTS[key]
     model = onnx_graph.load_onnx(p)
@@ -116,7 +136,8 @@ def file_facts(path: str | Path) -> OnnxFacts:
                       tuple(onnx_graph.value_info(i) for i in model.graph.input if i.name not in inits),
                       tuple(onnx_graph.value_info(o) for o in model.graph.output),
                       onnx_graph.stated_preprocess(model) if embedded is None else None,
-                      tuple(onnx_graph.stated_labels(model) or ()) or None, onnx_graph.stated_task(model))
+                      tuple(onnx_graph.stated_labels(model) or ()) or None, onnx_graph.stated_task(model),
+                      _precision(model))
     del model
     if key is not None:
         if len(_FACTS) >= _FACTS_KEPT:
