@@ -268,6 +268,9 @@ def to_openvino_model(source: Model, onnx_file: Path | None):
     """An ov.Model: straight from a SavedModel or Keras model (OpenVINO's TF frontend keeps signature names),
     else from the ONNX file."""
     ov = require("openvino", "openvino")
+    from ferry.runtimes.openvino import py313_tf_frontend_fix
+
+    py313_tf_frontend_fix()
     try:
         with quiet():
             if source.format == SAVED_MODEL:

@@ -15,6 +15,7 @@ PPP's mean/scale and layout steps follow as for colour.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,44 @@ _PPP_OPS = {"Convert", "Gather", "Subtract", "Multiply", "Divide", "Add", "Trans
 
 
 def _ov():
-    return require("openvino", "openvino")
+    ov = require("openvino", "openvino")
+    py313_tf_frontend_fix()
+    return ov
+
+
+def py313_tf_frontend_fix() -> None:
+    """Make OpenVINO 2026.4.1's TensorFlow frontend work on Python 3.13.
+
+    Its `openvino.frontend.tensorflow.utils.get_environment_setup` (telemetry data, called by `convert_model` on every
+    Keras or TF object) runs `exec("import tensorflow")` then `exec("del tensorflow")` inside a function. Since Python
+    3.13 (PEP 667) exec no longer writes a function's locals, so the `del` raises NameError and every Keras model fails
+    to convert (measured: 9 tests red on 3.13.0, none on 3.11/3.12). The replacement returns the same dict without
+    exec. Only on 3.13 and newer, and only that one function; a version of OpenVINO without it is left alone."""
+    if sys.version_info < (3, 13):
+        return
+    try:
+        from openvino.frontend.tensorflow import utils
+    except ImportError:
+        return
+    original = getattr(utils, "get_environment_setup", None)
+    if original is None or getattr(original, "_ferry_fix", False):
+        return
+
+    def get_environment_setup(framework):
+        v = sys.version_info
+        env = {"python_version": f"{v.major}.{v.minor}.{v.micro}"}
+        if framework == "tf":
+            try:
+                import tensorflow
+
+                env["tensorflow"] = utils.get_imported_module_version(tensorflow)
+            except (AttributeError, ImportError):
+                pass
+        env["sys_platform"] = sys.platform
+        return env
+
+    get_environment_setup._ferry_fix = True  # type: ignore[attr-defined]
+    utils.get_environment_setup = get_environment_setup
 
 
 _CORE = None
