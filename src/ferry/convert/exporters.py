@@ -153,16 +153,21 @@ def _rename_onnx_outputs(path: Path, names: list[str]) -> None:
     onnx.save(model, str(path))
 
 
+def tflite_converter(tf, source: Model):
+    """TensorFlow's TFLiteConverter for a SavedModel (its signature) or a loaded Keras model; float and reduced
+    precision routes (ferry.quantize.tflite) set their options on it."""
+    if source.format == SAVED_MODEL:
+        return tf.lite.TFLiteConverter.from_saved_model(str(source.path),
+                                                        signature_keys=[source.signature])  # type: ignore
+    return tf.lite.TFLiteConverter.from_keras_model(source._model)  # type: ignore[attr-defined]
+
+
 def tf_to_tflite(source: Model, dest: Path) -> list[str]:
     """SavedModel or Keras to a float32 TFLite flatbuffer, builtin ops only."""
     tf = require("tensorflow", "tensorflow")
     try:
         with quiet():
-            if source.format == SAVED_MODEL:
-                conv = tf.lite.TFLiteConverter.from_saved_model(str(source.path),
-                                                                signature_keys=[source.signature])  # type: ignore
-            else:
-                conv = tf.lite.TFLiteConverter.from_keras_model(source._model)  # type: ignore[attr-defined]
+            conv = tflite_converter(tf, source)
             conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
             data = conv.convert()
     except Exception as exc:  # noqa: BLE001

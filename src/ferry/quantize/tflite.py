@@ -34,17 +34,12 @@ from ferry.runtimes.base import Model
 
 def tf_to_tflite(source: Model, dest: Path, precision: str, calib: Calibration | None) -> list[str]:
     """SavedModel or Keras -> a reduced-precision TFLite file at `dest`."""
-    from ferry.convert.exporters import quiet
-    from ferry.formats import SAVED_MODEL
+    from ferry.convert.exporters import quiet, tflite_converter
 
     tf = require("tensorflow", "tensorflow")
     try:
         with quiet():
-            if source.format == SAVED_MODEL:
-                conv = tf.lite.TFLiteConverter.from_saved_model(str(source.path),
-                                                                signature_keys=[source.signature])  # type: ignore
-            else:
-                conv = tf.lite.TFLiteConverter.from_keras_model(source._model)  # type: ignore[attr-defined]
+            conv = tflite_converter(tf, source)
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             if precision == "fp16":
                 conv.target_spec.supported_types = [tf.float16]
