@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ferry-installed
 
-.PHONY: demo test lint setup clean chromium
+.PHONY: demo test test-py lint setup clean chromium
 
 setup: $(STAMP)
 
@@ -19,6 +19,19 @@ demo: $(STAMP)
 test: $(STAMP) chromium
 	$(PY) -m ruff check src tests benchmarks examples
 	$(PY) -m pytest -n 2 -q tests
+
+# The suite on another Python, in its own venv: make test-py PY=python3.12 (or python3.13). On 3.12 and 3.13 pip
+# takes torch's CUDA build from PyPI (the CPU wheel on disk is for 3.11), and the triton it brings makes
+# `import coremltools` beside TensorFlow segfault; ferry runs torch on the CPU and never needs triton, so it goes.
+TEST_VENV = .venv-$(notdir $(PY))
+test-py: chromium
+	@case "$(PY)" in $(VENV)/bin/python) echo "make test-py PY=python3.12: name the interpreter"; exit 2;; esac
+	test -x $(TEST_VENV)/bin/python || $(PY) -m venv $(TEST_VENV)
+	$(TEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TEST_VENV)/bin/python -m pip install --quiet -e '.[all,dev]'
+	$(TEST_VENV)/bin/python -m pip uninstall --quiet -y triton
+	$(TEST_VENV)/bin/python -m ruff check src tests benchmarks examples
+	$(TEST_VENV)/bin/python -m pytest -n 2 -q tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check src tests benchmarks examples
