@@ -140,12 +140,14 @@ def load(path: str | Path) -> TFLiteModel:
             f"{p}: LiteRT cannot prepare the model ({_first_line(exc)}); convert it with builtin ops only "
             "(no Flex/custom ops)"
         ) from None
-    declared = read_preprocess(p)
+    meta = read_metadata(p)  # every metadata entry, read once for the contract, the stated one and the names
+    declared = _ferry_contract(p, meta)
     ins, outs = list(it.get_input_details()), list(it.get_output_details())
-    stated = None if declared is not None else metadata_contract(p, ins)
+    inputs = [TensorInfo(d["name"], _shape(d), np.dtype(d["dtype"]).name) for d in ins]
+    stated = None if declared is not None else metadata_contract(meta, inputs)
     if stated is not None:
         declared = stated[0]
-    named = output_names_map(p)  # ferry's own map, where the signature's names are no source's (output_0)
+    named = _names(meta)  # ferry's own map, where the signature's names are no source's (output_0)
     outs = [{**d, "name": named.get(name, name)}
             for d, name in zip(outs, signature_output_names(it, outs), strict=True)]
     quant: dict[str, tuple[float, int]] = {}
@@ -177,7 +179,7 @@ def load(path: str | Path) -> TFLiteModel:
         runtime=RUNTIME,
         path=p,
         format=TFLITE,
-        inputs=[TensorInfo(d["name"], _shape(d), np.dtype(d["dtype"]).name) for d in ins],
+        inputs=inputs,
         outputs=[
             TensorInfo(d["name"], _shape(d), "float32" if _is_quantized(d) else np.dtype(d["dtype"]).name)
             for d in outs
@@ -221,9 +223,13 @@ def output_names_map(path: Path) -> dict[str, str]:
     """The "ferry_output_names" metadata entry: the source's name for each output the file names otherwise
     (a Keras list model's TFLite signature says `output_0`). ferry convert writes it after binding the outputs by
     value (ferry.convert.binding); a TFLite signature cannot be renamed in place. Malformed: ignored."""
+    return _names(read_metadata(path))
+
+
+def _names(meta: dict[str, bytes]) -> dict[str, str]:
     import json
 
-    data = read_metadata(path).get(NAMES_METADATA)
+    data = meta.get(NAMES_METADATA)
     try:
         named = json.loads(data.decode("utf-8")) if data else {}
     except (UnicodeDecodeError, ValueError):
@@ -234,7 +240,11 @@ def output_names_map(path: Path) -> dict[str, str]:
 def read_preprocess(path: str | Path) -> Preprocess | None:
     """The contract in the flatbuffer's "ferry_preprocess" metadata entry, or None when there is none."""
     p = Path(path)
-    data = read_metadata(p).get(METADATA_NAME)
+    return _ferry_contract(p, read_metadata(p))
+
+
+def _ferry_contract(p: Path, meta: dict[str, bytes]) -> Preprocess | None:
+    data = meta.get(METADATA_NAME)
     if data is None:
         return None
     try:
@@ -246,16 +256,17 @@ def read_preprocess(path: str | Path) -> Preprocess | None:
     return Preprocess.from_json(text, source=f"{p}:{METADATA_NAME}")
 
 
-def metadata_contract(path: Path, ins: list[dict]) -> tuple[Preprocess, frozenset[str]] | None:
-    """The contract a TFLite model metadata entry (MediaPipe, TF Hub, Model Maker) states for the image input, with
-    the questions it settles; None when the file has none, the image input is not float (a quantised input's
-    normalisation is folded into its quantisation) or the entry cannot be read (it is evidence, not the model)."""
-    data = read_metadata(path).get(tflite_metadata.ENTRY)
-    four_d = [(i, d) for i, d in enumerate(ins) if len(d["shape"]) == 4]
+def metadata_contract(meta: dict[str, bytes], inputs: list[TensorInfo]) -> tuple[Preprocess, frozenset[str]] | None:
+    """The contract a TFLite model metadata entry (MediaPipe, TF Hub, Model Maker) states for the image input (the
+    first 4-D one, as `Model.image_input` takes it), with the questions it settles; None when the file has none, the
+    image input is not float (a quantised input's normalisation is folded into its quantisation), its shape does not
+    say where the channels are, or the entry cannot be read (it is evidence, not the model)."""
+    data = meta.get(tflite_metadata.ENTRY)
+    four_d = [(i, t) for i, t in enumerate(inputs) if t.shape is not None and len(t.shape) == 4]
     if not data or not four_d:
         return None
-    index, d = four_d[0]
-    if np.dtype(d["dtype"]).kind != "f":
+    index, info = four_d[0]
+    if np.dtype(info.dtype).kind != "f" or info.image_layout is None:
         return None
     try:
         metas = tflite_metadata.read_inputs(data)
@@ -263,12 +274,7 @@ def metadata_contract(path: Path, ins: list[dict]) -> tuple[Preprocess, frozense
         return None
     if index >= len(metas):
         return None
-    shape = [int(v) for v in d["shape"]]
-    layout = "NHWC" if shape[3] in (1, 3) and shape[1] not in (1, 3) else "NCHW" if shape[1] in (1, 3) else None
-    if layout is None:
-        return None
-    channels, (h, w) = (shape[3], shape[1:3]) if layout == "NHWC" else (shape[1], shape[2:4])
-    return tflite_metadata.contract(metas[index], channels, layout, (h, w) if h > 0 and w > 0 else None)
+    return tflite_metadata.contract(metas[index], info.channels, info.image_layout, info.image_size)
 
 
 def native(preprocess: Preprocess) -> NativeRecipe:
