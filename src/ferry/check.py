@@ -266,8 +266,7 @@ def check(
             try:
                 pairs.append(load(t, r))
             except FerryError as exc:  # e.g. an op one runtime lacks: the runtimes that can run it still report
-                unloadable.append(TargetResult(str(t), r, False, notes=[], preprocess_path="-",
-                                               error=str(exc) + _load_hint(t, r, preprocess)))
+                unloadable.append(_error_row(t, r, str(exc), preprocess))
     if unloadable and not pairs:
         raise FerryError(unloadable[0].error)
     same_as_source = {k for k, m in enumerate(pairs) if _same_run(m, src, tgt_contract_spec)}
@@ -349,9 +348,7 @@ def check(
     for k in same_as_source:
         notes[k].append("the source itself, in the same runtime and path: its outputs are the source's run, reused")
     if broken:  # a target that failed to run is reported like one that failed to load: a row with the reason
-        for k in sorted(broken):
-            unloadable.append(TargetResult(str(pairs[k].path), pairs[k].runtime, False, notes=[], preprocess_path="-",
-                                           error=broken[k] + _load_hint(pairs[k].path, pairs[k].runtime, preprocess)))
+        unloadable += [_error_row(pairs[k].path, pairs[k].runtime, broken[k], preprocess) for k in sorted(broken)]
         keep_k = [k for k in range(len(pairs)) if k not in broken]
         if not keep_k:
             raise FerryError(unloadable[0].error)
@@ -368,6 +365,12 @@ def check(
     if bisect:
         _bisect_failures(src, pairs, results, files, first_bad, contract, tgt_contract_spec, atol, rtol)
     return _check_result(shard, results, src, contract, files, threshold, names, samples=samples)
+
+
+def _error_row(target: str | Path, runtime: str, error: str, preprocess) -> TargetResult:
+    """The row of a target this runtime could not load, or loaded and could not run: failed, with the reason."""
+    return TargetResult(str(target), runtime, False, notes=[], preprocess_path="-",
+                        error=error + _load_hint(target, runtime, preprocess))
 
 
 def _load_hint(target: str | Path, runtime: str, preprocess=None) -> str:
