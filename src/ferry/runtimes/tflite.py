@@ -38,6 +38,7 @@ from ferry.formats import TFLITE, detect_format
 from ferry.preprocess.contract import Preprocess
 from ferry.runtimes import tflite_metadata
 from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
+from ferry.runtimes.flatbuffer import FlatBuffer
 
 RUNTIME = "tflite"
 METADATA_NAME = "ferry_preprocess"
@@ -326,66 +327,27 @@ def read_metadata(path: Path) -> dict[str, bytes]:
 
 
 def _metadata(buf) -> dict[str, bytes]:
-    size = len(buf)
     if bytes(buf[4:8]) != b"TFL3":
         raise ValueError("not a TFLite flatbuffer")
-
-    def u32(pos: int) -> int:
-        if pos < 0 or pos + 4 > size:
-            raise IndexError(pos)
-        return struct.unpack_from("<I", buf, pos)[0]
-
-    def u16(pos: int) -> int:
-        if pos < 0 or pos + 2 > size:
-            raise IndexError(pos)
-        return struct.unpack_from("<H", buf, pos)[0]
-
-    def field_pos(table: int, index: int) -> int | None:
-        u32(table)
-        vtable = table - struct.unpack_from("<i", buf, table)[0]
-        if 4 + 2 * index >= u16(vtable):
-            return None
-        off = u16(vtable + 4 + 2 * index)
-        return table + off if off else None
-
-    def vector(pos: int) -> tuple[int, int]:
-        start = pos + u32(pos)
-        n = u32(start)
-        if start + 4 + n > size:
-            raise IndexError(start)
-        return start + 4, n
-
-    def tables(pos: int | None) -> list[int]:
-        if pos is None:
-            return []
-        start, n = vector(pos)
-        return [start + 4 * i + u32(start + 4 * i) for i in range(n)]
-
-    def u64(pos: int) -> int:
-        if pos < 0 or pos + 8 > size:
-            raise IndexError(pos)
-        return struct.unpack_from("<Q", buf, pos)[0]
-
-    root = u32(0)
-    buffers = tables(field_pos(root, 4))
+    f = FlatBuffer(buf)
+    root = f.table(0)
+    buffers = f.tables(f.field(root, 4))  # Model.buffers
     out: dict[str, bytes] = {}
-    for meta in tables(field_pos(root, 6)):
-        name_pos, buf_pos = field_pos(meta, 0), field_pos(meta, 1)
+    for meta in f.tables(f.field(root, 6)):  # Model.metadata: name, buffer index
+        name_pos, buf_pos = f.field(meta, 0), f.field(meta, 1)
         if name_pos is None or buf_pos is None:
             continue
-        start, n = vector(name_pos)
-        name = bytes(buf[start:start + n]).decode("utf-8", "replace")
-        index = u32(buf_pos)
+        name = f.string(name_pos)
+        index = f.u32(buf_pos)
         if index >= len(buffers):
             raise IndexError(index)
         b = buffers[index]
-        data_pos, off_pos, size_pos = field_pos(b, 0), field_pos(b, 1), field_pos(b, 2)
+        data_pos, off_pos, size_pos = f.field(b, 0), f.field(b, 1), f.field(b, 2)
         if data_pos is not None:
-            start, n = vector(data_pos)
-            out[name] = bytes(buf[start:start + n])
-        elif off_pos is not None and size_pos is not None and u64(off_pos) > 1:
-            start, n = u64(off_pos), u64(size_pos)  # large models keep buffers after the flatbuffer
-            if start + n > size:
+            out[name] = f.bytes_at(data_pos)
+        elif off_pos is not None and size_pos is not None and f.u64(off_pos) > 1:
+            start, n = f.u64(off_pos), f.u64(size_pos)  # large models keep buffers after the flatbuffer
+            if start + n > len(buf):
                 raise IndexError(start)
             out[name] = bytes(buf[start:start + n])
         else:

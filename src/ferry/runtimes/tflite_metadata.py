@@ -7,7 +7,7 @@ MetadataWriter and MediaPipe's model maker). What ferry reads of it, per input t
     NormalizationOptions.mean / std  normalized = (x - mean) / std on pixel values 0..255, one value or one per channel
     Stats.min / max                  the range the normalised tensor should span, checked against mean/std
 
-Read by hand with bounds-checked offsets, as `ferry.runtimes.tflite.read_metadata` reads the model table. Rejected:
+Read by hand with `ferry.runtimes.flatbuffer`, as `ferry.runtimes.tflite.read_metadata` reads the model table. Rejected:
 tflite-support (its last release, 0.4.4, is from 2023) and MediaPipe's generated `metadata_schema_py_generated`
 (a 40 MB wheel, for four tables). tests/runtimes/test_tflite_metadata.py checks this reader against MediaPipe's
 generated parser on every real MediaPipe model that carries metadata.
@@ -15,10 +15,10 @@ generated parser on every real MediaPipe model that carries metadata.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
 
 from ferry.preprocess.contract import Preprocess
+from ferry.runtimes.flatbuffer import FlatBuffer
 
 ENTRY = "TFLITE_METADATA"
 _COLOR = {1: "RGB", 2: "GRAY"}  # ColorSpaceType: UNKNOWN = 0, RGB = 1, GRAYSCALE = 2
@@ -38,61 +38,12 @@ class InputMetadata:
     stats_max: tuple[float, ...] | None = None
 
 
-class _Flat:
-    """Bounds-checked reads of one flatbuffer (IndexError when an offset points outside it)."""
-
-    def __init__(self, buf: bytes) -> None:
-        self.buf = buf
-
-    def _unpack(self, fmt: str, pos: int):
-        if pos < 0 or pos + struct.calcsize(fmt) > len(self.buf):
-            raise IndexError(pos)
-        return struct.unpack_from(fmt, self.buf, pos)[0]
-
-    def field(self, table: int, index: int) -> int | None:
-        vtable = table - self._unpack("<i", table)
-        if 4 + 2 * index >= self._unpack("<H", vtable):
-            return None
-        off = self._unpack("<H", vtable + 4 + 2 * index)
-        return table + off if off else None
-
-    def table(self, pos: int | None) -> int | None:
-        return None if pos is None else pos + self._unpack("<I", pos)
-
-    def _vector(self, pos: int) -> tuple[int, int]:
-        start = pos + self._unpack("<I", pos)
-        return start + 4, self._unpack("<I", start)
-
-    def tables(self, pos: int | None) -> list[int]:
-        if pos is None:
-            return []
-        start, n = self._vector(pos)
-        return [start + 4 * i + self._unpack("<I", start + 4 * i) for i in range(n)]
-
-    def floats(self, pos: int | None) -> tuple[float, ...] | None:
-        if pos is None:
-            return None
-        start, n = self._vector(pos)
-        return tuple(float(self._unpack("<f", start + 4 * i)) for i in range(n))
-
-    def string(self, pos: int | None) -> str:
-        if pos is None:
-            return ""
-        start, n = self._vector(pos)
-        if start + n > len(self.buf):
-            raise IndexError(start)
-        return self.buf[start:start + n].decode("utf-8", "replace")
-
-    def u8(self, pos: int | None) -> int:
-        return 0 if pos is None else self._unpack("<B", pos)
-
-
 def read_inputs(data: bytes) -> list[InputMetadata]:
     """The input tensors' metadata of the first subgraph, in the model's input order. ValueError / IndexError on a
     buffer that is not metadata or is cut off (the caller turns them into one line)."""
     if len(data) < 8 or data[4:8] != b"M001":
         raise ValueError("not a TFLite metadata flatbuffer (identifier M001)")
-    f = _Flat(data)
+    f = FlatBuffer(data)
     root = f.table(0)
     subgraphs = f.tables(f.field(root, 3))  # ModelMetadata.subgraph_metadata
     if not subgraphs:
