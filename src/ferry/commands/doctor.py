@@ -9,6 +9,7 @@ import json
 from ferry.commands import EXIT_DIFF, EXIT_PASS, add_json
 from ferry.errors import FerryError
 from ferry.io import to_json
+from ferry.report.paste import paste
 
 
 def add_parser(sub) -> None:
@@ -85,25 +86,16 @@ def _print(d, top: int) -> None:
         for line in d.differences:
             con.print(f"  - {line}")
     con.print("\n[bold]The contract the model wants[/bold] (save as YAML, pass as --preprocess)")
-    _paste(d.best.to_yaml().rstrip("\n"))
+    paste(d.best.to_yaml().rstrip("\n"))
     con.print("[bold]How to feed it[/bold]")
     for name, fix in fixes(d.best).items():
         if name == "timm_hf":
-            _paste(f"# timm pretrained_cfg: {json.dumps(fix['timm'])}")
-            _paste(f"# Hugging Face preprocessor_config.json: {json.dumps(fix['hf'])}")
+            paste(f"# timm pretrained_cfg: {json.dumps(fix['timm'])}")
+            paste(f"# Hugging Face preprocessor_config.json: {json.dumps(fix['hf'])}")
             for n in fix["notes"]:
-                _paste(f"#   {n}")
+                paste(f"#   {n}")
         elif "code" in fix:
-            _paste(f"# {name}" + ("" if fix.get("exact", True) else " (approximate)"))
-            _paste(fix["code"])
+            paste(f"# {name}" + ("" if fix.get("exact", True) else " (approximate)"))
+            paste(fix["code"])
             for n in fix.get("notes", []):
-                _paste(f"#   {n}")
-
-
-def _paste(text: str) -> None:
-    """Text meant to be pasted (YAML, code) goes out plain: rich wraps at the terminal width, 80 columns when piped,
-    and a call broken in the middle is not valid Python (issue 18)."""
-    import sys
-
-    sys.stdout.flush()
-    print(text, flush=True)
+                paste(f"#   {n}")
