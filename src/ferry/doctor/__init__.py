@@ -323,7 +323,8 @@ def _rank_label_free(runner: Runner, cands: list[Candidate], notes: list[str]) -
     reps = [g[0].preprocess for g in groups]
     outs = runner.outputs(reps)
     flips = runner.outputs(reps, flip=True)
-    evidence = [label_free(o, f) for o, f in zip(outs, flips, strict=True)]
+    hw = tuple(reps[0].size) if reps and reps[0].size else None
+    evidence = [label_free(o, f, hw) for o, f in zip(outs, flips, strict=True)]
     bn = _batchnorm_scores(runner, reps, notes)
     for e, b in zip(evidence, bn or [], strict=False):
         e["batchnorm"] = b
