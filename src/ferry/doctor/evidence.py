@@ -178,7 +178,7 @@ def combine(evidence: list[dict[str, float]], ranges: list[int] | None = None) -
 
     Measured and rejected (2026-12-02): ranking the ranges first by their best member's flip and separation, then
     the candidates within a range. On 10 corpus models and 11 held-out real models (open-nsfw, MediaPipe's face,
-    hand, palm, pose and selfie models) it lowered the true range's rank on 9 models and raised it on 3."""
+    hand, palm, pose and selfie models) it lowered the true range's rank on 9 models and raised it on 2."""
     n = len(evidence)
     if n == 1:
         return [1.0]
