@@ -3,6 +3,8 @@
 For each real model (../shared/models.md) this makes reduced-precision copies with the runtimes' own tools:
 - fp16: onnxruntime.transformers.float16.convert_float_to_float16 (keep_io_types) and OpenVINO
   `ov.save_model(compress_to_fp16=True)` (f16 weights, f32 compute: what users' IRs hold by default);
+- int8-weights-ir: `nncf.compress_weights` (INT8_ASYM, per channel) on the IR of the float ONNX, saved in f32: the
+  weight-only int8 users get from NNCF (compute stays float);
 - int8: onnxruntime.quantization.quantize_static, QDQ, per-channel int8 weights, uint8 activations, calibrated on the
   bundled photos through the model's contract; and quantize_dynamic (int8 weights) where it applies;
 then checks each against the float32 ONNX in onnxruntime with `ferry check` (its fair verdict), correct and with the
@@ -97,6 +99,14 @@ def make(kind: str, fp32: Path, dest: Path, contract: dict) -> Path | None:
 
         quantize_static(str(fp32), str(tmp), Reader(calibration(contract, fp32)), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    elif kind == "int8-weights-ir":  # weight-only: NNCF's per-channel int8 weight compression, f32 compute
+        import nncf
+        import openvino as ov
+
+        ov.save_model(nncf.compress_weights(ov.convert_model(str(fp32)), mode=nncf.CompressWeightsMode.INT8_ASYM),
+                      str(tmp.with_suffix(".xml")), compress_to_fp16=False)
+        tmp.with_suffix(".bin").rename(dest.with_suffix(".bin"))
+        tmp = tmp.with_suffix(".xml")
     elif kind == "int8-dynamic":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -126,7 +136,7 @@ def damaged(fp32: Path, factor: float, dest: Path) -> Path:
 
 
 KINDS = {"fp32": ".onnx", "fp16": ".fp16.onnx", "fp16-ir": ".fp16.xml", "int8": ".int8.onnx",
-         "int8-dynamic": ".int8dyn.onnx"}
+         "int8-dynamic": ".int8dyn.onnx", "int8-weights-ir": ".int8w.xml"}
 
 
 def row(model: str, kind: str, case: str, result) -> dict:

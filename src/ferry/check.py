@@ -310,9 +310,11 @@ def check(
                 if accs[k] is None:
                     mapping, notes[k] = match_outputs(list(ref[0]), list(outs[k][0]), ref[0], outs[k][0])
                     accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
-                                              rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r)
+                                              rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r,
+                                              user_tolerance=fair.user_set(atol, rtol, t))
                                for t, r in mapping.items()}
-                    tasks[k] = task_accumulator(plan, threshold, **fair.task_tolerances(model.path, plan.task))
+                    tasks[k] = task_accumulator(plan, threshold,
+                                                **fair.task_tolerances(model.path, plan.task, source=src.path))
                     if tasks[k] is not None and not set(plan.outputs) <= set(mapping.values()):
                         notes[k].append(f"task {plan.task} needs outputs {', '.join(plan.outputs)}; the target lacks "
                                         "some: compared by tensor only")
@@ -355,7 +357,7 @@ def check(
         pairs, accs, tasks, notes, first_bad = ([xs[k] for k in keep_k]
                                                 for xs in (pairs, accs, tasks, notes, first_bad))
     shard = _Shard([(str(m.path), m.runtime, m.embedded is not None, list(m.notes)) for m in pairs], accs, tasks,
-                   notes, unloadable, plan, list(src.notes))
+                   notes, unloadable, plan, list(src.notes), str(src.path))
     if writer is not None:
         writer.finish(src, contract, plan, names)
         shard.source_notes.append(f"saved reference written: {save_reference}")
@@ -406,6 +408,7 @@ class _Shard:
     unloadable: list[TargetResult]
     plan: TaskPlan | None
     source_notes: list[str]
+    source: str | None = None  # the source's file: a quantised source makes every row drift (ferry.compare.fair)
 
     def merge(self, other: _Shard) -> None:
         if [p[:2] for p in other.pairs] != [p[:2] for p in self.pairs]:
@@ -477,7 +480,8 @@ def _results(shard: _Shard) -> list[TargetResult]:
     for (path, runtime, embedded, model_notes), acc, extra, tacc in zip(shard.pairs, shard.accs, shard.notes,
                                                                         shard.tasks, strict=True):
         outs = [a.result() for a in (acc or {}).values()]
-        precision, fair_notes = fair.apply(path, outs, list((acc or {}).values()))  # reduced precision: its rule
+        precision, fair_notes = fair.apply(path, outs, list((acc or {}).values()),  # reduced precision: its rule
+                                           source=shard.source)
         tensor_ok = bool(outs) and all(o.passed for o in outs)
         tres = tacc.result() if tacc is not None else None
         passed = _verdict(outs, tres, shard.plan)

@@ -8,7 +8,8 @@ import json
 import precision_models as pm
 
 from ferry.check import check
-from ferry.compare.fair import RULES
+from ferry.compare.fair import RULES, rule_key
+from ferry.precision import Precision
 from ferry.io import to_json
 
 
@@ -40,3 +41,45 @@ def test_fp32_target_keeps_the_float_rule():
     assert t.precision["kind"] == "fp32" and "rule" not in t.precision
     assert not t.passed  # a 1% damaged weight in float32 fails, as it always has
     assert t.task.tolerances == {"prob_delta": 0.01}
+
+
+def test_a_tolerance_given_at_the_default_value_is_still_the_users():
+    """`--atol 1e-4` is ferry's default number, but the user asked for it: the float rule decides (int8 fails it)."""
+    from ferry.compare.tensor import DEFAULT_ATOL, DEFAULT_RTOL
+
+    res = check(pm.fp32(), [(pm.int8(), "onnxruntime")], pm.PHOTOS, preprocess=pm.contract(),
+                atol={"*": DEFAULT_ATOL}, rtol={"*": DEFAULT_RTOL})
+    assert not res.passed and "beyond tolerance" in res.targets[0].outputs[0].reason
+
+
+def test_weight_only_int8_has_its_own_rule_that_catches_a_damaged_weight():
+    """NNCF weight compression of the real model drifts less than full int8 (spread error 0.096 against 0.146), so
+    it is held to a tighter rule: a classifier weight x1.1 moves a class probability by 0.20, which the int8 rule
+    (0.25) passes and the int8-weights rule (0.15) fails."""
+    c = pm.contract()
+    ok = check(pm.fp32(), [(pm.int8_weights_ir(), "openvino")], pm.PHOTOS, preprocess=c)
+    t = ok.targets[0]
+    assert t.passed and t.precision["kind"] == "int8-weights" and t.precision["rule_kind"] == "int8-weights"
+    assert t.precision["rule"]["spread_error"] == RULES["int8-weights"].spread_error
+    assert t.outputs[0].spread_error < RULES["int8-weights"].spread_error
+    bad = check(pm.fp32(), [(pm.int8_weights_ir(1.1), "openvino")], pm.PHOTOS, preprocess=c).targets[0]
+    assert not bad.passed
+    assert bad.task.metrics["max_prob_delta"] > RULES["int8-weights"].prob_delta
+    assert bad.task.metrics["max_prob_delta"] < RULES["int8"].prob_delta  # the int8 rule would have passed it
+
+
+def test_dynamic_quantisation_is_held_to_the_int8_rule():
+    dynamic = Precision("int8-weights", ["DynamicQuantizeLinear x3"], {}, "int8")
+    weight_only = Precision("int8-weights", ["DequantizeLinear x3 on constant weights only"], {}, "fp32")
+    assert rule_key(dynamic) == "int8" and rule_key(weight_only) == "int8-weights"
+    assert rule_key(Precision("fp32", [], {}, "fp32")) is None
+
+
+def test_a_quantised_source_loosens_the_rule_of_a_float_target():
+    """The quantised file as the source and the float model as the target: the target reads fp32, but every
+    difference is the source's quantisation, so the row is held to the int8 rule and says why."""
+    res = check(pm.int8(), [(pm.fp32(), "onnxruntime")], pm.PHOTOS, preprocess=pm.contract())
+    t = res.targets[0]
+    assert t.precision["kind"] == "fp32" and t.precision["rule_kind"] == "int8"
+    assert "source computes in int8" in t.precision["rule_from"]
+    assert t.passed and "quantization drift" in t.outputs[0].reason

@@ -83,6 +83,26 @@ def test_single_channel_map_is_a_mask_at_the_threshold():
     assert not bad.passed and bad.metrics["per_class_iou"][1] == 0.0
 
 
+def test_a_photo_with_little_foreground_can_be_given_its_own_miou_floor():
+    """Big masks on three photos, a 4-pixel one on a fourth that the target grows by a row: that photo's mIoU falls
+    to 0.83 while the overall mIoU stays above 0.95. One floor for both fails it; image_miou_tol lowers the floor
+    for one photo, and the overall mIoU still holds."""
+    big = np.zeros((1, 1, 40, 40), np.float32)
+    big[0, 0, 5:35, 5:35] = 0.9
+    small = np.zeros((1, 1, 40, 40), np.float32)
+    small[0, 0, 10:12, 10:12] = 0.9
+    grown = small.copy()
+    grown[0, 0, 12, 10:12] = 0.9
+    pairs = [({"map": big}, {"map": big})] * 3 + [({"map": small}, {"map": grown})]
+    plan = pick_task("auto", {"map": big})
+    one = _run(SegmentAccumulator(plan, 0.5, pixel_tol=0.99, miou_tol=0.9), pairs)
+    assert not one.passed and one.metrics["worst_image_miou"] < 0.9 < one.metrics["miou"]
+    own = _run(SegmentAccumulator(plan, 0.5, pixel_tol=0.99, miou_tol=0.9, image_miou_tol=0.6), pairs)
+    assert own.passed and own.tolerances["image_miou"] == 0.6
+    gone = [({"map": big}, {"map": big * 0.5})] + pairs  # a photo whose mask vanishes: overall mIoU below 0.9
+    assert not _run(SegmentAccumulator(plan, 0.5, pixel_tol=0.5, miou_tol=0.9, image_miou_tol=0.0), gone).passed
+
+
 def test_segment_overlap_from_the_confusion_matrix_equals_the_per_class_counts():
     """Issue 7's one-bincount overlap gives the integers of the per-class passes, on label maps that disagree."""
     from ferry.compare.task import _overlap

@@ -101,3 +101,20 @@ def int8(damage: float = 1.0) -> Path:
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
     return _atomic(_dir() / f"effnet.w{damage}.int8.onnx", write)
+
+
+def int8_weights_ir(damage: float = 1.0) -> Path:
+    """Weight-only int8: `nncf.compress_weights` (INT8_ASYM, per channel) on the float ONNX's IR, saved in f32."""
+    dest = _dir() / f"effnet.w{damage}.int8w.xml"
+    if dest.is_file() and dest.with_suffix(".bin").is_file():
+        return dest
+    import nncf
+    import openvino as ov
+
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        xml = Path(tmp) / dest.name
+        ov.save_model(nncf.compress_weights(ov.convert_model(str(fp32(damage))),
+                                            mode=nncf.CompressWeightsMode.INT8_ASYM), str(xml), compress_to_fp16=False)
+        os.replace(xml.with_suffix(".bin"), dest.with_suffix(".bin"))  # the .xml last: it marks the pair complete
+        os.replace(xml, dest)
+    return dest

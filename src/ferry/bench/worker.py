@@ -101,12 +101,13 @@ def run_path(spec: PathSpec, job: dict[str, Any], images: list[np.ndarray], ref:
         results = [a.result() for a in accs]
         kind = job.get("precision")
         if kind not in (None, "fp32", "unknown"):  # one quantized file, two runtimes: each rounds its own way
-            from ferry.compare.fair import judge_output, rule_for
+            from ferry.compare.fair import RULES, judge_output, judged
 
-            rule = rule_for(kind)
-            if rule is not None:
-                results = [judge_output(r, rule, kind, user=False) for r in results]
-                out["notes"].append(f"parity judged by the {kind} rule (each output's error within "
+            key = judged(job["model"])[1]  # dynamic quantisation is held to the int8 rule, weight-only to its own
+            if key is not None:
+                rule = RULES[key]
+                results = [judge_output(r, rule, key, user=False) for r in results]
+                out["notes"].append(f"parity judged by the {key} rule (each output's error within "
                                     f"{rule.spread_error:g} of its spread): runtimes round a {kind} file differently")
         out["parity"] = {"passed": bool(results) and all(r.passed for r in results),
                          "outputs": [r.to_dict() for r in results]}

@@ -93,6 +93,7 @@ class Accumulator:
     atol: float = DEFAULT_ATOL
     rtol: float = DEFAULT_RTOL
     reference_name: str | None = None
+    user_tolerance: bool = False  # atol/rtol were given by the user (even at the defaults' values): ferry.compare.fair
     _max_abs: float = 0.0
     _max_rel: float = 0.0
     # exact sums over photos (_exact_add), each photo's own sum computed alone: equal in any shard split

@@ -30,8 +30,14 @@ def _overlap(rl: np.ndarray, tl: np.ndarray, n: int, fast: bool) -> tuple[np.nda
 
 
 class SegmentAccumulator(_Base):
-    def __init__(self, plan, threshold, pixel_tol: float = PIXEL_TOL, miou_tol: float = MIOU_TOL):
-        super().__init__(plan, threshold, {"pixel_agreement": pixel_tol, "miou": miou_tol, "threshold": threshold})
+    def __init__(self, plan, threshold, pixel_tol: float = PIXEL_TOL, miou_tol: float = MIOU_TOL,
+                 image_miou_tol: float | None = None):
+        """`image_miou_tol`: the least mIoU of one photo, when not `miou_tol` (a photo with little foreground has
+        an unstable mIoU: ferry.compare.fair's int8-weights rule)."""
+        tol = {"pixel_agreement": pixel_tol, "miou": miou_tol, "threshold": threshold}
+        if image_miou_tol is not None:
+            tol["image_miou"] = image_miou_tol
+        super().__init__(plan, threshold, tol)
         self.inter: np.ndarray | None = None
         self.union: np.ndarray | None = None
         self.same = 0
@@ -66,7 +72,7 @@ class SegmentAccumulator(_Base):
         self.worst = min(self.worst, agree)
         image_miou = float(np.mean(inter[union > 0] / union[union > 0])) if (union > 0).any() else 1.0
         self.worst_miou = min(self.worst_miou, image_miou)
-        return agree >= self.tol["pixel_agreement"] and image_miou >= self.tol["miou"]
+        return agree >= self.tol["pixel_agreement"] and image_miou >= self.tol.get("image_miou", self.tol["miou"])
 
     def _merge(self, other) -> None:
         if other.inter is not None:
@@ -96,7 +102,8 @@ class SegmentAccumulator(_Base):
         reason = None
         if self.failing:
             reason = (f"{len(self.failing)} image(s) with pixel agreement below {self.tol['pixel_agreement']:g} "
-                      f"or mIoU below {self.tol['miou']:g} (worst {self.worst:.4f}, mIoU {self.worst_miou:.4f})")
+                      f"or mIoU below {self.tol.get('image_miou', self.tol['miou']):g} (worst {self.worst:.4f}, "
+                      f"mIoU {self.worst_miou:.4f})")
         elif miou < self.tol["miou"]:
             reason = f"mIoU {miou:.4f} below {self.tol['miou']:g}"
         return m, reason
