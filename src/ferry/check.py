@@ -52,6 +52,7 @@ class TargetResult:
     bisect: dict[str, Any] | None = None  # ferry.bisect's finding, with --bisect on a failing ONNX/OpenVINO pair
     error: str | None = None  # this runtime could not load the target (the others still report)
     precision: dict[str, Any] | None = None  # what the file computes in (ferry.precision), and the rule it was held to
+    calibration_overlap: dict[str, int] | None = None  # int8 from ferry convert: check photos it was calibrated on
 
     def to_dict(self) -> dict[str, Any]:
         d = {"path": self.path, "runtime": self.runtime, "passed": self.passed,
@@ -64,6 +65,8 @@ class TargetResult:
             d["error"] = self.error
         if self.precision is not None:
             d["precision"] = self.precision
+        if self.calibration_overlap is not None:
+            d["calibration_overlap"] = self.calibration_overlap
         return d
 
 
@@ -389,12 +392,38 @@ def _load_hint(target: str | Path, runtime: str, preprocess=None) -> str:
 def _check_result(shard: _Shard, results: list[TargetResult], src: Model, contract: Preprocess, files,
                   threshold: float, names, samples=(), notes=()) -> CheckResult:
     results = [*results, *shard.unloadable]
+    for r in results:
+        _calibration_overlap(r, files)
     return CheckResult(
         passed=bool(results) and all(r.passed for r in results), source=str(src.path),
         source_runtime=src.runtime, preprocess=contract, images=[str(f) for f in files], targets=results,
         notes=[*shard.source_notes, *notes], plan=shard.plan, threshold=float(threshold), labels=names,
         samples=list(samples),
     )
+
+
+def _calibration_overlap(row: TargetResult, files) -> None:
+    """An int8 file ferry convert made records its calibration photos in the ferry.json beside it: say how many of
+    this check's photos were among them (agreement on calibration photos is optimistic)."""
+    from ferry.convert.manifest import find_entry
+    from ferry.quantize.calibration import overlap, overlap_note
+
+    if row.error is not None:
+        return
+    manifest = Path(row.path).parent / "ferry.json"
+    try:  # ferry convert writes ferry.json after its files: one older than the file is another run's
+        if not manifest.is_file() or manifest.stat().st_mtime < Path(row.path).stat().st_mtime:
+            return
+        found = find_entry(row.path)
+    except (FerryError, OSError):  # a ferry.json that is not ours: nothing recorded
+        return
+    ov = overlap(found[1].calibration, [Path(f) for f in files]) if found else None
+    if ov is None:
+        return
+    row.calibration_overlap = ov
+    note = overlap_note(ov)
+    if note:
+        row.notes.append(note)
 
 
 @dataclass

@@ -9,8 +9,8 @@ import precision_models as pm
 
 from ferry.check import check
 from ferry.compare.fair import RULES, rule_key
-from ferry.precision import Precision
 from ferry.io import to_json
+from ferry.precision import Precision
 
 
 def test_int8_target_passes_its_rule_and_user_tolerance_overrides():

@@ -215,6 +215,13 @@ def convert(
                 entries.append(entry)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if any(e.precision == "int8" and e.reachable and e.path for e in entries):
+        from ferry.quantize.calibration import record
+
+        calibrated = record(files)
+        for e in entries:
+            if e.precision == "int8" and e.reachable and e.path:
+                e.calibration = calibrated
     manifest = Manifest(preprocess=contract, source={"path": str(source), "sha256": digest, "format": fmt},
                         targets=entries, images=[str(f) for f in files], checked=check)
     if check:
@@ -565,10 +572,19 @@ def _check_entries(entries: list[TargetEntry], source, contract: Preprocess, fil
                 entry.reason = f"check failed to run: {exc}"
                 continue
             _record(entry, one.targets[0])
-        return
-    by_target = {(t.path, t.runtime): t for t in result.targets}
-    for entry in entries:
-        _record(entry, by_target[(entry.path, entry.runtime)])
+    else:
+        by_target = {(t.path, t.runtime): t for t in result.targets}
+        for entry in entries:
+            _record(entry, by_target[(entry.path, entry.runtime)])
+    for entry in entries:  # the convert's own check runs on the calibration photos: said, in ferry.json too
+        if entry.calibration and entry.accuracy is not None:
+            from ferry.quantize.calibration import overlap, overlap_note
+
+            ov = overlap(entry.calibration, files)
+            entry.accuracy["calibration_overlap"] = ov
+            note = overlap_note(ov)
+            if note and note not in entry.notes:
+                entry.notes.append(note)
 
 
 def _record(entry: TargetEntry, t) -> None:

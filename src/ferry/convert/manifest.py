@@ -44,6 +44,7 @@ class TargetEntry:
     notes: list[str] = field(default_factory=list)
     precision: str = "fp32"
     accuracy: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None  # int8: {"photos", "sha256"} (ferry.quantize.calibration.record)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -45,6 +45,40 @@ def require_enough(files: list[Path], precisions: list[str]) -> None:
                          "model will see")
 
 
+def photo_digest(path: str | Path) -> str:
+    """sha256 of a photo file's bytes: the same photo under another name or folder is the same photo."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def record(files: list[Path]) -> dict:
+    """What ferry.json keeps of an int8 target's calibration: how many photos and their digests, so a later `check`
+    can say when it runs on the photos the file was calibrated on (its agreement there is optimistic)."""
+    return {"photos": len(files), "sha256": [photo_digest(f) for f in files]}
+
+
+def overlap(calibrated: dict | None, files: list[Path]) -> dict | None:
+    """{"photos": how many of `files` were calibration photos, "of": len(files)}; None without a record."""
+    if not calibrated or not calibrated.get("sha256"):
+        return None
+    known = set(calibrated["sha256"])
+    return {"photos": sum(photo_digest(f) in known for f in files), "of": len(files)}
+
+
+def overlap_note(ov: dict) -> str | None:
+    """The words for a check row whose photos include calibration photos."""
+    if not ov or not ov["photos"]:
+        return None
+    share = "all" if ov["photos"] == ov["of"] else f"{ov['photos']} of {ov['of']}"
+    return (f"{share} of the photos checked calibrated this int8 file: its agreement there is optimistic (the "
+            "activation ranges were fitted to them); check it on photos it was not calibrated on")
+
+
 def calibration(files: list[Path], contract: Preprocess) -> Calibration:
     """Each photo decoded and preprocessed as `check` feeds the source."""
     from ferry.images import load_image
