@@ -83,3 +83,42 @@ def test_a_quantised_source_loosens_the_rule_of_a_float_target():
     assert t.precision["kind"] == "fp32" and t.precision["rule_kind"] == "int8"
     assert "source computes in int8" in t.precision["rule_from"]
     assert t.passed and "quantization drift" in t.outputs[0].reason
+
+
+def test_an_output_with_one_value_per_photo_is_measured_across_the_photos():
+    """A [1, 1] score has no spread within a photo: its spread error is taken against the spread across photos
+    (it was infinite, and a 6e-8 difference failed the fp16 rule)."""
+    import numpy as np
+
+    from ferry.compare.fair import judge_output
+    from ferry.compare.tensor import Accumulator
+
+    rng = np.random.default_rng(0)
+    refs = [rng.normal(size=(1, 1)).astype(np.float32) for _ in range(10)]
+    acc = Accumulator("score")
+    for r in refs:
+        acc.add(r, r + np.float32(0.01))
+    o = acc.result()
+    expected = 0.01 / float(np.std(np.concatenate(refs)))
+    assert abs(o.spread_error - expected) < 0.05 * expected
+    tiny = Accumulator("score")
+    for r in refs:
+        tiny.add(r, r + np.float32(1e-7))
+    assert judge_output(tiny.result(), RULES["fp16"], "fp16", user=False).passed
+
+
+def test_mediapipe_hand_landmarks_through_tf2onnx_pass_the_fp16_rule(tmp_path):
+    """The real MediaPipe hand landmark model (float16 weights) converted to ONNX: its presence and handedness
+    scores are [1, 1] outputs. They used to fail at differences of 1e-7 (an infinite spread error)."""
+    import pretrained
+
+    from ferry.convert import convert
+
+    src = pretrained.mediapipe("hand_landmark")
+    m = convert(src, to="onnx", outdir=tmp_path, images=pm.PHOTOS[:4])
+    t = m.targets[0]
+    assert t.precision == "fp32" and t.passed, t.reason
+    check_row = t.check
+    assert check_row["precision"]["kind"] == "fp16"
+    scores = [o for o in check_row["outputs"] if o["name"] in ("Identity_1", "Identity_2")]
+    assert len(scores) == 2 and all(o["passed"] and o["spread_error"] < 0.03 for o in scores)

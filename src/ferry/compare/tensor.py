@@ -78,7 +78,8 @@ class OutputComparison:
     reference_name: str | None = None
     reason: str | None = None
     # RMS error over the RMS spread of the reference about each photo's own mean, pooled over photos: the statistic
-    # the reduced-precision rule holds (ferry.compare.fair); 0 for identical outputs, ~1 for unrelated ones
+    # the reduced-precision rule holds (ferry.compare.fair); 0 for identical outputs, ~1 for unrelated ones. An
+    # output with no spread within a photo (one score per photo) is measured against its spread across the photos
     spread_error: float = 0.0
 
     def to_dict(self) -> dict:
@@ -107,6 +108,8 @@ class Accumulator:
     _reason: str | None = None
     _sq_err: list[float] = field(default_factory=list)  # sum of squared differences (spread_error's numerator)
     _sq_spread: list[float] = field(default_factory=list)  # sum of squared deviations of r from each row's mean
+    _sum_r: list[float] = field(default_factory=list)  # sum of r and of r^2 over every photo: the spread across
+    _sum_r2: list[float] = field(default_factory=list)  # photos, for outputs with no spread within one (a score)
 
     def add(self, ref: np.ndarray, tgt: np.ndarray) -> None:
         ref = np.asarray(ref)
@@ -196,6 +199,10 @@ class Accumulator:
         dev = r - r.mean(axis=1, keepdims=True)
         for v in _row_dots(dev, dev):
             _exact_add(self._sq_spread, v)
+        for v in r.sum(axis=1).tolist():
+            _exact_add(self._sum_r, v)
+        for v in _row_dots(r, r):
+            _exact_add(self._sum_r2, v)
 
     def _add_nonfinite(self, r: np.ndarray, t: np.ndarray) -> None:
         """NaN or Inf on either side: every value is masked, and the reason says which side (never passes)."""
@@ -222,6 +229,8 @@ class Accumulator:
         rf = r[fin]
         dev = rf - rf.mean() if rf.size else rf
         _exact_add(self._sq_spread, _dot(dev, dev))
+        _exact_add(self._sum_r, float(rf.sum()))
+        _exact_add(self._sum_r2, _dot(rf, rf))
         _exact_add(self._dot, _dot(r[fin], t[fin]))
         _exact_add(self._nr, _dot(r[fin], r[fin]))
         _exact_add(self._nt, _dot(t[fin], t[fin]))
@@ -233,7 +242,7 @@ class Accumulator:
         self._atol_eff = max(self._atol_eff, other._atol_eff)
         self._count += other._count
         self._within += other._within
-        for name in ("_sum_abs", "_dot", "_nr", "_nt", "_sq_err", "_sq_spread"):
+        for name in ("_sum_abs", "_dot", "_nr", "_nt", "_sq_err", "_sq_spread", "_sum_r", "_sum_r2"):
             for v in getattr(other, name):
                 _exact_add(getattr(self, name), v)
         self._reason = self._reason or other._reason
@@ -250,6 +259,9 @@ class Accumulator:
             cosine = dot / np.sqrt(nr * nt)
         passed = self._reason is None and self._count > 0 and within_count == self._count
         err, spread = math.fsum(self._sq_err), math.fsum(self._sq_spread)
+        if spread == 0 and self._count > 1:  # one value per photo (a score, a [1, 1] output): spread across photos
+            s1 = math.fsum(self._sum_r)
+            spread = max(math.fsum([*self._sum_r2, -s1 * s1 / self._count]), 0.0)
         spread_error = (math.sqrt(err / spread) if spread > 0 else 0.0 if err == 0 else float("inf"))
         if self._reason is not None:
             spread_error = float("inf")  # NaN/Inf or a shape mismatch: no statistic stands for it
