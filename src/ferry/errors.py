@@ -22,9 +22,15 @@ class MissingRuntime(FerryError, ImportError):
 def require(module: str, extra: str):
     """Import an optional heavy dependency, or raise `MissingRuntime` naming the ferry extra that brings it."""
     import importlib
+    import sys
+
+    if module in sys.modules:
+        return sys.modules[module]
+    from ferry.runtimes.quiet import quiet_load
 
     try:
-        return importlib.import_module(module)
+        with quiet_load():  # TensorFlow's C++ import chatter (oneDNN, absl) is not the answer: runtimes/quiet.py
+            return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingRuntime(
             f"{module} is not installed: pip install 'ferry[{extra}]' ({exc.__class__.__name__}: {exc})"

@@ -100,3 +100,19 @@ def test_a_users_own_settings_win(monkeypatch):
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
     framework_env()
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+
+
+def test_a_tflite_convert_prints_no_framework_chatter(tmp_path):
+    """tf2onnx imports TensorFlow outside any model load: before ferry.errors.require imported it quietly, a TFLite
+    convert opened with absl's and oneDNN's C++ lines. Now stderr holds none of them (a real MediaPipe model)."""
+    import pretrained
+
+    src = pretrained.mediapipe("face_detection")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    photos = sorted(str(p) for p in (root / "examples" / "images").glob("*.jpg"))[:2]
+    p = subprocess.run([sys.executable, "-m", "ferry.cli", "convert", str(src), "--to", "onnx", "-o",
+                        str(tmp_path / "out"), "--images", *photos], capture_output=True, text=True, env=env,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "oneDNN" not in p.stderr and "absl::InitializeLog" not in p.stderr, p.stderr[:2000]
