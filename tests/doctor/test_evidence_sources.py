@@ -67,6 +67,7 @@ def test_ultralytics_metadata_is_the_stated_contract_and_settles_every_question(
     d = diagnose(yolo, [PHOTOS / n for n in NAMES], preprocess="imagenet")
     assert d.best.same_function(want), d.name
     assert d.candidates[0].candidate.origin == "stated"
+    assert d.candidates[0].candidate.name.startswith("RGB 0..1, stated by ")  # named by what it is
     assert d.sure == {"range": True, "color": True, "layout": True, "resize": True}
     assert d.confident
     assert any("metadata" in n for n in d.notes)

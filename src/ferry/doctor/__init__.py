@@ -421,8 +421,14 @@ def _within_statements(cands: list[Candidate], statements: list[Stated]) -> list
             geometry.update(size=s.preprocess.size, resize=s.preprocess.resize)
         if "layout" in s.covers and s.preprocess.layout:
             geometry.update(layout=s.preprocess.layout)
-    out = [Candidate(f"stated by {s.source}", s.preprocess, "stated") for s in statements
-           if s.covers >= {"range", "color"}]
+    def stated_name(s) -> str:
+        """A statement named by the convention it is, where it is one ("RGB 0..1, stated by ..."): the verdict
+        line reads "the model wants RGB 0..1, stated by TFLITE_METADATA NormalizationOptions"."""
+        same = next((c for c in cands if c.origin == "convention"
+                     and all(agrees(q, c.preprocess, s.preprocess, 0.001) for q in ("range", "color"))), None)
+        return f"{same.name}, stated by {s.source}" if same else f"the contract stated by {s.source}"
+
+    out = [Candidate(stated_name(s), s.preprocess, "stated") for s in statements if s.covers >= {"range", "color"}]
     for c in cands:
         pp = c.preprocess.replace(**{k: v for k, v in geometry.items() if v is not None})
         if all(agrees(q, pp, s.preprocess, 0.001) for s in statements for q in s.covers if q in ("range", "color")):
