@@ -14,6 +14,17 @@ from typing import Any
 from ferry.errors import FerryError
 
 
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (photos, models, reference outputs)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _tmp_beside(dest: Path, suffix: str = ".tmp") -> Path:
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

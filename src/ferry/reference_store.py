@@ -9,7 +9,6 @@ source's run would in `ferry.check`: groups, accumulators, workers, tables and J
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ferry.errors import FerryError
+from ferry.io import sha256_file
 from ferry.preprocess.contract import Preprocess, load_contract
 from ferry.runtimes.base import Model, TensorInfo
 
@@ -31,14 +31,6 @@ RUNTIME = "saved"
 def is_reference(path: str | Path) -> bool:
     """A folder with a reference.json: what `--save-reference` wrote."""
     return Path(path).is_dir() and (Path(path) / INDEX).is_file()
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _versions(runtime: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ferry.errors import FerryError
 from ferry.formats import is_factory_spec
+from ferry.io import sha256_file
 from ferry.preprocess.contract import Preprocess
 
 MANIFEST_NAME = "ferry.json"
@@ -101,29 +102,21 @@ def source_digest(source: str | Path) -> str:
     if is_factory_spec(spec):
         mod = spec.rpartition(":")[0]
         if mod.endswith(".py"):
-            return _file_digest(Path(mod))
+            return sha256_file(Path(mod))
         import importlib.util
 
         found = importlib.util.find_spec(mod)
         if found is not None and found.origin and Path(found.origin).is_file():
-            return _file_digest(Path(found.origin))
+            return sha256_file(Path(found.origin))
         return hashlib.sha256(spec.encode()).hexdigest()
     p = Path(spec)
     if p.is_dir():
         h = hashlib.sha256()
         for f in sorted(x for x in p.rglob("*") if x.is_file()):
             h.update(str(f.relative_to(p)).encode() + b"\0")
-            h.update(_file_digest(f).encode())
+            h.update(sha256_file(f).encode())
         return h.hexdigest()
-    return _file_digest(p)
-
-
-def _file_digest(p: Path) -> str:
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(p)
 
 
 def versions(*dists: str) -> dict[str, str]:

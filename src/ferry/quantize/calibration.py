@@ -47,13 +47,9 @@ def require_enough(files: list[Path], precisions: list[str]) -> None:
 
 def photo_digest(path: str | Path) -> str:
     """sha256 of a photo file's bytes: the same photo under another name or folder is the same photo."""
-    import hashlib
+    from ferry.io import sha256_file
 
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return sha256_file(path)
 
 
 def record(files: list[Path]) -> dict:
