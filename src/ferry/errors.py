@@ -24,8 +24,9 @@ def require(module: str, extra: str):
     import importlib
     import sys
 
-    if module in sys.modules:
-        return sys.modules[module]
+    loaded = sys.modules.get(module)
+    if loaded is not None:  # None in sys.modules is Python's mark for "blocked": import_module raises below
+        return loaded
     from ferry.runtimes.quiet import quiet_load
 
     try:
