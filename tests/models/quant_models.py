@@ -69,7 +69,8 @@ DAMAGED_FACTORY = str(Path(__file__).resolve()) + ":colour_cnn_damaged"
 def made(name: str, source: str, contract: dict, to: str, precision: str, photos) -> Path:
     """`ferry convert source --to to --precision precision --no-check` into a cached folder, once: TFLite full-int
     conversion and NNCF take seconds each, the checks that the tests run on the files take a fraction of that.
-    Keyed by this file and every source file of ferry.quantize and ferry.convert, so a change there rebuilds."""
+    Keyed by this file, every source file of ferry.quantize and ferry.convert (a change there rebuilds) and the
+    photos."""
     import hashlib
     import os
     import shutil
@@ -83,7 +84,7 @@ def made(name: str, source: str, contract: dict, to: str, precision: str, photos
     h = hashlib.sha256()
     for f in sorted([*(pkg / "quantize").glob("*.py"), *(pkg / "convert").glob("*.py")]):
         h.update(f.read_bytes())
-    h.update(f"{source}|{contract}|{to}|{precision}".encode())
+    h.update(f"{source}|{contract}|{to}|{precision}|{[Path(p).name for p in photos]}".encode())
     dest = keyed_cache_dir("quant", __file__) / f"{name}-{h.hexdigest()[:12]}"
     if (dest / "ferry.json").is_file():
         return dest

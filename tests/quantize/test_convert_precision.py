@@ -1,6 +1,7 @@
 """`ferry convert --precision int8|fp16`: every route makes a file that really computes in that precision, that
 agrees with the float source on the photos, and whose real bugs (a colour swap in calibration and feeding, a
-damaged weight) the check catches. Real quantizers (onnxruntime, NNCF, TFLiteConverter, litert_torch PT2E,
+damaged weight) the check catches. Real quantizers (onnxruntime, NNCF, TFLiteConverter, litert_torch +
+ai_edge_quantizer,
 coremltools), a seeded colour-aware CNN (tests/models/quant_models.py); the made files are cached.
 """
 
@@ -107,6 +108,20 @@ def test_torch_to_fp16_tflite_is_refused_with_the_way_around(made):
     data = json.loads((made / "ferry.json").read_text())
     entry = next(t for t in data["targets"] if t["format"] == "tflite" and t["precision"] == "fp16")
     assert not entry["reachable"] and "not float16" in entry["reason"] and "TensorFlow source" in entry["reason"]
+    assert not list(made.glob(".*step*")), "the float32 step file of the int8 route is removed"
+
+
+def test_a_dead_filter_keeps_its_bias_in_int32(made):
+    """The colour head's grey filter is all zeros with bias 0.8: per-channel scales gave it a ~1e-11 scale and
+    ai_edge_quantizer saturated its int32 bias (-2**31, the logit off by 3.2); ferry quantizes that conv per tensor."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(made / "cnn.int8.tflite"))
+    it.allocate_tensors()
+    biases = [it.get_tensor(o["inputs"][2]) for o in it._get_ops_details()
+              if o["op_name"] == "CONV_2D" and len(o["inputs"]) > 2 and o["inputs"][2] >= 0]
+    assert biases and all(b.dtype == np.int32 for b in biases)
+    assert max(int(np.abs(b.astype(np.int64)).max()) for b in biases) < 2**30
 
 
 # -- the check on the made files ---------------------------------------------------------------------------------

@@ -12,10 +12,11 @@ runs one slice of the fixed batch size at a time and the outputs are concatenate
 
 Quantised models: an integer input with quantisation parameters (`quantization[name] = (scale,
 zero_point)`) takes the integer tensor as given when the contract makes integers (raw uint8/int8 pixels). A
-float contract tensor fed to such an input (a full-integer file with int8 input, what litert_torch's PT2E route
-writes) is quantised the way TFLite documents for apps, q = clip(round(x / scale) + zero_point), in
-`feed_tensor`, and a note says so; `run` itself never requantises. Quantised integer outputs come
-back dequantised to float32, `(q - zero_point) * scale`, so they compare with a float model's outputs;
+float contract tensor fed to such an input (a full-integer file with int8 input, what ferry's torch route,
+litert_torch + ai_edge_quantizer, writes) is quantised the way TFLite documents for apps,
+q = clip(round(x / scale) + zero_point), in `feed_tensor`, and a note says so; `run` itself never
+requantises. Quantised integer outputs come back dequantised to float32, `(q - zero_point) * scale`, so
+they compare with a float model's outputs;
 their TensorInfo dtype is float32.
 
 Preprocessing: TFLite has no place for it in the graph, so a "ferry_preprocess" flatbuffer metadata entry holds

@@ -1,0 +1,53 @@
+"""ferry.quantize.tflite: the int8 input that is the contract itself, where that is exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferry.preprocess import load_contract
+from ferry.quantize.tflite import pixel_range
+
+
+@pytest.mark.parametrize(("contract", "want"), [
+    ({"mean": [127.0] * 3, "std": [128.0] * 3, "scale": 1.0}, (-127 / 128, 1.0)),  # EfficientNet-Lite0
+    ("unit", (0.0, 1.0)),
+    ({"preset": "unit", "scale": 1.0}, (0.0, 255.0)),  # raw pixels
+    ("imagenet", None),  # per-channel mean/std: no one scale and zero point
+    ({"mean": [127.5] * 3, "std": [127.5] * 3, "scale": 1.0}, None),  # zero point 0.5: half a level off
+    ({"mean": [127.0] * 3, "std": [-128.0] * 3, "scale": 1.0}, None),  # negative gain
+])
+def test_pixel_range_only_where_int8_is_exact(contract, want):
+    got = pixel_range(load_contract(contract))
+    if want is None:
+        assert got is None
+    else:
+        assert got is not None and np.allclose(got, want, atol=1e-9), got
+        lo, hi = got
+        scale = (hi - lo) / 255
+        zero = -128 - lo / scale
+        assert abs(zero - round(zero)) < 1e-9 and -128 <= round(zero) <= 127
+
+
+@pytest.mark.slow
+def test_made_int8_input_is_the_contract_and_checks(photos):
+    """Calibration photos need not reach 0 and 255: the input's range is set to the contract's image of 0..255,
+    read back from the file (scale 1/128, zero point -1), and the file passes its check against torch."""
+    import quant_models as qm
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ferry.check import check
+
+    contract = {"mean": [127.0] * 3, "std": [128.0] * 3, "scale": 1.0, "size": [qm.HEIGHT, qm.WIDTH]}
+    folder = qm.made("pixels", qm.FACTORY, contract, "tflite", "int8", photos)
+    f = folder / "cnn.int8.tflite"
+    (inp,) = Interpreter(model_path=str(f)).get_input_details()
+    assert np.dtype(inp["dtype"]).name == "int8"
+    assert inp["quantization"][0] == pytest.approx(1 / 128, rel=1e-6) and inp["quantization"][1] == -1
+    import json
+
+    route = next(t for t in json.loads((folder / "ferry.json").read_text())["targets"]
+                 if t["format"] == "tflite")["route"]
+    assert "q = pixel - 128" in route, route
+    row = check(qm.FACTORY, [f], photos, preprocess=contract).targets[0].to_dict()
+    assert row["passed"], row["outputs"]
