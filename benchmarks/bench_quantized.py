@@ -33,22 +33,27 @@ def photos() -> list[Path]:
     return sorted((ROOT / "examples" / "images").glob("*.jpg"))
 
 
-def make(out: Path) -> dict:
+ALL_TARGETS = "onnx,openvino,opencv,tflite,coreml"
+
+
+def make(out: Path, targets: str = ALL_TARGETS) -> dict:
     from ferry.convert import convert
 
-    m = convert(SOURCE, to="onnx,openvino,opencv,tflite,coreml", preprocess=CONTRACT, outdir=out, images=photos(),
+    m = convert(SOURCE, to=targets, preprocess=CONTRACT, outdir=out, images=photos(),
                 precision="fp32,int8,fp16", force=True, name="effnet")
     return {f"{t.format}/{t.precision}": {"path": t.path, "reachable": t.reachable, "passed": t.passed,
                                           "accuracy": t.accuracy, "reason": t.reason, "route": t.route}
             for t in m.targets}
 
 
-def timed(made: dict, iterations: int) -> list[dict]:
+def timed(made: dict, iterations: int, targets: str = ALL_TARGETS) -> list[dict]:
     from ferry.bench import bench
 
     rows = []
     for fmt, runtime in (("onnx", "onnxruntime"), ("openvino", "openvino"), ("opencv", "opencv"),
                          ("tflite", "tflite")):
+        if fmt not in targets.split(","):
+            continue
         files = [made[f"{fmt}/{p}"]["path"] for p in ("fp32", "int8", "fp16")
                  if made.get(f"{fmt}/{p}", {}).get("path")]
         result = bench(files, photos(), runtimes=[runtime], warmup=5, iterations=iterations, preprocess=CONTRACT)
@@ -103,6 +108,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "out" / "bench-quantized"))
     ap.add_argument("--calibration", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="time the files a previous run made in --out")
+    ap.add_argument("--targets", default=ALL_TARGETS, help="a subset: the other targets' results are kept")
     args = ap.parse_args()
     results = ROOT / "benchmarks" / "results"
     if args.calibration:
@@ -114,14 +120,20 @@ def main() -> None:
                                                                           "reason", "route")}
                 for t in data["targets"]}
     else:
-        made = make(Path(args.out))
+        made = make(Path(args.out), args.targets)
     for k, v in made.items():
         print(k, json.dumps({x: v[x] for x in ("passed", "reachable", "accuracy")}), (v["reason"] or "")[:160],
               flush=True)
-    rows = timed(made, args.iterations)
+    rows = timed(made, args.iterations, args.targets)
     for r in rows:
         print(json.dumps(r), flush=True)
-    (results / "quantized.json").write_text(json.dumps({"made": made, "timed": rows}, indent=2) + "\n")
+    dest = results / "quantized.json"
+    if args.targets != ALL_TARGETS and dest.is_file():  # keep the other targets' rows of the last full run
+        old = json.loads(dest.read_text())
+        fmts = args.targets.split(",")
+        made = {k: v for k, v in old["made"].items() if k.split("/")[0] not in fmts} | made
+        rows = [r for r in old["timed"] if r["target"] not in fmts] + rows
+    dest.write_text(json.dumps({"made": made, "timed": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
