@@ -30,7 +30,13 @@ from ferry.runtimes.base import Model
 
 
 def tf_to_tflite(source: Model, dest: Path, precision: str, calib: Calibration | None) -> list[str]:
-    """SavedModel or Keras -> a reduced-precision TFLite file at `dest`."""
+    """SavedModel or Keras -> a reduced-precision TFLite file at `dest`.
+
+    int8 stays TFLiteConverter's full-integer route with float32 input and output, even where the contract's
+    int8 image is exact (pixel_range): TFLiteConverter cannot be told an input's parameters, and the other way,
+    TFLiteConverter to float32 then quantize_tflite, makes a file OpenVINO 2026.4's TFLite frontend cannot read
+    (an assertion in decoder_flatbuffer.h:40, measured on the seeded Keras CNN, whose Flatten is a
+    SHAPE/STRIDED_SLICE/PACK/RESHAPE chain), while LiteRT runs it and agrees (top-1 100%)."""
     from ferry.convert.exporters import quiet, tflite_converter
 
     tf = require("tensorflow", "tensorflow")
