@@ -1,4 +1,5 @@
-"""ferry.quantize.tflite: the int8 input that is the contract itself, where that is exact."""
+"""ferry.quantize.tflite: the int8 input that is the contract itself, where that is exact (a unique basename:
+tests/runtimes/test_tflite.py exists and the suite has no packages)."""
 
 from __future__ import annotations
 
