@@ -75,7 +75,7 @@ def judged(target, case: str, contract: dict) -> dict:
     tests/quantize does; an embedded contract (ONNX nodes, OpenVINO PPP, Core ML ImageType) is in the file."""
     from ferry.check import check
 
-    host = contract if target.format in HOST_APPLIED and contract is not CONTRACT else None
+    host = contract if target.format in HOST_APPLIED and contract != CONTRACT else None
     res = check(SOURCE, [(target.path, target.runtime)], photos(), preprocess=CONTRACT, target_preprocess=host)
     row = res.targets[0]
     m = row.task.metrics if row.task else {}

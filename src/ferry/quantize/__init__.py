@@ -4,8 +4,8 @@
     onnx      onnxruntime.quantization.quantize_static, QDQ, per-channel  onnxruntime float16 converter, float I/O
     opencv    the int8 ONNX (whether cv2.dnn loads it is its own answer)  the fp16 ONNX
     openvino  nncf.quantize on the ov.Model (before the PrePostProcessor)  save_model(compress_to_fp16=True)
-    tflite    TFLiteConverter full-integer (TF) / litert_torch, then      TFLiteConverter supported_types float16 (TF)
-              ai_edge_quantizer static_wi8_ai8 with min/max (torch)       / ai_edge_quantizer float_casting (torch)
+    tflite    TFLiteConverter full-integer (TF) / litert_torch, then      TFLiteConverter supported_types float16 (TF);
+              ai_edge_quantizer static_wi8_ai8 with min/max (torch)       none from torch (refused, said)
     coreml    ct.optimize.coreml.linear_quantize_weights (int8 weights)   ct.convert compute_precision FLOAT16
 
 int8 is calibrated on the user's own photos passed through the contract (ferry.quantize.calibration): the

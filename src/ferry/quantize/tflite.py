@@ -5,16 +5,16 @@ TF / Keras: tf.lite.TFLiteConverter post-training quantization.
           `supported_ops=[TFLITE_BUILTINS_INT8]` (a float op left over fails the conversion instead of silently
           staying float). Input and output stay float32: the converter puts QUANTIZE/DEQUANTIZE at the edges.
     fp16  `supported_types=[tf.float16]`: float16 weights, DEQUANTIZE to float32 at load, float32 compute.
-torch: litert_torch to a float32 file (ferry[tflite-torch]), then ai_edge_quantizer (quantize_tflite below).
+torch: litert_torch to a float32 file (ferry[tflite-torch]), then ai_edge_quantizer (quantize_int8 below).
     int8  static int8 weights and activations, calibrated with a running min/max on the photos through the
           contract; the file's input and output are int8 with scale/zero point.
     fp16  refused (see torch_to_tflite).
 
-Why float input, not uint8 with the contract in the input's scale/zero point: an int8/uint8 TFLite input means
-real = scale * (q - zero_point), which equals the contract (x * s - m) / sd only when one scale and mean serve all
-channels (no per-channel std) and m / s is an integer pixel level; TFLiteConverter picks the input's parameters
-from the calibrated range itself and has no way to be told them. ferry keeps float input (the app applies the
-contract as for a float32 TFLite file, `ferry native tflite`), which is exact for every contract.
+The contract in an int8 input's scale/zero point: real = scale * (q - zero_point) equals the contract
+(x * s - m) / sd only when one scale and mean serve all channels (no per-channel std) and m / s is a whole pixel
+level (pixel_range). The torch route sets the input's parameters to the contract there; elsewhere, and from TF
+(TFLiteConverter picks the input's parameters from the calibrated range and cannot be told them), the input keeps
+calibrated parameters or float32, and the app applies the contract as for a float32 file (`ferry native tflite`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def tf_to_tflite(source: Model, dest: Path, precision: str, calib: Calibration |
 
     int8 stays TFLiteConverter's full-integer route with float32 input and output, even where the contract's
     int8 image is exact (pixel_range): TFLiteConverter cannot be told an input's parameters, and the other way,
-    TFLiteConverter to float32 then quantize_tflite, makes a file OpenVINO 2026.4's TFLite frontend cannot read
+    TFLiteConverter to float32 then quantize_int8, makes a file OpenVINO 2026.4's TFLite frontend cannot read
     (an assertion in decoder_flatbuffer.h:40, measured on the seeded Keras CNN, whose Flatten is a
     SHAPE/STRIDED_SLICE/PACK/RESHAPE chain), while LiteRT runs it and agrees (top-1 100%)."""
     from ferry.convert.exporters import quiet, tflite_converter
@@ -76,10 +76,11 @@ def torch_to_tflite(source: Model, contract: Preprocess, dest: Path, precision: 
     if precision != "int8":
         raise ConversionError(f"{source.path}: ferry makes float32 or int8 TFLite from a torch module, not float16: "
                               "convert --precision int8, or fp16 from the TensorFlow source", tool="litert_torch")
+    assert calib is not None  # int8 is calibrated: ferry.quantize.targets makes the calibration first
     plain = dest.with_name(f".{dest.stem}.fp32-step.tflite")  # a step, not an output: removed whatever happens
     try:
         notes = exporters.torch_to_tflite(source, contract, plain)
-        notes.append(quantize_tflite(plain, dest, precision, calib, source.path, pixel_range(contract)))
+        notes.append(quantize_int8(plain, dest, calib, source.path, pixel_range(contract)))
     finally:
         plain.unlink(missing_ok=True)
     return notes
@@ -104,11 +105,11 @@ def pixel_range(contract: Preprocess) -> tuple[float, float] | None:
     return o, o + 255 * g
 
 
-def quantize_tflite(plain: Path, dest: Path, precision: str, calib: Calibration | None, origin,
-                    pixels: tuple[float, float] | None = None) -> str:
-    """A float32 .tflite -> `dest` at `precision` with ai_edge_quantizer; returns the route text.
+def quantize_int8(plain: Path, dest: Path, calib: Calibration, origin,
+                  pixels: tuple[float, float] | None = None) -> str:
+    """A float32 .tflite -> `dest`, int8, with ai_edge_quantizer; returns the route text.
 
-    int8: recipe static_wi8_ai8 (int8 weights symmetric per output channel, int8 activations per tensor, integer
+    Recipe static_wi8_ai8 (int8 weights symmetric per output channel, int8 activations per tensor, integer
     compute), calibrated on the photos through the contract with a plain running min/max. ai_edge_quantizer's
     Quantizer.calibrate smooths each tensor's range with a moving average (factor 0.95), so ten photos give
     ranges fitted mostly to the first one: measured on EfficientNet-Lite0 over the 10 bundled photos, top-1
@@ -119,65 +120,51 @@ def quantize_tflite(plain: Path, dest: Path, precision: str, calib: Calibration 
     replaces the input's calibrated range by the contract's image of 0..255, so the input's scale and zero
     point are the contract itself and an app feeds q = pixel - 128 with no float step; the route says so only
     when the written file's parameters are read back equal to it.
-    fp16: recipe float_casting (float16 weights, DEQUANTIZE at load, float32 compute), no calibration.
 
     Rejected: PT2E (torchao prepare_pt2e/convert_pt2e with litert_torch's PT2EQuantizer, lowered by
     litert_torch.convert) gave top-1 agreement 0.6 on the same photos with MinMax observers, 0.5 with its
-    HistogramObserver; litert_torch has no float16 route for a torch module.
+    HistogramObserver.
     """
     import os
 
     aeq = require("ai_edge_quantizer", "tflite-torch")
+    interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
     from ai_edge_quantizer import calibrator, quantizer
     from ai_edge_quantizer.utils import qsv_utils
 
     from ferry.convert.exporters import quiet
 
-    weights = {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE", "dtype": "INT"}
-    if precision == "int8":
-        op_config = {"activation_tensor_config": {"num_bits": 8, "symmetric": False, "granularity": "TENSORWISE",
-                                                  "dtype": "INT"},
-                     "weight_tensor_config": weights, "compute_precision": "INTEGER"}
-        algorithm = "min_max_uniform_quantize"
-    else:
-        op_config = {"weight_tensor_config": {"num_bits": 16, "dtype": "FLOAT"}, "compute_precision": "FLOAT",
-                     "explicit_dequantize": True}
-        algorithm = "float_casting"
-    recipe = [{"regex": ".*", "operation": "*", "algorithm_key": algorithm,
-               "op_config": {**op_config, "skip_checks": False, "min_weight_elements": 0}}]
+    recipe = [{"regex": ".*", "operation": "*", "algorithm_key": "min_max_uniform_quantize", "op_config": {
+        "activation_tensor_config": {"num_bits": 8, "symmetric": False, "granularity": "TENSORWISE", "dtype": "INT"},
+        "weight_tensor_config": {"num_bits": 8, "symmetric": True, "granularity": "CHANNELWISE", "dtype": "INT"},
+        "compute_precision": "INTEGER", "skip_checks": False, "min_weight_elements": 0}}]
+    float_file = interpreter_mod.Interpreter(model_path=str(plain))  # read by every step below
+    float_file.allocate_tensors()
+    key, name = _signature_input(float_file, plain)
     try:
         with quiet():
             q = quantizer.Quantizer(str(plain), recipe)
-            qsvs = None
-            if precision == "int8":
-                assert calib is not None
-                key, name = _signature_input(plain)
-                cal = calibrator.Calibrator(q._float_model_buffer, num_threads=min(4, os.cpu_count() or 1),
-                                            qsv_update_func=qsv_utils.min_max_update)
-                cal.calibrate({key: [{name: x} for x in calib.tensors]}, q._recipe_manager)
-                qsvs = cal.get_model_qsvs()
-                if pixels is not None:
-                    _set_input_range(plain, name, qsvs, pixels)
-            if precision == "int8":
-                data, fixed = _quantize_keeping_biases(q, qsvs, plain)
-            else:
-                data, fixed = q.quantize(None, enable_progress_report=False).quantized_model, 0
+            cal = calibrator.Calibrator(q._float_model_buffer, num_threads=min(4, os.cpu_count() or 1),
+                                        qsv_update_func=qsv_utils.min_max_update)
+            cal.calibrate({key: [{name: x} for x in calib.tensors]}, q._recipe_manager)
+            qsvs = cal.get_model_qsvs()
+            if pixels is not None:
+                _set_input_range(float_file, name, qsvs, pixels)
+            data, fixed = _quantize_keeping_biases(q, qsvs, float_file)
     except Exception as exc:  # noqa: BLE001 - the quantizer raises anything; its first line names the op
         raise explain(exc, "ai_edge_quantizer", origin) from None
-    dest.write_bytes(bytes(data))
+    dest.write_bytes(data)
     version = package_version("ai-edge-quantizer") or getattr(aeq, "__version__", "?")
-    if precision == "int8":
-        exact = _input_takes_pixels(dest, pixels)
-        dead = f"; {fixed} dead filter{'s' if fixed != 1 else ''} kept their bias" if fixed else ""
-        return (f"ai_edge_quantizer {version} static_wi8_ai8 (int8 weights per channel, int8 activations, min/max "
-                f"on {len(calib)} photos through the contract{dead}" + (f"; {exact}" if exact else "") + ")")
-    return f"ai_edge_quantizer {version} float_casting (float16 weights, float32 compute)"
+    exact = _input_takes_pixels(interpreter_mod.Interpreter(model_path=str(dest)), pixels) if pixels else None
+    dead = f"; {fixed} dead filter{'s' if fixed != 1 else ''} kept their bias" if fixed else ""
+    return (f"ai_edge_quantizer {version} static_wi8_ai8 (int8 weights per channel, int8 activations, min/max "
+            f"on {len(calib)} photos through the contract{dead}" + (f"; {exact}" if exact else "") + ")")
 
 
 _BIAS_STEPS = 2**24  # a bias of this many steps keeps 7 significant digits, far inside int32's 2**31
 
 
-def _quantize_keeping_biases(q, qsvs: dict, plain: Path) -> tuple[bytes, int]:
+def _quantize_keeping_biases(q, qsvs: dict, it) -> tuple[bytes, int]:
     """ai_edge_quantizer's quantized file, with every int32 bias kept in range; returns (file, channels fixed).
 
     A dead filter (all-zero weights, as pruning or a collapsed BatchNorm leaves: EfficientNet-Lite0 has 1-4 per
@@ -193,9 +180,6 @@ def _quantize_keeping_biases(q, qsvs: dict, plain: Path) -> tuple[bytes, int]:
 
     import numpy as np
 
-    interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
-    it = interpreter_mod.Interpreter(model_path=str(plain))
-    it.allocate_tensors()
     params = q._get_quantization_params(qsvs)
 
     def consumer(tensor: int, op_id: int):
@@ -247,15 +231,13 @@ def _quantize_keeping_biases(q, qsvs: dict, plain: Path) -> tuple[bytes, int]:
 _PASS_THROUGH = ("TRANSPOSE", "RESHAPE", "PAD", "SQUEEZE", "EXPAND_DIMS")
 
 
-def _set_input_range(plain: Path, name: str, qsvs: dict, pixels: tuple[float, float]) -> None:
+def _set_input_range(it, name: str, qsvs: dict, pixels: tuple[float, float]) -> None:
     """The input's range, and that of every tensor that only moves its values (a layout transpose, a zero pad),
     set to the contract's image of 0..255. The followers must move with it: the first convolution's bias is
     quantized with its own input's range, and setting the graph input's alone cost EfficientNet-Lite0 its
     accuracy (logit error 0.86 -> 3.2, a bias scaled for one range fed another)."""
     import numpy as np
 
-    interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
-    it = interpreter_mod.Interpreter(model_path=str(plain))
     names = {d["index"]: d["name"] for d in it.get_tensor_details()}
     moved, grew = {name}, True
     while grew:
@@ -273,15 +255,14 @@ def _set_input_range(plain: Path, name: str, qsvs: dict, pixels: tuple[float, fl
                        "max": np.full(shape, pixels[1], np.float32)}
 
 
-def _input_takes_pixels(path: Path, pixels: tuple[float, float] | None) -> str | None:
-    """The words for an int8 input whose scale and zero point, read back from the file, are the contract."""
-    if pixels is None:
-        return None
-    interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
-    (inp,) = interpreter_mod.Interpreter(model_path=str(path)).get_input_details()[:1]
+def _input_takes_pixels(written, pixels: tuple[float, float]) -> str | None:
+    """The words for an int8 input whose scale and zero point, read back from the written file, are the contract."""
+    import numpy as np
+
+    inp = written.get_input_details()[0]
     scale, zero = inp["quantization"]
     lo, hi = pixels
-    if inp["dtype"].__name__ != "int8" or not scale:
+    if np.dtype(inp["dtype"]).name != "int8" or not scale:
         return None
     if abs(scale - (hi - lo) / 255) > 1e-6 * scale or abs(scale * (-128 - zero) - lo) > 1e-5 * max(1.0, abs(lo)):
         return None
@@ -289,10 +270,9 @@ def _input_takes_pixels(path: Path, pixels: tuple[float, float] | None) -> str |
             "with no float step")
 
 
-def _signature_input(path: Path) -> tuple[str, str]:
+def _signature_input(it, path: Path) -> tuple[str, str]:
     """The file's one signature and its one input name, the keys ai_edge_quantizer calibrates by."""
-    interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
-    sigs = interpreter_mod.Interpreter(model_path=str(path)).get_signature_list()
+    sigs = it.get_signature_list()
     key = next(iter(sigs))
     inputs = sigs[key]["inputs"]
     if len(inputs) != 1:
