@@ -31,16 +31,24 @@ def test_pixel_range_only_where_int8_is_exact(contract, want):
 
 
 @pytest.mark.slow
-def test_made_int8_input_is_the_contract_and_checks(photos):
-    """Calibration photos need not reach 0 and 255: the input's range is set to the contract's image of 0..255,
-    read back from the file (scale 1/128, zero point -1), and the file passes its check against torch."""
+def test_made_int8_input_is_the_contract_and_checks(photos, tmp_path):
+    """Calibration photos need not reach 0 and 255 (here dimmed to 40..215, so a calibrated input range would give
+    another scale): the input's range is set to the contract's image of 0..255, read back from the file (scale
+    1/128, zero point -1), and the file passes its check against torch."""
     import quant_models as qm
     from ai_edge_litert.interpreter import Interpreter
+    from PIL import Image
 
     from ferry.check import check
 
+    dim = []
+    for p in photos:
+        arr = np.asarray(Image.open(p).convert("RGB"), dtype=np.float64)
+        dest = tmp_path / f"dim_{p.stem}.png"
+        Image.fromarray(np.round(40 + arr * (175 / 255)).astype(np.uint8)).save(dest)
+        dim.append(dest)
     contract = {"mean": [127.0] * 3, "std": [128.0] * 3, "scale": 1.0, "size": [qm.HEIGHT, qm.WIDTH]}
-    folder = qm.made("pixels", qm.FACTORY, contract, "tflite", "int8", photos)
+    folder = qm.made("pixels", qm.FACTORY, contract, "tflite", "int8", dim)
     f = folder / "cnn.int8.tflite"
     (inp,) = Interpreter(model_path=str(f)).get_input_details()
     assert np.dtype(inp["dtype"]).name == "int8"
@@ -50,5 +58,5 @@ def test_made_int8_input_is_the_contract_and_checks(photos):
     route = next(t for t in json.loads((folder / "ferry.json").read_text())["targets"]
                  if t["format"] == "tflite")["route"]
     assert "q = pixel - 128" in route, route
-    row = check(qm.FACTORY, [f], photos, preprocess=contract).targets[0].to_dict()
+    row = check(qm.FACTORY, [f], dim, preprocess=contract).targets[0].to_dict()
     assert row["passed"], row["outputs"]
