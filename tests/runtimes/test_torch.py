@@ -45,3 +45,18 @@ def test_factory_spec_loads_module_with_example_input(tmp_path):
     assert out["output0"].shape == (1, 4 * 6 * 6)
     with pytest.raises(FerryError, match="has no nosuch"):
         load(f"{factory}:nosuch")
+
+
+def test_a_factory_that_raises_is_one_line_exit_2(tmp_path, capsys):
+    """The user's factory failing (a missing import of theirs, a wrong path) is bad input, not a ferry crash."""
+    from ferry.cli import main
+
+    factory = tmp_path / "model.py"
+    factory.write_text("def build():\n    import no_such_module_here  # noqa: F401\n")
+    out = tmp_path / "out"
+    code = main(["convert", f"{factory}:build", "--to", "onnx", "--preprocess", "imagenet", "-o", str(out),
+                 "--no-check"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "build() raised ModuleNotFoundError" in err and "no_such_module_here" in err and str(factory) in err
+    assert not out.exists()

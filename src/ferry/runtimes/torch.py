@@ -127,7 +127,14 @@ def _from_factory(spec: str):
     factory = getattr(module, fn_name, None)
     if factory is None:
         raise FerryError(f"{spec}: {mod_name} has no {fn_name}")
-    made = factory()
+    try:
+        made = factory()
+    except FerryError:
+        raise
+    except Exception as exc:  # the user's own code failed: one line here, the traceback under --debug
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise FerryError(f"{spec}: {fn_name}() raised {type(exc).__name__}: {first} (fix the factory; --debug shows "
+                         "the traceback)") from exc
     example = None
     if isinstance(made, tuple):
         made, example = made
