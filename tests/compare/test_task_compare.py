@@ -434,3 +434,47 @@ def test_raw_ssd_outputs_are_tensors_and_per_anchor_scores_never_a_mask():
     acc.add(outs, swapped)
     r = acc.result()
     assert not r.passed and "of 1917 anchor(s)" in r.reason and r.failing_images == [0]
+
+
+# -- several heads: which one (if any) holds class scores -------------------------------------------------------
+def test_regression_heads_are_not_read_as_class_scores():
+    """MediaPipe's hand landmarker shape ([1, 63] landmarks, [1, 1] presence and handedness, [1, 63] world
+    landmarks) and a face landmarker's ([1, 1404] beside a [1, 1] flag) are tensors, not 63- or 1404-class scores."""
+    hand = {"Identity": RNG.random((1, 63)) * 200, "Identity_1": np.ones((1, 1)), "Identity_2": np.zeros((1, 1)),
+            "Identity_3": RNG.standard_normal((1, 63)) * 0.05}
+    plan = pick_task("auto", hand)
+    assert plan.task == "none" and "none is a softmax" in plan.why
+    face = {"landmarks": RNG.random((1, 1, 1, 1404)) * 192, "face_flag": np.full((1, 1, 1, 1), 3.0)}
+    assert pick_task("auto", face).task == "none"
+    assert pick_task("classify", hand).roles == {"out": "Identity"}  # forcing still reads the first vector
+
+
+def test_a_softmax_among_heads_holds_the_class_scores():
+    """MTCNN O-Net: [1, 4] box offsets, [1, 10] landmarks and a [1, 2] face probability; a classifier that returns
+    logits and their softmax. The softmax is the class scores; alone, logits are still class scores."""
+    prob = np.array([[0.1, 0.9]], np.float32)
+    onet = {"boxes": RNG.standard_normal((1, 4)), "landmarks": RNG.random((1, 10)), "prob": prob}
+    plan = pick_task("auto", onet)
+    assert plan.task == "classify" and plan.roles == {"out": "prob"} and "softmax-head" in plan.why
+    logits = RNG.standard_normal((1, 10)).astype(np.float32)
+    soft = np.exp(logits) / np.exp(logits).sum()
+    assert pick_task("auto", {"logits": logits, "probs": soft}).roles == {"out": "probs"}
+    assert pick_task("auto", {"logits": logits}).task == "classify"
+    nearly = {"a": np.array([[0.2, 0.7]]), "b": RNG.random((1, 5))}  # sums to 0.9: not a distribution
+    assert pick_task("auto", nearly).task == "none"
+
+
+def test_the_real_hand_landmarker_is_compared_as_tensors(tmp_path):
+    """The real MediaPipe hand landmark model's outputs on a photo: it used to be auto-read as a 63-class
+    classifier (top-1 over landmark coordinates); a check of it against itself now says tensor comparison."""
+    import pretrained
+
+    from ferry.check import check
+
+    src = pretrained.mediapipe("hand_landmark")
+    from pathlib import Path
+
+    photos = sorted((Path(__file__).resolve().parents[2] / "examples" / "images").glob("*.jpg"))[:2]
+    report = check(src, [(src, "tflite")], images=photos)
+    assert report.plan.task == "none" and "Identity[1, 63]" in report.plan.why
+    assert report.passed and {o["name"] for o in report.targets[0].to_dict()["outputs"]} >= {"Identity", "Identity_3"}

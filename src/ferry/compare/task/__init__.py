@@ -101,6 +101,39 @@ def _classify_fits(a: np.ndarray) -> bool:
     return len(core) == 1 and core[0] >= 2 and (len(s) == 1 or s[1:] == [1] * (len(s) - 1))
 
 
+def _is_softmax(a: np.ndarray) -> bool:
+    """One photo's vector is a probability distribution: every value in [0, 1] and the sum 1 (to float32 rounding)."""
+    v = np.asarray(a, np.float64).ravel()
+    return v.size >= 2 and bool(np.all(np.isfinite(v))) and v.min() >= 0 and v.max() <= 1 and abs(v.sum() - 1) < 1e-3
+
+
+def _vector_heads(outs: dict[str, np.ndarray]) -> TaskPlan | None:
+    """Under auto, a model whose per-photo vectors are not alone: which (if any) holds class scores.
+
+    Why: a classifier has one vector of class scores (logits or a softmax; a second copy of the same scores is a
+    softmax). A model with several vectors, or a vector beside a per-photo scalar, is mostly a regression model
+    with heads: MediaPipe's hand landmarker gives [1, 63] landmarks, [1, 1] presence, [1, 1] handedness and [1, 63]
+    world landmarks; MTCNN's O-Net [1, 4] box offsets, [1, 10] landmarks and a [1, 2] softmax. Reading the first
+    vector as 63 class scores compares argmaxes of coordinates (issue 14). Rule: a vector that is a softmax on this
+    photo holds the class scores (O-Net's face probability); otherwise the heads are compared as tensors.
+    None: one vector and no scalar beside it (the shape rules decide, as for any classifier)."""
+    vectors = [n for n, a in outs.items() if _classify_fits(a)]
+    scalars = [n for n, a in outs.items() if np.asarray(a).size == 1]
+    if not vectors or (len(vectors) == 1 and not scalars):
+        return None
+    shapes = ", ".join(f"{n}{list(np.asarray(outs[n]).shape)}" for n in vectors + scalars)
+    soft = [n for n in vectors if _is_softmax(outs[n])]
+    if soft:
+        name = soft[0]
+        return TaskPlan("classify", f"auto: rule softmax-head: {name} {list(np.asarray(outs[name]).shape)} is a "
+                        f"probability distribution among several heads ({shapes}): one score per class "
+                        f"({int(np.asarray(outs[name]).size)} classes); the other heads are compared as tensors",
+                        {"out": name})
+    return TaskPlan("none", f"auto: several per-photo heads ({shapes}) and none is a softmax: regression heads "
+                    "(landmarks, boxes, flags), not class scores; tensor comparison only (--task classify reads the "
+                    "first vector as class scores)")
+
+
 def _box_like(a: np.ndarray) -> bool:
     """[1, N, 4] (or [1, N, 1, 4]) with N well above 4: per-anchor or per-candidate boxes, never an image map.
     Why (issue 15): an SSD's raw `box_encodings [1, 1917, 4]` passed as a 1917x4 one-channel mask."""
@@ -294,6 +327,10 @@ def pick_task(requested: str | None, outs: dict[str, np.ndarray], stated: str | 
             plan.why = ("auto: " if requested == "auto" else "") + plan.why
             return plan
     prefix = "auto: " if requested == "auto" else ""
+    if requested == "auto":
+        heads = _vector_heads(outs)
+        if heads is not None:
+            return heads
     for name, arr in outs.items():
         shape = list(np.asarray(arr).shape)
         if requested in ("auto", "classify") and _classify_fits(arr):
