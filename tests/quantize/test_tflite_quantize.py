@@ -30,16 +30,9 @@ def test_pixel_range_only_where_int8_is_exact(contract, want):
         assert abs(zero - round(zero)) < 1e-9 and -128 <= round(zero) <= 127
 
 
-@pytest.mark.slow
-def test_made_int8_input_is_the_contract_and_checks(photos, tmp_path):
-    """Calibration photos need not reach 0 and 255 (here dimmed to 40..215, so a calibrated input range would give
-    another scale): the input's range is set to the contract's image of 0..255, read back from the file (scale
-    1/128, zero point -1), and the file passes its check against torch."""
-    import quant_models as qm
-    from ai_edge_litert.interpreter import Interpreter
+def _dimmed(photos, tmp_path) -> list:
+    """The photos squeezed into 40..215: a calibrated input range would not be the contract's."""
     from PIL import Image
-
-    from ferry.check import check
 
     dim = []
     for p in photos:
@@ -47,6 +40,20 @@ def test_made_int8_input_is_the_contract_and_checks(photos, tmp_path):
         dest = tmp_path / f"dim_{p.stem}.png"
         Image.fromarray(np.round(40 + arr * (175 / 255)).astype(np.uint8)).save(dest)
         dim.append(dest)
+    return dim
+
+
+@pytest.mark.slow
+def test_made_int8_input_is_the_contract_and_checks(photos, tmp_path):
+    """Calibration photos need not reach 0 and 255 (here dimmed to 40..215, so a calibrated input range would give
+    another scale): the input's range is set to the contract's image of 0..255, read back from the file (scale
+    1/128, zero point -1), and the file passes its check against torch."""
+    import quant_models as qm
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ferry.check import check
+
+    dim = _dimmed(photos, tmp_path)
     contract = {"mean": [127.0] * 3, "std": [128.0] * 3, "scale": 1.0, "size": [qm.HEIGHT, qm.WIDTH]}
     folder = qm.made("pixels", qm.FACTORY, contract, "tflite", "int8", dim)
     f = folder / "cnn.int8.tflite"
@@ -60,3 +67,37 @@ def test_made_int8_input_is_the_contract_and_checks(photos, tmp_path):
     assert "q = pixel - 128" in route, route
     row = check(qm.FACTORY, [f], dim, preprocess=contract).targets[0].to_dict()
     assert row["passed"], row["outputs"]
+
+
+def test_keras_int8_input_is_the_contract_and_checks(photos, tmp_path):
+    """From Keras (TFLiteConverter): (x - 127) / 128 on photos dimmed to 40..215 gives an int8 input of scale 1/128,
+    zero point -1 (the calibrated range alone would give 175/128/255 and another zero point), read back from the
+    file, and the file passes its check in LiteRT and OpenVINO; ImageNet's per-channel std is no int8 image, so
+    that file keeps a float32 input."""
+    import json
+
+    import quant_models as qm
+    import tf_models
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ferry.check import check
+
+    keras = str(tf_models.tf_cnn() / "cnn.keras")
+    dim = _dimmed(photos, tmp_path)
+    contract = {"mean": [127.0] * 3, "std": [128.0] * 3, "scale": 1.0, "layout": "NHWC"}
+    folder = qm.made("keras-pixels", keras, contract, "tflite", "int8", dim)
+    f = folder / "cnn.int8.tflite"
+    (inp,) = Interpreter(model_path=str(f)).get_input_details()
+    assert np.dtype(inp["dtype"]).name == "int8"
+    assert inp["quantization"][0] == pytest.approx(1 / 128, rel=1e-6) and inp["quantization"][1] == -1
+    route = next(t for t in json.loads((folder / "ferry.json").read_text())["targets"]
+                 if t["format"] == "tflite")["route"]
+    assert "TFLiteConverter" in route and "q = pixel - 128" in route, route
+    rows = check(keras, [(f, "tflite"), (f, "openvino")], dim, preprocess=contract).targets
+    assert [r.runtime for r in rows] == ["tflite", "openvino"]
+    for r in rows:
+        assert r.passed, r.to_dict()["outputs"]
+    imagenet = {"preset": "imagenet", "layout": "NHWC"}
+    g = qm.made("keras-imagenet", keras, imagenet, "tflite", "int8", photos) / "cnn.int8.tflite"
+    (inp,) = Interpreter(model_path=str(g)).get_input_details()
+    assert np.dtype(inp["dtype"]).name == "float32"

@@ -135,7 +135,8 @@ def _tflite(precision, source, src, fmt, contract, dest, final, base, calib):
             raise ConversionError(f"{source}: {core.TFLITE_FROM_TORCH_MISSING}", tool="litert_torch") from None
         what, tools = "torch", ("litert-torch", "ai-edge-litert")
     else:
-        notes, what, tools = q_tflite.tf_to_tflite(src, dest, precision, c), "tensorflow", ("ai-edge-litert",)
+        notes = q_tflite.tf_to_tflite(src, dest, precision, c, q_tflite.pixel_range(contract))
+        what, tools = "tensorflow", ("ai-edge-litert",)
     core._add_tflite_contract(dest, contract)
     core._loads_in("tflite", dest, final)
     return (f"{what} -> " + "; ".join(notes) + " + contract in metadata 'ferry_preprocess' (host applies it)",

@@ -3,7 +3,8 @@
 TF / Keras: tf.lite.TFLiteConverter post-training quantization.
     int8  full integer: `optimizations=[DEFAULT]`, a representative dataset of the photos through the contract,
           `supported_ops=[TFLITE_BUILTINS_INT8]` (a float op left over fails the conversion instead of silently
-          staying float). Input and output stay float32: the converter puts QUANTIZE/DEQUANTIZE at the edges.
+          staying float). The input is int8 where the contract is exactly an int8 image (below), else float32
+          with QUANTIZE at the edge; the output stays float32 (DEQUANTIZE).
     fp16  `supported_types=[tf.float16]`: float16 weights, DEQUANTIZE to float32 at load, float32 compute.
 torch: litert_torch to a float32 file (ferry[tflite-torch]), then ai_edge_quantizer (quantize_int8 below).
     int8  static int8 weights and activations, calibrated with a running min/max on the photos through the
@@ -12,9 +13,10 @@ torch: litert_torch to a float32 file (ferry[tflite-torch]), then ai_edge_quanti
 
 The contract in an int8 input's scale/zero point: real = scale * (q - zero_point) equals the contract
 (x * s - m) / sd only when one scale and mean serve all channels (no per-channel std) and m / s is a whole pixel
-level (pixel_range). The torch route sets the input's parameters to the contract there; elsewhere, and from TF
-(TFLiteConverter picks the input's parameters from the calibrated range and cannot be told them), the input keeps
-calibrated parameters or float32, and the app applies the contract as for a float32 file (`ferry native tflite`).
+level (pixel_range). Both routes make the input's parameters the contract there (torch: the input's range is set
+in ai_edge_quantizer's calibration; TF: TFLiteConverter takes its min/max from the representative dataset, which
+carries the contract's image of 0 and 255); elsewhere the input keeps calibrated parameters (torch) or float32 (TF),
+and the app applies the contract as for a float32 file (`ferry native tflite`).
 """
 
 from __future__ import annotations
@@ -29,14 +31,22 @@ from ferry.quantize.calibration import Calibration
 from ferry.runtimes.base import Model
 
 
-def tf_to_tflite(source: Model, dest: Path, precision: str, calib: Calibration | None) -> list[str]:
+def tf_to_tflite(source: Model, dest: Path, precision: str, calib: Calibration | None,
+                 pixels: tuple[float, float] | None = None) -> list[str]:
     """SavedModel or Keras -> a reduced-precision TFLite file at `dest`.
 
-    int8 stays TFLiteConverter's full-integer route with float32 input and output, even where the contract's
-    int8 image is exact (pixel_range): TFLiteConverter cannot be told an input's parameters, and the other way,
-    TFLiteConverter to float32 then quantize_int8, makes a file OpenVINO 2026.4's TFLite frontend cannot read
-    (an assertion in decoder_flatbuffer.h:40, measured on the seeded Keras CNN, whose Flatten is a
-    SHAPE/STRIDED_SLICE/PACK/RESHAPE chain), while LiteRT runs it and agrees (top-1 100%)."""
+    int8 is TFLiteConverter's full-integer route (a representative dataset of the photos through the contract).
+    Where the contract's int8 image is exact (`pixels`, pixel_range) the input is int8 and its scale and zero point
+    are the contract: TFLiteConverter cannot be told an input's parameters, but it takes them from the calibrated
+    min/max of the input (scale (max - min) / 255, zero point -128 - min / scale), so the first calibration tensor
+    carries the contract's image of pixel 0 and pixel 255 in two of its values (the other values, and every other
+    photo, are the photos as they are; a photo need not reach 0 and 255). The parameters are read back from the
+    written file and the route says so only when they are the contract. Elsewhere the input and output stay float32
+    (QUANTIZE/DEQUANTIZE at the edges); the output stays float32 in both.
+
+    Rejected: TFLiteConverter to float32 then quantize_int8 (ai_edge_quantizer, the torch route): it makes a file
+    OpenVINO 2026.4's TFLite frontend cannot read (an assertion in decoder_flatbuffer.h:40, measured on the seeded
+    Keras CNN, whose Flatten is a SHAPE/STRIDED_SLICE/PACK/RESHAPE chain), while LiteRT runs it and agrees."""
     from ferry.convert.exporters import quiet, tflite_converter
 
     tf = require("tensorflow", "tensorflow")
@@ -49,8 +59,10 @@ def tf_to_tflite(source: Model, dest: Path, precision: str, calib: Calibration |
                 conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
             else:
                 assert calib is not None
-                conv.representative_dataset = lambda: ([x] for x in calib.tensors)
+                conv.representative_dataset = lambda: ([x] for x in _marked(calib.tensors, pixels))
                 conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+                if pixels is not None:
+                    conv.inference_input_type = tf.int8
             data = conv.convert()
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "tf.lite.TFLiteConverter", source.path) from None
@@ -58,8 +70,25 @@ def tf_to_tflite(source: Model, dest: Path, precision: str, calib: Calibration |
     tfv = package_version("tensorflow")
     if precision == "fp16":
         return [f"tf.lite.TFLiteConverter (TensorFlow {tfv}, float16 weights, float32 compute)"]
+    io = "float32 input and output"
+    if pixels is not None:
+        interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
+        exact = _input_takes_pixels(interpreter_mod.Interpreter(model_path=str(dest)), pixels)
+        io = (exact or "int8 input with calibrated scale/zero point") + ", float32 output"
     return [f"tf.lite.TFLiteConverter (TensorFlow {tfv}, full integer: int8 ops, representative dataset of "
-            f"{len(calib)} photos through the contract, float32 input and output)"]
+            f"{len(calib)} photos through the contract, {io})"]
+
+
+def _marked(tensors, pixels: tuple[float, float] | None):
+    """The calibration tensors, the first with pixels[0] and pixels[1] (the contract's image of 0 and 255) in its
+    first two values, so the input's calibrated min/max is the contract's (per tensor: any layout)."""
+    import numpy as np
+
+    for i, x in enumerate(tensors):
+        if i == 0 and pixels is not None:
+            x = np.array(x, copy=True)
+            x.flat[0], x.flat[1] = pixels
+        yield x
 
 
 def torch_to_tflite(source: Model, contract: Preprocess, dest: Path, precision: str,
