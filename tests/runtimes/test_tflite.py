@@ -202,6 +202,28 @@ def test_native_recipe_runs_the_interpreter(fp32):
     np.testing.assert_array_equal(fresh._interpreter.get_tensor(fresh._out[0]["index"]), fp32.run({IN: x})[OUT])
 
 
+def test_native_recipe_feeds_a_full_integer_file(cnn):
+    """The pasted lines quantise the contract's float tensor with the uint8 input's scale and zero point and
+    dequantise the uint8 output, as ferry's runtime does: the same input bytes and the same outputs."""
+    from ferry.preprocess.presets import preset
+    from ferry.preprocess.reference import preprocess_batch
+
+    q = tflite.load(cnn / "cnn_uint8.tflite")
+    contract = q.resolve(preset("imagenet"))
+    img = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    x = preprocess_batch([img], contract)
+    fresh = tflite.load(q.path)
+    ns = {"np": np, "img": img, "interpreter": fresh._interpreter}
+    exec("\n".join(line for line in tflite.native(contract).code.splitlines() if "cv2.resize" not in line), ns)
+    assert ns["x"].dtype == np.uint8
+    fed = tflite.quantize_feed(x, q.image_input, q.quantization)
+    assert fed.dtype == np.uint8 and len(np.unique(fed)) > 10
+    np.testing.assert_array_equal(ns["x"], fed)
+    want = q.run({q.image_input.name: fed})
+    (name,) = want
+    assert ns["y"].dtype == np.float32 and np.array_equal(ns["y"], want[name])
+
+
 def test_openvino_reads_the_tflite(cnn, ref, fp32):
     ov = pytest.importorskip("openvino")
     x, y = ref

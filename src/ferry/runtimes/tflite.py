@@ -283,9 +283,22 @@ def native(preprocess: Preprocess) -> NativeRecipe:
     """Numpy preprocessing that reproduces ferry's reference bit for bit, then the interpreter call."""
     lines, params, notes = numpy_preprocess(preprocess)
     lines += [
-        "interpreter.set_tensor(interpreter.get_input_details()[0]['index'], x)",
+        "inp = interpreter.get_input_details()[0]",
+        "if inp['dtype'] != x.dtype:  # a full-integer file: q = clip(round(x / scale) + zero point), TFLite's way",
+        "    scale, zero = inp['quantization']",
+        "    lim = np.iinfo(inp['dtype'])",
+        "    x = np.clip(np.rint(x / scale) + zero, lim.min, lim.max).astype(inp['dtype'])",
+        "interpreter.set_tensor(inp['index'], x)",
         "interpreter.invoke()",
+        "out = interpreter.get_output_details()[0]",
+        "y = interpreter.get_tensor(out['index'])",
+        "if np.issubdtype(y.dtype, np.integer) and out['quantization'][0]:  # an integer output: back to float",
+        "    y = (y.astype(np.float32) - out['quantization'][1]) * out['quantization'][0]",
     ]
+    notes = [*notes, "an int8/uint8 input (a full-integer file) takes the float tensor quantised with the input's "
+             "scale and zero point, as the lines do; where ferry made the file from a contract that is exactly an "
+             "int8 image (its route says 'q = pixel - 128'), that is the uint8 pixels minus 128 in the contract's "
+             "colour order and layout, with no float step"]
     return NativeRecipe(runtime=RUNTIME, params=params, code="\n".join(lines), exact=True, notes=tuple(notes))
 
 
