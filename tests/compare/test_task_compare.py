@@ -478,3 +478,27 @@ def test_the_real_hand_landmarker_is_compared_as_tensors(tmp_path):
     report = check(src, [(src, "tflite")], images=photos)
     assert report.plan.task == "none" and "Identity[1, 63]" in report.plan.why
     assert report.passed and {o["name"] for o in report.targets[0].to_dict()["outputs"]} >= {"Identity", "Identity_3"}
+
+
+def test_quantised_probabilities_are_read_as_the_reference_reads_them():
+    """A softmax inside an int8 file returns quantised probabilities that sum to 0.996: read as the reference's
+    probabilities (a move of 0.005), not softmaxed again (which made it 0.48, a false FAIL). A real change of the
+    answer still fails, one by one and as a batch."""
+    ref = np.array([[0.97, 0.01, 0.01, 0.01]], np.float32)
+    q = (np.round(ref / (1 / 255)) * (1 / 255) - np.array([[0.004, 0, 0, 0.002]])).astype(np.float32)
+    assert abs(float(q.sum()) - 1) > 1e-3  # no longer a distribution by the 1e-3 test
+    wrong = np.array([[0.30, 0.66, 0.02, 0.01]], np.float32)
+    plan = pick_task("auto", {"p": ref})
+    for batch in (False, True):
+        acc = ClassifyAccumulator(plan, 0.5, prob_tol=0.25)
+        pairs = [({"p": ref}, {"p": q}), ({"p": ref.copy()}, {"p": q.copy()})]
+        oks = acc.add_batch([r for r, _ in pairs], [t for _, t in pairs]) if batch else [acc.add(r, t)
+                                                                                         for r, t in pairs]
+        res = acc.result()
+        assert all(oks) and res.passed and res.metrics["max_prob_delta"] < 0.01, (batch, res.metrics)
+        bad = ClassifyAccumulator(plan, 0.5, prob_tol=0.25)
+        if batch:
+            bad.add_batch([{"p": ref}, {"p": ref.copy()}], [{"p": q}, {"p": wrong}])
+        else:
+            bad.add({"p": ref}, {"p": wrong})
+        assert not bad.result().passed and bad.result().metrics["max_prob_delta"] > 0.6
