@@ -49,6 +49,7 @@ def test_ferry_json_records_the_calibration_and_the_convert_check_says_it_overla
     assert entry["calibration"]["sha256"] == [photo_digest(p) for p in calib]
     assert entry["accuracy"]["calibration_overlap"] == {"photos": 6, "of": 6}
     assert any("calibrated this int8 file" in n for n in entry["notes"])
+    assert any("calibrated on 6 photos" in n and "8 or more" in n for n in entry["notes"])  # RECOMMENDED_PHOTOS
 
 
 def test_check_counts_the_calibration_photos_among_its_own(int8_onnx, photos, tmp_path):

@@ -578,13 +578,13 @@ def _check_entries(entries: list[TargetEntry], source, contract: Preprocess, fil
             _record(entry, by_target[(entry.path, entry.runtime)])
     for entry in entries:  # the convert's own check runs on the calibration photos: said, in ferry.json too
         if entry.calibration and entry.accuracy is not None:
-            from ferry.quantize.calibration import overlap, overlap_note
+            from ferry.quantize.calibration import few_photos_note, overlap, overlap_note
 
             ov = overlap(entry.calibration, files)
             entry.accuracy["calibration_overlap"] = ov
-            note = overlap_note(ov)
-            if note and note not in entry.notes:
-                entry.notes.append(note)
+            for note in (overlap_note(ov), few_photos_note(int(entry.calibration.get("photos") or 0))):
+                if note and note not in entry.notes:
+                    entry.notes.append(note)
 
 
 def _record(entry: TargetEntry, t) -> None:
