@@ -43,28 +43,34 @@ def _dimmed(photos, tmp_path) -> list:
     return dim
 
 
+def _int8_input_is_one_over_128(folder, tool: str):
+    """The made file's int8 input has scale 1/128 and zero point -1, read back; its route (by `tool`) says so."""
+    import json
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    f = folder / "cnn.int8.tflite"
+    (inp,) = Interpreter(model_path=str(f)).get_input_details()
+    assert np.dtype(inp["dtype"]).name == "int8"
+    assert inp["quantization"][0] == pytest.approx(1 / 128, rel=1e-6) and inp["quantization"][1] == -1
+    route = next(t for t in json.loads((folder / "ferry.json").read_text())["targets"]
+                 if t["format"] == "tflite")["route"]
+    assert tool in route and "q = pixel - 128" in route, route
+    return f
+
+
 @pytest.mark.slow
 def test_made_int8_input_is_the_contract_and_checks(photos, tmp_path):
     """Calibration photos need not reach 0 and 255 (here dimmed to 40..215, so a calibrated input range would give
     another scale): the input's range is set to the contract's image of 0..255, read back from the file (scale
     1/128, zero point -1), and the file passes its check against torch."""
     import quant_models as qm
-    from ai_edge_litert.interpreter import Interpreter
 
     from ferry.check import check
 
     dim = _dimmed(photos, tmp_path)
     contract = {"mean": [127.0] * 3, "std": [128.0] * 3, "scale": 1.0, "size": [qm.HEIGHT, qm.WIDTH]}
-    folder = qm.made("pixels", qm.FACTORY, contract, "tflite", "int8", dim)
-    f = folder / "cnn.int8.tflite"
-    (inp,) = Interpreter(model_path=str(f)).get_input_details()
-    assert np.dtype(inp["dtype"]).name == "int8"
-    assert inp["quantization"][0] == pytest.approx(1 / 128, rel=1e-6) and inp["quantization"][1] == -1
-    import json
-
-    route = next(t for t in json.loads((folder / "ferry.json").read_text())["targets"]
-                 if t["format"] == "tflite")["route"]
-    assert "q = pixel - 128" in route, route
+    f = _int8_input_is_one_over_128(qm.made("pixels", qm.FACTORY, contract, "tflite", "int8", dim), "ai_edge_quantizer")
     row = check(qm.FACTORY, [f], dim, preprocess=contract).targets[0].to_dict()
     assert row["passed"], row["outputs"]
 
@@ -74,7 +80,6 @@ def test_keras_int8_input_is_the_contract_and_checks(photos, tmp_path):
     zero point -1 (the calibrated range alone would give 175/128/255 and another zero point), read back from the
     file, and the file passes its check in LiteRT and OpenVINO; ImageNet's per-channel std is no int8 image, so
     that file keeps a float32 input."""
-    import json
 
     import quant_models as qm
     import tf_models
@@ -85,14 +90,7 @@ def test_keras_int8_input_is_the_contract_and_checks(photos, tmp_path):
     keras = str(tf_models.tf_cnn() / "cnn.keras")
     dim = _dimmed(photos, tmp_path)
     contract = {"mean": [127.0] * 3, "std": [128.0] * 3, "scale": 1.0, "layout": "NHWC"}
-    folder = qm.made("keras-pixels", keras, contract, "tflite", "int8", dim)
-    f = folder / "cnn.int8.tflite"
-    (inp,) = Interpreter(model_path=str(f)).get_input_details()
-    assert np.dtype(inp["dtype"]).name == "int8"
-    assert inp["quantization"][0] == pytest.approx(1 / 128, rel=1e-6) and inp["quantization"][1] == -1
-    route = next(t for t in json.loads((folder / "ferry.json").read_text())["targets"]
-                 if t["format"] == "tflite")["route"]
-    assert "TFLiteConverter" in route and "q = pixel - 128" in route, route
+    f = _int8_input_is_one_over_128(qm.made("keras-pixels", keras, contract, "tflite", "int8", dim), "TFLiteConverter")
     rows = check(keras, [(f, "tflite"), (f, "openvino")], dim, preprocess=contract).targets
     assert [r.runtime for r in rows] == ["tflite", "openvino"]
     for r in rows:
