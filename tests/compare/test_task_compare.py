@@ -502,3 +502,16 @@ def test_quantised_probabilities_are_read_as_the_reference_reads_them():
         else:
             bad.add({"p": ref}, {"p": wrong})
         assert not bad.result().passed and bad.result().metrics["max_prob_delta"] > 0.6
+
+
+def test_decode_reads_the_target_as_the_reference():
+    """What the report draws: the target's quantised probabilities stay probabilities when the reference's are."""
+    from ferry.compare.task import decode
+
+    ref = np.array([[0.97, 0.01, 0.01, 0.01]], np.float32)
+    q = np.array([[0.965, 0.0118, 0.0118, 0.0078]], np.float32)  # sums to 0.996
+    plan = pick_task("auto", {"p": ref})
+    r = decode(plan, {"p": ref})
+    alone, like = decode(plan, {"p": q}), decode(plan, {"p": q}, like=r)
+    assert alone.softmaxed and alone.top(1)[0][1] < 0.5  # the double softmax the report drew
+    assert not like.softmaxed and like.top(1)[0] == (0, pytest.approx(0.965))

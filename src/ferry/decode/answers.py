@@ -54,9 +54,12 @@ def looks_like_probs(x: np.ndarray) -> bool:
     return bool(x.size and x.min() >= 0 and x.max() <= 1 and abs(float(x.sum()) - 1.0) < 1e-3)
 
 
-def decode_classify(out: np.ndarray) -> ClassAnswer:
+def decode_classify(out: np.ndarray, like: ClassAnswer | None = None) -> ClassAnswer:
+    """Probabilities from class scores: softmax unless they already are probabilities. `like`: the reference's
+    answer for the same photo, whose reading (probabilities or logits) the target follows: an int8 file's quantised
+    probabilities sum to 0.996 and would be softmaxed again (ferry.compare.task.classify)."""
     v = np.asarray(out, dtype=np.float64).reshape(-1)
-    if looks_like_probs(v):
+    if (not like.softmaxed) if like is not None else looks_like_probs(v):
         return ClassAnswer(v, softmaxed=False)
     return ClassAnswer(softmax(v), softmaxed=True)
 

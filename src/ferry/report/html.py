@@ -196,7 +196,7 @@ def _photos(result, plan, decode) -> list[str]:
         for t, outs in zip(loaded, s.targets, strict=False):
             figs = []
             if plan is not None and plan.task != "none" and set(plan.outputs) <= set(outs):
-                ans = decode(plan, outs, thr)
+                ans = decode(plan, outs, thr, like=ref_ans)
                 figs.append(pics.fig(lambda w, s=s, a=ans, t=t: draw_answer(s.view, a, labels, off, thr, _name(t), w),
                                      f"target: {_name(t)}"))
                 figs.append(pics.fig(lambda w, s=s, a=ans, r=ref_ans, t=t: diff_picture(

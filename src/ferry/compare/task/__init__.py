@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ferry.decode.answers import (
+    ClassAnswer,
     DetAnswer,
     class_axis,
     decode_classify,
@@ -394,13 +395,15 @@ def _anchor_rows(a: np.ndarray) -> np.ndarray:
     return a.reshape(-1, a.shape[-1])
 
 
-def decode(plan: TaskPlan, outs: dict[str, np.ndarray], threshold: float = 0.5):
-    """The answer one image's outputs give under `plan` (ClassAnswer, SegAnswer, DetAnswer, or None)."""
+def decode(plan: TaskPlan, outs: dict[str, np.ndarray], threshold: float = 0.5, like=None):
+    """The answer one image's outputs give under `plan` (ClassAnswer, SegAnswer, DetAnswer, or None). `like`: the
+    reference's answer for the same photo (a target's class scores are read as the reference's are)."""
+    like = like if isinstance(like, ClassAnswer) else None
     if plan.task == "classify" and plan.per_anchor:  # drawn: the ranking of the most confident anchor
         rows = _anchor_rows(outs[plan.roles["out"]])
-        return decode_classify(rows[int(np.nanargmax(rows.max(axis=1)))] if len(rows) else rows.reshape(-1))
+        return decode_classify(rows[int(np.nanargmax(rows.max(axis=1)))] if len(rows) else rows.reshape(-1), like)
     if plan.task == "classify":
-        return decode_classify(outs[plan.roles["out"]])
+        return decode_classify(outs[plan.roles["out"]], like)
     if plan.task == "segment":
         return decode_segment(outs[plan.roles["out"]], threshold)
     if plan.task == "detect":

@@ -6,6 +6,7 @@ import numpy as np
 
 from ferry.compare.task import PROB_TOL, Memo, _anchor_rows, _Base, _decoded
 from ferry.decode.answers import (
+    decode_classify,
     softmax,
 )
 
@@ -26,14 +27,11 @@ class ClassifyAccumulator(_Base):
         if self.plan.per_anchor:
             return self._add_anchors(ref[name], tgt[name])
         r = _decoded("classify", ref[name], 0.0, memo)
-        t = r if tgt[name] is ref[name] else _decoded("classify", tgt[name], 0.0, memo)
+        t = r if tgt[name] is ref[name] else decode_classify(tgt[name], like=r)  # read as the reference (_rows)
         if r.probs.shape != t.probs.shape:
             raise ValueError(f"{t.probs.size} classes where the reference has {r.probs.size}")
         rp = r.probs.reshape(1, -1)
         tp = rp if t is r else t.probs.reshape(1, -1)
-        if t is not r and t.softmaxed != r.softmaxed:  # the reference's reading decides (see _rows)
-            raw = np.asarray(tgt[name], np.float64).reshape(1, -1)
-            tp = softmax(raw, axis=1) if r.softmaxed else raw
         return bool(self._tally(rp, self._top(rp), tp, self._top(tp))[0])
 
     def _add_anchors(self, ref: np.ndarray, tgt: np.ndarray) -> bool:
