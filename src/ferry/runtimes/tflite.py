@@ -284,7 +284,8 @@ def native(preprocess: Preprocess) -> NativeRecipe:
     lines, params, notes = numpy_preprocess(preprocess)
     lines += [
         "inp = interpreter.get_input_details()[0]",
-        "if inp['dtype'] != x.dtype:  # a full-integer file: q = clip(round(x / scale) + zero point), TFLite's way",
+        "if np.issubdtype(inp['dtype'], np.integer) and x.dtype != inp['dtype']:  # full integer: TFLite's way, "
+        "q = clip(round(x / scale) + zero point)",
         "    scale, zero = inp['quantization']",
         "    lim = np.iinfo(inp['dtype'])",
         "    x = np.clip(np.rint(x / scale) + zero, lim.min, lim.max).astype(inp['dtype'])",
