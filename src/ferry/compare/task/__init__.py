@@ -32,6 +32,7 @@ from ferry.decode.answers import (
     class_axis,
     decode_classify,
     decode_segment,
+    looks_like_probs,
     nms,
 )
 from ferry.errors import FerryError
@@ -102,12 +103,6 @@ def _classify_fits(a: np.ndarray) -> bool:
     return len(core) == 1 and core[0] >= 2 and (len(s) == 1 or s[1:] == [1] * (len(s) - 1))
 
 
-def _is_softmax(a: np.ndarray) -> bool:
-    """One photo's vector is a probability distribution: every value in [0, 1] and the sum 1 (to float32 rounding)."""
-    v = np.asarray(a, np.float64).ravel()
-    return v.size >= 2 and bool(np.all(np.isfinite(v))) and v.min() >= 0 and v.max() <= 1 and abs(v.sum() - 1) < 1e-3
-
-
 def _vector_heads(outs: dict[str, np.ndarray]) -> TaskPlan | None:
     """Under auto, a model whose per-photo vectors are not alone: which (if any) holds class scores.
 
@@ -123,7 +118,7 @@ def _vector_heads(outs: dict[str, np.ndarray]) -> TaskPlan | None:
     if not vectors or (len(vectors) == 1 and not scalars):
         return None
     shapes = ", ".join(f"{n}{list(np.asarray(outs[n]).shape)}" for n in vectors + scalars)
-    soft = [n for n in vectors if _is_softmax(outs[n])]
+    soft = [n for n in vectors if looks_like_probs(np.asarray(outs[n], np.float64).ravel())]
     if soft:
         name = soft[0]
         return TaskPlan("classify", f"auto: rule softmax-head: {name} {list(np.asarray(outs[name]).shape)} is a "
