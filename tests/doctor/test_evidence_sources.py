@@ -266,3 +266,68 @@ def test_a_keras_rescaling_layer_first_states_the_range(tmp_path):
     gain, offset = d.best.affine()
     assert np.allclose(gain, 1.0) and np.allclose(offset, 0.0), d.name
     assert d.sure["range"] and d.best.layout == "NHWC"
+
+
+def _ir_with_mean_scale(onnx_path: Path, dest: Path, mean=None, scale=None) -> Path:
+    """An OpenVINO IR as Model Optimizer's --mean_values/--scale_values (PrePostProcessor mean/scale) make it."""
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+
+    ir = ov.convert_model(str(onnx_path))
+    if mean is not None:
+        ppp = PrePostProcessor(ir)
+        ppp.input().tensor().set_layout(ov.Layout("NCHW"))
+        ppp.input().preprocess().mean(mean).scale(scale)
+        ir = ppp.build()
+    ov.save_model(ir, str(dest))
+    return dest
+
+
+def test_an_openvino_ir_that_subtracts_pixel_means_states_the_range(tmp_path):
+    """OpenVINO fuses the IR's 1/std into the first convolution and keeps only `Subtract [123.7, 116.3, 103.5]`
+    at its front: a mean of 0..255 pixels, so the file takes raw pixels. Without the ops nothing is stated."""
+    import torch_models
+
+    onnx_path = _export(torch_models.classifier(), tmp_path / "plain.onnx")
+    normalising = _ir_with_mean_scale(onnx_path, tmp_path / "mo.xml", [123.675, 116.28, 103.53],
+                                      [58.395, 57.12, 57.375])
+    import openvino as ov
+
+    fronts = [op.get_type_name() for op in ov.Core().read_model(str(normalising)).get_ordered_ops()
+              if op.get_type_name() in ("Subtract", "Add", "Multiply", "Divide")][:2]
+    assert fronts[0] in ("Subtract", "Add"), fronts  # the gain went into the convolution: only the mean is left
+    photos = [PHOTOS / n for n in NAMES]
+    d = diagnose(normalising, photos, preprocess="imagenet")
+    assert any("subtracts a mean of 114.5" in s.source for s in d.stated), [s.source for s in d.stated]
+    gain, offset = d.best.affine()
+    assert np.allclose(gain, 1.0) and np.allclose(offset, 0.0), d.name
+    assert d.sure["range"] and not d.sure["color"]
+
+    bare = diagnose(_ir_with_mean_scale(onnx_path, tmp_path / "bare.xml"), photos, preprocess="imagenet")
+    assert not any("normalises" in s.source for s in bare.stated)
+    assert not bare.sure["range"]
+
+
+@pytest.mark.parametrize(("mean", "scale"), [(127.5, 1.0), (0.45, 1 / 255), (5.0, None), (-127.5, None)])
+def test_a_lone_mean_subtraction_states_the_range_by_the_means_size(tmp_path, mean, scale):
+    """x - 127.5 is a mean of 0..255 pixels, x - 0.45 of 0..1 values; x - 5 and x + 127.5 are no photo's mean."""
+    import torch
+    import torch_models
+
+    class Centred(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch_models.classifier()
+
+        def forward(self, x):
+            return self.net(x - mean)
+
+    m = load(_export(Centred().eval(), tmp_path / "centred.onnx"))
+    from ferry.doctor.stated import stated
+
+    found = [s for s in stated(m) if "normalises" in s.source]
+    if scale is None:
+        assert not found, found[0].source
+    else:
+        assert len(found) == 1 and found[0].covers == {"range"}
+        assert found[0].preprocess.scale == pytest.approx(scale)

@@ -6,9 +6,14 @@ BatchNorm evidence disagrees. Sources, strongest first:
   OpenVINO Model API `model_info`, TFLite's: the whole contract;
 - a timm or Hugging Face config beside the file (`preprocessor_config.json`, a `config.json` holding a
   `pretrained_cfg`): range, colour order and resize;
-- normalisation in the graph's first ops (ONNX: Mul/Div/Sub/Add with constants on the image input; Keras:
-  a Rescaling or Normalization layer first): the model normalises itself, so it wants pixel values, 0..255 or 0..1
-  by the size of the gain it applies. Only the range is settled: the ops say nothing about colour order.
+- normalisation in the graph's first ops (ONNX and OpenVINO IR: Mul/Div/Sub/Add with constants on the image
+  input; Keras: a Rescaling or Normalization layer first): the model normalises itself, so it wants pixel values,
+  0..255 or 0..1 by the size of the gain it applies, or of the mean it subtracts where a converter fused the gain
+  into the first convolution. Only the range is settled: the ops say nothing about colour order (a file made for
+  BGR may hold RGB-ordered means: PaddleOCR's do).
+
+Not read: TFLite graph fronts (TFLiteConverter folds a Keras Rescaling into the first convolution's weights and
+bias, leaving no op to read, measured with TensorFlow 2.x on a Rescaling -> Conv2D model).
 """
 
 from __future__ import annotations
@@ -90,12 +95,66 @@ def _pixel_range(gain: float, what: str) -> Stated | None:
 
 
 def _graph_front(model: Model) -> Stated | None:
-    from ferry.formats import KERAS, ONNX
+    from ferry.formats import KERAS, ONNX, OPENVINO
 
     if model.format == ONNX:
         return _onnx_front(model)
+    if model.format == OPENVINO:
+        return _openvino_front(model)
     if model.format == KERAS:
         return _keras_front(model)
+    return None
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One elementwise op met walking forward from the image input: `const` is its other (constant) operand;
+    `const_first` when the constant is the left operand (c - x, c / x)."""
+
+    op: str  # "Mul", "Div", "Sub", "Add"
+    const: np.ndarray
+    const_first: bool
+
+
+def _front_statement(steps: list[_Step]) -> Stated | None:
+    """What a chain of constant arithmetic at the graph's front says about the input range.
+
+    A gain (Mul/Div) says it by its size (_pixel_range). A mean subtraction alone says it by the mean's size: a
+    converter that fuses the scale into the first convolution leaves only the subtraction (OpenVINO does so with
+    PrePostProcessor's or Model Optimizer's mean/scale values: `Subtract [123.7, 116.3, 103.5]` before the
+    convolution, the 1/std inside its weights), and a photo's channel means are mid-range whatever the scale, so
+    means of 50..205 are subtracted from 0..255 pixels and means of 0.2..0.8 from 0..1 values."""
+    gain, offset, arith = 1.0, 0.0, []
+    for st in steps:
+        value = st.const.astype(np.float64)
+        if value.size == 0 or not np.all(np.isfinite(value)):
+            break
+        v = float(np.mean(value))
+        if st.op == "Mul":
+            gain, offset = gain * v, offset * v
+        elif st.op == "Div":
+            if np.any(value == 0) or st.const_first:  # c / x is no normalisation
+                break
+            gain, offset = gain / v, offset / v
+        elif st.op == "Sub":
+            gain, offset = (-gain, v - offset) if st.const_first else (gain, offset - v)
+        elif st.op == "Add":
+            offset += v
+        arith.append(st.op)
+    if not arith:
+        return None
+    what = f"the graph normalises its input first ({', '.join(arith)})"
+    if any(op in ("Mul", "Div") for op in arith):
+        return _pixel_range(gain, what)
+    if gain < 0:
+        return None  # c - x: an inversion, not a mean
+    mean = -offset  # the graph computes x - mean
+    if 50 <= mean <= 205:
+        return Stated(Preprocess(scale=1.0), f"{what}: it subtracts a mean of {mean:.4g}, a mean of 0..255 pixels",
+                      frozenset({"range"}))
+    if 0.2 <= mean <= 0.8:
+        return Stated(Preprocess(scale=1 / 255), f"{what}: it subtracts a mean of {mean:.4g}, a mean of 0..1 values",
+                      frozenset({"range"}))
     return None
 
 
@@ -112,8 +171,7 @@ def _onnx_front(model: Model) -> Stated | None:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
     name = model.image_input.name
-    gain = 1.0
-    arith = []
+    steps: list[_Step] = []
     for _ in range(8):
         nodes = consumers.get(name, [])
         if len(nodes) != 1:
@@ -127,22 +185,51 @@ def _onnx_front(model: Model) -> Stated | None:
         other = n.input[1] if n.input[0] == name else n.input[0]
         if other not in consts:
             break
-        value = consts[other].astype(np.float64)
-        if value.size == 0 or not np.all(np.isfinite(value)):
-            break
-        if n.op_type == "Mul":
-            gain *= float(np.mean(value))
-        elif n.op_type == "Div":
-            if np.any(value == 0) or n.input[0] == other:  # c / x is no normalisation
-                break
-            gain /= float(np.mean(value))
-        elif n.op_type == "Sub" and n.input[0] == other:
-            gain = -gain
-        arith.append(n.op_type)
+        steps.append(_Step(n.op_type, consts[other], n.input[0] == other))
         name = n.output[0]
-    if not arith or arith == ["Sub"] or arith == ["Add"]:
-        return None  # no gain applied: a lone mean subtraction says nothing about the range here
-    return _pixel_range(gain, f"the graph normalises its input first ({', '.join(arith)})")
+    return _front_statement(steps)
+
+
+_OV_OPS = {"Multiply": "Mul", "Divide": "Div", "Subtract": "Sub", "Add": "Add"}
+_OV_PASS = ("Convert", "Transpose", "Gather")  # Gather: a channel reversal (reverse_input_channels) leaves the range
+
+
+def _ov_constant(output) -> np.ndarray | None:
+    node = output.get_node()
+    if node.get_type_name() == "Convert":  # a compressed (float16) constant decompressed at load
+        node = node.input_value(0).get_node()
+    return np.asarray(node.get_data()) if node.get_type_name() == "Constant" else None
+
+
+def _openvino_front(model: Model) -> Stated | None:
+    """The IR's first ops after the image Parameter, read with OpenVINO's own graph API."""
+    import openvino as ov
+
+    ir = ov.Core().read_model(str(model.path))
+    params = [p for p in ir.get_parameters() if model.image_input.name in p.output(0).get_names()]
+    if not params and len(ir.get_parameters()) == 1:
+        params = list(ir.get_parameters())
+    if len(params) != 1:
+        return None
+    out = params[0].output(0)
+    steps: list[_Step] = []
+    for _ in range(8):
+        targets = list(out.get_target_inputs())
+        if len(targets) != 1:
+            break
+        node, port = targets[0].get_node(), targets[0].get_index()
+        kind = node.get_type_name()
+        if kind in _OV_PASS and port == 0:
+            out = node.output(0)
+            continue
+        if kind not in _OV_OPS or node.get_input_size() != 2:
+            break
+        value = _ov_constant(node.input_value(1 - port))
+        if value is None:
+            break
+        steps.append(_Step(_OV_OPS[kind], value, port == 1))
+        out = node.output(0)
+    return _front_statement(steps)
 
 
 def _keras_front(model: Model) -> Stated | None:
