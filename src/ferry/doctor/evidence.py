@@ -73,8 +73,11 @@ def separation(y: np.ndarray, y_flip: np.ndarray) -> float:
     b = _mirror(y_flip).reshape(len(y), -1).astype(np.float64)
     if len(a) < 2:
         return 0.0
-    within = np.linalg.norm(a - b, axis=1).mean()
-    d = np.linalg.norm(a[:, None] - a[None], axis=2)
+    within = np.sqrt(np.einsum("ij,ij->i", a - b, a - b)).mean()
+    # Pairwise distances from the Gram matrix: the (N, N, D) difference tensor took 3 s per candidate on ddddocr's
+    # OCR output (10 photos x 1.6 M values), 90% of a label-free diagnosis.
+    sq = np.einsum("ij,ij->i", a, a)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * (a @ a.T), 0.0))
     between = d[np.triu_indices(len(a), 1)].mean()
     return float(1 - within / between) if between > 0 else 0.0
 
