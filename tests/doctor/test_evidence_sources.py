@@ -331,3 +331,29 @@ def test_a_lone_mean_subtraction_states_the_range_by_the_means_size(tmp_path, me
     else:
         assert len(found) == 1 and found[0].covers == {"range"}
         assert found[0].preprocess.scale == pytest.approx(scale)
+
+
+@pytest.mark.parametrize(("to_rgb", "color"), [(False, "BGR"), (True, "RGB")])
+def test_an_mmdeploy_pipeline_beside_the_file_states_range_and_colour(yolo_like, tmp_path, to_rgb, color):
+    """MMDeploy's pipeline.json beside end2end.onnx: Normalize mean/std on 0..255 pixels and to_rgb settle range
+    and colour (BGR when to_rgb is false: the SDK decodes with OpenCV); resize stays open (its keep-ratio resize pads
+    one side). A pipeline.json that is not MMDeploy's states nothing."""
+    sys.path.insert(0, str(ROOT / "tests" / "preprocess"))
+    from test_importers import mmdeploy_pipeline
+
+    _, plain = yolo_like
+    folder = tmp_path / "mm"
+    folder.mkdir()
+    model = folder / "end2end.onnx"
+    model.write_bytes(plain.read_bytes())
+    (folder / "pipeline.json").write_text(json.dumps(mmdeploy_pipeline(to_rgb=to_rgb, mean=[103.53, 116.28, 123.675],
+                                                                       std=[57.375, 57.12, 58.395])))
+    d = diagnose(model, [PHOTOS / n for n in NAMES], preprocess="unit")
+    assert any("MMDeploy" in s.source for s in d.stated), [s.source for s in d.stated]
+    gain, offset = d.best.affine()
+    assert d.best.color == color and np.allclose(gain, 1 / np.array([57.375, 57.12, 58.395]))
+    assert np.allclose(offset, -np.array([103.53, 116.28, 123.675]) * gain), d.name
+    assert d.sure["range"] and d.sure["color"] and not d.sure["resize"] and "pipeline.json" in d.why["color"]
+    (folder / "pipeline.json").write_text(json.dumps({"pipeline": {"steps": ["not", "mmdeploy"]}}))
+    other = diagnose(model, [PHOTOS / n for n in NAMES], preprocess="unit")
+    assert not other.stated and not other.sure["range"] and not other.sure["color"]

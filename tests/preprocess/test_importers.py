@@ -18,6 +18,7 @@ from ferry.preprocess.importers import (
     from_caffe_mean_binaryproto,
     from_hf,
     from_keras,
+    from_mmdeploy,
     from_omz_accuracy_check,
     from_openvino_rt_info,
     from_timm,
@@ -855,3 +856,53 @@ def test_ultralytics_metadata_states_rgb_unit_letterbox_114_at_imgsz():
         from_ultralytics({"author": "someone"})
     with pytest.raises(ContractError, match="imgsz"):
         from_ultralytics({"author": "Ultralytics", "imgsz": "[640, "})
+
+
+# ---- MMDeploy pipeline.json ------------------------------------------------------------------------------------
+def mmdeploy_pipeline(to_rgb=True, mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375), gray=False) -> dict:
+    """The shape `tools/deploy.py --dump-info` writes for an mmdet 3.x detector (export_info.get_pipeline and
+    object_detection.get_preprocess: Normalize from data_preprocessor, Pad and DefaultFormatBundle inserted)."""
+    load = {"type": "LoadImageFromFile", "backend_args": None}
+    if gray:
+        load["color_type"] = "grayscale"
+    norm = {"type": "Normalize", "to_rgb": to_rgb, "mean": list(mean), "std": list(std)}
+    if to_rgb is None:
+        del norm["to_rgb"]
+    return {"pipeline": {"input": ["img"], "output": ["post_output"], "tasks": [
+        {"type": "Task", "module": "Transform", "name": "Preprocess", "input": ["img"], "output": ["prep_output"],
+         "transforms": [load, {"type": "Resize", "keep_ratio": True, "size": [1333, 800]}, norm,
+                        {"type": "Pad", "size_divisor": 32}, {"type": "DefaultFormatBundle"},
+                        {"type": "Collect", "meta_keys": ["img_shape", "scale_factor"], "keys": ["img"]}]},
+        {"name": "retinanet", "type": "Task", "module": "Net", "input": ["prep_output"], "output": ["infer_output"],
+         "input_map": {"img": "input"}},
+        {"type": "Task", "module": "mmdet", "name": "postprocess", "component": "ResizeBBox", "params": {},
+         "output": ["post_output"], "input": ["prep_output", "infer_output"]}]}}
+
+
+def test_mmdeploy_pipeline_json_is_rgb_imagenet_on_pixels(tmp_path):
+    path = tmp_path / "pipeline.json"
+    path.write_text(json.dumps(mmdeploy_pipeline()))
+    imp = from_mmdeploy(path)
+    pp = imp.preprocess
+    assert pp.color == "RGB" and pp.scale == 1.0 and pp.layout == "NCHW"
+    assert pp.mean == pytest.approx((123.675, 116.28, 103.53)) and pp.std == pytest.approx((58.395, 57.12, 57.375))
+    assert any("Pad" in n for n in imp.notes) and any("Resize" in n for n in imp.notes)
+
+
+@pytest.mark.parametrize(("to_rgb", "color"), [(False, "BGR"), (None, "RGB"), (True, "RGB")])
+def test_mmdeploy_to_rgb_defaults_to_true_as_the_sdk_does(to_rgb, color):
+    assert from_mmdeploy(mmdeploy_pipeline(to_rgb=to_rgb)).preprocess.color == color
+
+
+def test_mmdeploy_grayscale_and_bad_pipelines():
+    pp = from_mmdeploy(mmdeploy_pipeline(mean=[127.5], std=[127.5], gray=True)).preprocess
+    assert pp.color == "GRAY" and pp.mean == pytest.approx((127.5,))
+    for bad, words in (({"pipeline": {}}, "pipeline.tasks"), ({"tasks": []}, "pipeline"),
+                       ({"pipeline": {"tasks": [{"module": "Net"}]}}, "no Transform task"), ("{nope", "JSON")):
+        with pytest.raises(ContractError, match=words):
+            from_mmdeploy(bad)
+    cfg = mmdeploy_pipeline()
+    cfg["pipeline"]["tasks"][0]["transforms"][2]["std"] = [0, 1, 1]
+    with pytest.raises(ContractError, match="Normalize.std"):
+        from_mmdeploy(cfg)
+    assert import_contract("mmdeploy", mmdeploy_pipeline()).preprocess.color == "RGB"

@@ -428,7 +428,18 @@ def _within_statements(cands: list[Candidate], statements: list[Stated]) -> list
                      and all(agrees(q, c.preprocess, s.preprocess, 0.001) for q in ("range", "color"))), None)
         return f"{same.name}, stated by {s.source}" if same else f"the contract stated by {s.source}"
 
-    out = [Candidate(stated_name(s), s.preprocess, "stated") for s in statements if s.covers >= {"range", "color"}]
+    def placed(s: Stated) -> Preprocess:
+        """A statement's contract in the geometry the candidates share where it does not state its own (an
+        MMDeploy pipeline states range and colour only: the size and resize are the model's)."""
+        like = cands[0].preprocess if cands else s.preprocess
+        pp = s.preprocess
+        if "resize" not in s.covers:
+            pp = pp.replace(size=like.size, resize=like.resize)
+        if "layout" not in s.covers:
+            pp = pp.replace(layout=like.layout)
+        return pp.replace(**{k: v for k, v in geometry.items() if v is not None})
+
+    out = [Candidate(stated_name(s), placed(s), "stated") for s in statements if s.covers >= {"range", "color"}]
     for c in cands:
         pp = c.preprocess.replace(**{k: v for k, v in geometry.items() if v is not None})
         if all(agrees(q, pp, s.preprocess, 0.001) for s in statements for q in s.covers if q in ("range", "color")):
