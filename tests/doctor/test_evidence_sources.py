@@ -357,3 +357,28 @@ def test_an_mmdeploy_pipeline_beside_the_file_states_range_and_colour(yolo_like,
     (folder / "pipeline.json").write_text(json.dumps({"pipeline": {"steps": ["not", "mmdeploy"]}}))
     other = diagnose(model, [PHOTOS / n for n in NAMES], preprocess="unit")
     assert not other.stated and not other.sure["range"] and not other.sure["color"]
+
+
+def test_a_paddle_inference_yml_beside_the_file_states_what_it_says(yolo_like, tmp_path):
+    """PaddleOCR's inference.yml (DecodeImage BGR, NormalizeImage) settles range and colour; PaddleDetection's
+    infer_cfg.yml, which has no DecodeImage step, the range only."""
+    sys.path.insert(0, str(ROOT / "tests" / "preprocess"))
+    from test_importers import PPDET_INFER_CFG_YML, PPOCR_DET_INFERENCE_YML
+
+    _, plain = yolo_like
+    photos = [PHOTOS / n for n in NAMES]
+    for name, text, colour in (("inference.yml", PPOCR_DET_INFERENCE_YML, True),
+                               ("infer_cfg.yml", PPDET_INFER_CFG_YML, False)):
+        folder = tmp_path / name.split(".")[0]
+        folder.mkdir()
+        model = folder / "inference.onnx"
+        model.write_bytes(plain.read_bytes())
+        (folder / name).write_text(text)
+        d = diagnose(model, photos, preprocess="raw")
+        assert any("PaddlePaddle" in s.source for s in d.stated), [s.source for s in d.stated]
+        gain, offset = d.best.affine()
+        assert np.allclose(gain, 1 / 255 / np.array([0.229, 0.224, 0.225])), d.name
+        assert np.allclose(offset, -np.array([0.485, 0.456, 0.406]) / np.array([0.229, 0.224, 0.225])), d.name
+        assert d.sure["range"] and d.sure["color"] == colour, (name, d.why)
+        if colour:
+            assert d.best.color == "BGR"

@@ -21,6 +21,7 @@ from ferry.preprocess.importers import (
     from_mmdeploy,
     from_omz_accuracy_check,
     from_openvino_rt_info,
+    from_paddle,
     from_timm,
     import_contract,
     to_openvino_rt_info,
@@ -906,3 +907,77 @@ def test_mmdeploy_grayscale_and_bad_pipelines():
     with pytest.raises(ContractError, match="Normalize.std"):
         from_mmdeploy(cfg)
     assert import_contract("mmdeploy", mmdeploy_pipeline()).preprocess.color == "RGB"
+
+
+# ---- PaddlePaddle inference.yml / infer_cfg.yml -----------------------------------------------------------------
+PPOCR_DET_INFERENCE_YML = """Global:
+  model_name: PP-OCRv4_mobile_det
+PreProcess:
+  transform_ops:
+  - DecodeImage:
+      channel_first: false
+      img_mode: BGR
+  - DetLabelEncode: null
+  - DetResizeForTest:
+      limit_side_len: 960
+      limit_type: max
+  - NormalizeImage:
+      mean: [0.485, 0.456, 0.406]
+      order: hwc
+      scale: 1./255.
+      std: [0.229, 0.224, 0.225]
+  - ToCHWImage: null
+  - KeepKeys:
+      keep_keys: [image, shape, polys, ignore_tags]
+PostProcess:
+  name: DBPostProcess
+  thresh: 0.3
+"""
+
+PPDET_INFER_CFG_YML = """mode: paddle
+draw_threshold: 0.5
+metric: COCO
+arch: PicoDet
+Preprocess:
+- interp: 2
+  keep_ratio: false
+  target_size: [800, 608]
+  type: Resize
+- is_scale: true
+  mean: [0.485, 0.456, 0.406]
+  std: [0.229, 0.224, 0.225]
+  type: NormalizeImage
+- type: Permute
+label_list: [Text, Title, Figure]
+"""
+
+
+def test_paddleocr_inference_yml_is_bgr_with_imagenet_numbers(tmp_path):
+    """PP-OCR det's exported inference.yml: BGR decode, ImageNet's RGB-order numbers on the BGR channels, scale
+    written as the string "1./255."."""
+    path = tmp_path / "inference.yml"
+    path.write_text(PPOCR_DET_INFERENCE_YML)
+    imp = from_paddle(path)
+    pp = imp.preprocess
+    assert pp.color == "BGR" and pp.scale == pytest.approx(1 / 255) and pp.layout == "NCHW"
+    assert pp.mean == pytest.approx((0.485, 0.456, 0.406)) and pp.std == pytest.approx((0.229, 0.224, 0.225))
+    assert any("DetResizeForTest" in n for n in imp.notes)
+
+
+def test_paddle_configs_other_layouts_and_defaults():
+    det = from_paddle(PPDET_INFER_CFG_YML)
+    assert det.preprocess.scale == pytest.approx(1 / 255) and any("DecodeImage" in n for n in det.notes)
+    cls = from_paddle({"PreProcess": {"transform_ops": [{"DecodeImage": {"to_rgb": True}}, {"ResizeImage": {}},
+                                                        {"NormalizeImage": {"scale": 0.00392157}}]}})
+    assert cls.preprocess.color == "RGB" and cls.preprocess.mean == pytest.approx((0.485, 0.456, 0.406))
+    rec = from_paddle({"PreProcess": {"transform_ops": [{"DecodeImage": {"img_mode": "GRAY"}},
+                                                        {"NormalizeImage": {"scale": "1/255", "mean": [0.5, 0.5, 0.5],
+                                                                            "std": [0.5, 0.5, 0.5]}}]}})
+    assert rec.preprocess.color == "GRAY" and rec.preprocess.affine()[1] == pytest.approx((-1.0,))
+    raw = from_paddle({"Preprocess": [{"type": "NormalizeImage", "is_scale": False, "norm_type": "none"}]})
+    assert raw.preprocess.keeps_values()
+    for bad, words in (({"Global": {}}, "not a PaddlePaddle"), ("a: [", "YAML"),
+                       ({"PreProcess": {"transform_ops": [{"NormalizeImage": {"scale": "1/0"}}]}}, "scale"),
+                       ({"PreProcess": {"transform_ops": [{"DecodeImage": {"img_mode": "HSV"}}]}}, "img_mode")):
+        with pytest.raises(ContractError, match=words):
+            from_paddle(bad)

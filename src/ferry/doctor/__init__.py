@@ -440,9 +440,17 @@ def _within_statements(cands: list[Candidate], statements: list[Stated]) -> list
         return pp.replace(**{k: v for k, v in geometry.items() if v is not None})
 
     out = [Candidate(stated_name(s), placed(s), "stated") for s in statements if s.covers >= {"range", "color"}]
+    def agrees_with(pp: Preprocess, s: Stated, q: str) -> bool:
+        """A statement of the range alone holds its per-channel numbers in some order it does not state (a
+        PaddleDetection infer_cfg.yml): the numbers on either colour order agree with it."""
+        if agrees(q, pp, s.preprocess, 0.001):
+            return True
+        swapped = s.preprocess.replace(color={"RGB": "BGR", "BGR": "RGB"}.get(s.preprocess.color, s.preprocess.color))
+        return q == "range" and "color" not in s.covers and agrees(q, pp, swapped, 0.001)
+
     for c in cands:
         pp = c.preprocess.replace(**{k: v for k, v in geometry.items() if v is not None})
-        if all(agrees(q, pp, s.preprocess, 0.001) for s in statements for q in s.covers if q in ("range", "color")):
+        if all(agrees_with(pp, s, q) for s in statements for q in s.covers if q in ("range", "color")):
             if not any(pp.same_function(o.preprocess) for o in out):
                 out.append(Candidate(c.name, pp, c.origin))
     return out or cands

@@ -7,6 +7,8 @@ BatchNorm evidence disagrees. Sources, strongest first:
 - a timm or Hugging Face config beside the file (`preprocessor_config.json`, a `config.json` holding a
   `pretrained_cfg`): range, colour order and resize; MMDeploy's SDK `pipeline.json` (written beside end2end.onnx
   by `tools/deploy.py --dump-info`): range and colour order (its keep-ratio resize pads one side: not ferry's);
+  PaddlePaddle's `inference.yml` (PaddleOCR, PaddleClas, PaddleX) or `infer_cfg.yml` (PaddleDetection): the range,
+  and the colour order where a DecodeImage step states it;
 - normalisation in the graph's first ops (ONNX and OpenVINO IR: Mul/Div/Sub/Add with constants on the image
   input; Keras: a Rescaling or Normalization layer first): the model normalises itself, so it wants pixel values,
   0..255 or 0..1 by the size of the gain it applies, or of the mean it subtracts where a converter fused the gain
@@ -64,6 +66,7 @@ def stated(model: Model) -> list[Stated]:
 
 def _config_beside(model: Model) -> Stated | None:
     from ferry.preprocess.importers import from_hf, from_mmdeploy, from_timm
+    from ferry.preprocess.importers.paddle import paddle_config
 
     folder = Path(model.path).parent if Path(model.path).is_file() else Path(model.path)
     hf = folder / "preprocessor_config.json"
@@ -75,6 +78,12 @@ def _config_beside(model: Model) -> Stated | None:
     if mm.is_file():
         imp = from_mmdeploy(mm)  # not MMDeploy's: ContractError, no statement (stated() catches it)
         return Stated(imp.preprocess, f"{mm.name} beside the model (MMDeploy SDK)", frozenset({"range", "color"}))
+    for name in ("inference.yml", "infer_cfg.yml"):
+        paddle = folder / name
+        if paddle.is_file():
+            imp, colour = paddle_config(paddle)
+            return Stated(imp.preprocess, f"{paddle.name} beside the model (PaddlePaddle)",
+                          frozenset({"range", "color"} if colour else {"range"}))
     cfg = folder / "config.json"
     if cfg.is_file() and cfg.stat().st_size < 10_000_000:
         data = json.loads(cfg.read_text())

@@ -2,8 +2,9 @@
 
 Users rarely know their model's preprocessing by heart, but the project they got the model from recorded it:
 timm's `pretrained_cfg`, a Hugging Face `preprocessor_config.json`, a Keras application's `preprocess_input`
-mode, an Open Model Zoo `accuracy-check.yml`, MMDeploy's `pipeline.json`, the OpenVINO Model API
-`rt_info['model_info']` of an IR, or a Caffe `mean.binaryproto`. Each importer returns an `Imported`:
+mode, an Open Model Zoo `accuracy-check.yml`, MMDeploy's `pipeline.json`, a PaddlePaddle `inference.yml`, the
+OpenVINO Model API `rt_info['model_info']` of an IR, or a Caffe `mean.binaryproto`. Each importer returns an
+`Imported`:
 
     Imported(preprocess=Preprocess(...), notes=["...", ...], source="...")
 
@@ -13,8 +14,8 @@ means the translation is exact. Bad input raises `ContractError` with one line n
 no KeyError or TypeError escapes.
 
 The semantics of each source were read from that project's own code (named in each importer's docstring),
-not from its documentation alone. One module per source (timm, hf, keras, omz, openvino, caffe, ultralytics, mmdeploy),
-the shared validation in `_common`.
+not from its documentation alone. One module per source (timm, hf, keras, omz, openvino, caffe, ultralytics,
+mmdeploy, paddle), the shared validation in `_common`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ferry.preprocess.importers.keras import from_keras
 from ferry.preprocess.importers.mmdeploy import from_mmdeploy
 from ferry.preprocess.importers.omz import from_omz_accuracy_check
 from ferry.preprocess.importers.openvino import from_openvino_rt_info, to_openvino_rt_info
+from ferry.preprocess.importers.paddle import from_paddle
 from ferry.preprocess.importers.timm import from_timm
 from ferry.preprocess.importers.ultralytics import from_ultralytics, ultralytics_names
 
@@ -43,6 +45,7 @@ __all__ = [
     "from_mmdeploy",
     "from_omz_accuracy_check",
     "from_openvino_rt_info",
+    "from_paddle",
     "from_timm",
     "from_ultralytics",
     "import_contract",
@@ -62,12 +65,13 @@ IMPORTERS: dict[str, Callable[..., Imported]] = {
     "caffe": from_caffe_mean_binaryproto,
     "ultralytics": from_ultralytics,
     "mmdeploy": from_mmdeploy,
+    "paddle": from_paddle,
 }
 
 
 def import_contract(kind: str, source: Any, **options: Any) -> Imported:
-    """Import by the source's name: timm, hf, keras, omz, openvino, caffe, ultralytics or mmdeploy (options go to
-    that importer)."""
+    """Import by the source's name: timm, hf, keras, omz, openvino, caffe, ultralytics, mmdeploy or paddle (options
+    go to that importer)."""
     if not isinstance(kind, str) or kind.lower() not in IMPORTERS:
         raise ContractError(f"unknown importer {_short(kind)}; the importers are {', '.join(IMPORTERS)}")
     importer = IMPORTERS[kind.lower()]
