@@ -93,3 +93,38 @@ def test_onnxruntime_missing_kernel_names_op_and_node(tmp_path):
 def test_unknown_failure_is_still_one_line():
     err = explain(ValueError("Traceback (most recent call last):\n  File x\nboom: it broke\nmore"), "tf2onnx", "m.pb")
     assert str(err) == "m.pb: tf2onnx failed: ValueError: boom: it broke" and err.op is None
+
+
+def test_sparse_tflite_weights_are_named_and_the_remedy_is_true(tmp_path):
+    """A TFLite file with sparse weights (DENSIFY ops, as MediaPipe's pose detector has): tf2onnx fails on it with
+    'cannot reshape array'; ferry names the op and node, and the runtimes it points to do run the file."""
+    import numpy as np
+
+    from ferry.convert import exporters
+    from ferry.op_errors import ConversionError
+    from ferry.runtimes import load
+    from ferry.runtimes.tensorflow import _keras
+
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(32, 3, activation="relu")(inp)
+    model = keras.Model(inp, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+    kernel, bias = model.layers[1].get_weights()
+    kernel[np.abs(kernel) < np.quantile(np.abs(kernel), 0.9)] = 0  # 90% zeros: the converter stores it sparse
+    model.layers[1].set_weights([kernel, bias])
+    tf = pytest.importorskip("tensorflow")
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+    path = tmp_path / "sparse.tflite"
+    path.write_bytes(conv.convert())
+    assert exporters.tflite_op_node(path, "DENSIFY")[0] is not None
+    with pytest.raises(ConversionError) as err:
+        exporters.tflite_to_onnx(path, tmp_path / "sparse.onnx")
+    assert err.value.op == "DENSIFY" and "sparse weights" in str(err.value) and "\n" not in str(err.value)
+    x = np.random.default_rng(0).random((1, 16, 16, 3), dtype=np.float32)
+    want = model(x).numpy()
+    for runtime in ("tflite", "openvino"):
+        m = load(path, runtime=runtime)
+        got = next(iter(m.run(m.feed_tensor(x)).values()))
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-3)

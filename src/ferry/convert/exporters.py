@@ -296,6 +296,10 @@ TFLITE_CUSTOM_WAY = ("it is not a TFLite builtin (a custom op, as MediaPipe's mo
                      "it: convert the model's TensorFlow or torch source, or implement the op for the runtime")
 TFLITE_BUILTIN_WAY = ("a TFLite builtin that LiteRT runs but OpenVINO's TFLite frontend does not translate: deploy the "
                       "tflite target, or the onnx one where tf2onnx converts the op")
+TFLITE_SPARSE_WAY = ("the file stores weights sparse, densified at load (MediaPipe's pose detector does), and tf2onnx "
+                     "decodes every constant as dense (tf2onnx 1.17: 'cannot reshape array'): deploy "
+                     "the tflite or openvino target (LiteRT and OpenVINO read sparse weights), or export ONNX from "
+                     "the model's TensorFlow or torch source")
 TFLITE_POSTPROCESS_WAY = (
     "TFLite_Detection_PostProcess (the SSD box decoding and NMS TF Object Detection API files end in) is built into "
     "LiteRT but OpenVINO's TFLite frontend has no translator for it: deploy the tflite target (LiteRT runs the file), "
@@ -361,6 +365,10 @@ def tflite_to_onnx(path: Path, dest: Path, input_names: dict[str, str] | None = 
         with quiet():
             tf2onnx.convert.from_tflite(str(path), opset=ONNX_OPSET, output_path=str(dest))
     except Exception as exc:  # noqa: BLE001
+        node, _ = tflite_op_node(path, "DENSIFY")
+        if node is not None:  # tf2onnx reads every constant buffer as dense: a sparse one fails to reshape
+            raise ConversionError(f"{path}: tf2onnx cannot read sparse weights (op DENSIFY, node {node}): "
+                                  f"{TFLITE_SPARSE_WAY}", op="DENSIFY", node=node, tool="tf2onnx") from None
         raise explain(exc, "tf2onnx", path) from None
     _refuse_untranslated(dest, path)
     if input_names:
