@@ -33,7 +33,8 @@ RT_KEY = ["model_info", "ferry_preprocess"]
 # CPUs with AMX/AVX512-BF16 make OpenVINO default to bf16 inference: 1e-2 drift that hides real bugs.
 F32_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
 _PPP_OPS = {"Convert", "Gather", "Subtract", "Multiply", "Divide", "Add", "Transpose", "Concat", "Split",
-            "Slice", "StridedSlice", "ReduceSum", "Floor"}  # the last two: ferry's gray step
+            "Slice", "StridedSlice", "ReduceSum", "Floor",  # these two: ferry's gray step
+            "Interpolate"}  # PPP's resize (resize_in_graph): without it the read-back stopped before the mean/scale
 
 
 def _ov():

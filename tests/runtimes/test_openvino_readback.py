@@ -1,0 +1,42 @@
+"""An IR's embedded preprocessing read back from its graph, with and without PrePostProcessor's resize in the chain
+(`embed(..., resize_in_graph=True)`, bench's openvino/in-graph+resize path): the read-back walked the chain only up
+to the Interpolate op and reported "no normalisation", a mismatch with the IR's own metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from ferry.preprocess.contract import load_contract
+from ferry.runtimes import openvino as ov_rt
+
+
+def _conv_model(path, layout: str) -> None:
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    shape = [1, 3, 16, 16] if layout == "NCHW" else [1, 16, 16, 3]
+    nodes = [] if layout == "NCHW" else [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2])]
+    nodes.append(helper.make_node("Conv", ["x" if layout == "NCHW" else "xt", "w"], ["y"]))
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    import onnx
+
+    onnx.save(model, str(path))
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("resize_in_graph", [False, True])
+def test_the_embedded_contract_reads_back_with_the_resize_in_the_graph(tmp_path, layout, resize_in_graph):
+    src = tmp_path / "m.onnx"
+    _conv_model(src, layout)
+    contract = load_contract({"color": "RGB", "scale": 1 / 255, "mean": [0.485, 0.456, 0.406],
+                              "std": [0.229, 0.224, 0.225]})
+    xml = ov_rt.embed(src, contract, tmp_path / "m.xml", resize_in_graph=resize_in_graph)
+    back, notes = ov_rt._embedded(ov_rt.read_model(xml))
+    assert back is not None and not any("does not match" in n for n in notes), notes  # the swap may be folded
+    assert back.color == "RGB" and back.layout == layout
+    for got, want in zip(back.affine(), contract.affine(), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
