@@ -397,7 +397,8 @@ def ppocrv6_det() -> CorpusModel:
         "ppocrv6_det", path, str(path), text_pages(), truth, _ppocr_wrong(truth), "held-out", "detector",
         truth_label_free=trained,
         where="rapidocr 3.10.0 config.yaml Det: BGR (x/255-0.5)/0.5; label-free: assumed PaddleOCR's det training "
-              "contract (ImageNet's RGB-order numbers on BGR, as for PP-OCRv4; no v6 config was read). Fixed 256x256",
+              "contract (ImageNet's RGB-order numbers on BGR, as for PP-OCRv4 and in PaddleOCR's "
+              "configs/det/PP-OCRv5/PP-OCRv5_mobile_det.yml; no v6 config was read). Fixed 256x256",
         notes=["the reference is the same ONNX file under the true contract"])
 
 

@@ -138,8 +138,30 @@ def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess |
     declared = get_runtime(source.runtime).read_preprocess(source.path)
     if declared is not None:
         return declared
+    recorded = _manifest_contract(Path(source.path))
+    if recorded is not None:
+        return recorded
     raise FerryError(f"{source.path}: carries no preprocessing contract; pass --preprocess PRESET_OR_FILE "
                      "(imagenet, caffe, tf, unit, raw, or a YAML file)")
+
+
+def _manifest_contract(path: Path) -> Preprocess | None:
+    """The contract `ferry convert` recorded in the ferry.json beside `path` when it lists `path` as one of its
+    targets: a file that cannot carry its contract (the opencv target's plain ONNX) is still benched and checked as
+    convert made it. The layout is left to the file (a TFLite source's NHWC contract, an ONNX target's own input)."""
+    import json
+
+    from ferry.convert.manifest import MANIFEST_NAME
+
+    manifest = path.parent / MANIFEST_NAME
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        if not any(isinstance(t, dict) and t.get("path") and Path(t["path"]).name == path.name
+                   for t in data["targets"]):
+            return None
+        return load_contract(data["preprocess"]).replace(layout=None)
+    except (OSError, ValueError, KeyError, TypeError, FerryError):
+        return None
 
 
 # Photos decoded and compared together, whatever `batch` (photos per runtime call) says: comparing them as rows of

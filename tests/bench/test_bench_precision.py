@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import quant_models as qm
 
@@ -59,3 +60,31 @@ def test_bench_finds_what_convert_made_and_reads_its_verdict(tmp_path, photos):
     rec = result.recommended
     eligible = [n for n, m in got.items() if m.verdict.eligible]
     assert rec is not None and rec.path.split()[0] in eligible, (rec, eligible)
+
+
+def test_bench_of_a_convert_folder_benches_every_file_it_made(tmp_path, photos):
+    """`ferry bench ferry-out`: the folder's ferry.json lists the files; the opencv target's plain ONNX, which carries
+    no contract, is benched with the contract convert recorded (before: 'carries no preprocessing contract')."""
+    from ferry.bench.core import convert_output
+    from ferry.check import resolve_contract
+    from ferry.errors import FerryError
+    from ferry.runtimes import load
+
+    out = tmp_path / "out"
+    convert(qm.FACTORY, to="onnx,opencv", preprocess=qm.CONTRACT, outdir=out, images=photos, name="cnn")
+    files = convert_output(out)
+    assert [f.name for f in files] == ["cnn.onnx", "cnn.opencv.onnx"]
+    plain = load(out / "cnn.opencv.onnx")
+    assert plain.embedded is None and plain.declared is None
+    from ferry.preprocess.contract import load_contract
+
+    recorded, want = resolve_contract(plain, None), load_contract(qm.CONTRACT)
+    assert recorded.color == want.color and np.allclose(recorded.affine(), want.affine())
+    result = bench([out], photos[:2], runtimes=["onnxruntime", "opencv"], warmup=1, iterations=2, isolate=False)
+    assert [Path(m.model).name for m in result.models] == ["cnn.onnx", "cnn.opencv.onnx"]
+    for m in result.models:
+        assert m.recommendation.path is not None, (m.model, [(p.id, p.parity_passed) for p in m.paths])
+    alone = tmp_path / "alone.onnx"
+    alone.write_bytes((out / "cnn.opencv.onnx").read_bytes())
+    with pytest.raises(FerryError, match="carries no preprocessing contract"):
+        resolve_contract(load(alone), None)  # the same file away from its ferry.json: no contract to take

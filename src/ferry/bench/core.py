@@ -161,7 +161,7 @@ def bench(
     files = image_files(list(images)) if images else []
     pixels = [load_image(f) for f in files] if files else [synthetic_frame()]
     names = [str(f) for f in files] or ["synthetic 1920x1080 frame (seed 0)"]
-    given = [Path(m) for m in models]
+    given = [f for m in models for f in (convert_output(Path(m)) or [Path(m)])]
     seen = {p.resolve() for p in given}
     added: dict[Path, Path] = {}  # the other precisions convert made of a given file (ferry.json), benched beside it
     for m in given:
@@ -180,6 +180,37 @@ def bench(
                             "ferry.json lists it")
         results.append(mb)
     return BenchResult(method, results, atol, rtol, _machine(), recommend_across(results))
+
+
+def convert_output(folder: Path) -> list[Path]:
+    """The files `ferry convert` wrote into `folder` (its ferry.json's reachable targets, each file once, in the
+    manifest's order), so `ferry bench ferry-out` benches what convert made; [] when `folder` is not such a folder
+    (a SavedModel or .mlpackage directory is a model, not a convert output)."""
+    from ferry.convert.manifest import MANIFEST_NAME
+    from ferry.formats import detect_format
+    from ferry.runtimes import available_runtimes
+
+    manifest = folder / MANIFEST_NAME
+    if not folder.is_dir() or not manifest.is_file() or (folder / "saved_model.pb").exists():
+        return []
+    try:
+        targets = json.loads(manifest.read_text(encoding="utf-8"))["targets"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FerryError(f"{manifest}: not a readable ferry.json ({type(exc).__name__}); convert again") from None
+    out: list[Path] = []
+    for t in targets:
+        if not isinstance(t, dict) or not t.get("path") or not t.get("reachable", True):
+            continue
+        f = folder / Path(t["path"]).name
+        if f.exists() and f.resolve() not in {o.resolve() for o in out}:
+            try:
+                if available_runtimes(f) and detect_format(f):
+                    out.append(f)
+            except FerryError:
+                continue  # a file no installed runtime reads (a Core ML package on Linux) is not benched
+    if not out:
+        raise FerryError(f"{folder}: ferry.json lists no file an installed runtime can run; bench the files by name")
+    return out
 
 
 def _bench_model(model: Path, pixels, names, runtimes, method, preprocess, isolate, progress, extra, atol,
