@@ -98,3 +98,16 @@ def test_custom_op_is_unreachable_naming_the_op(tmp_path, photos):
         assert not t["reachable"] and t["path"] is None
         assert t["op"] == "MaxPoolWithArgmax" and "MaxPoolWithArgmax" in t["reason"], t
     assert sorted(p.name for p in out.iterdir()) == ["ferry.json"]  # nothing unchecked written
+
+
+def test_nothing_made_is_no_pass_without_to_either(tmp_path, photos, capsys):
+    """With the default targets an unreachable one is allowed (Core ML off a Mac), but none reached at all is a
+    failure: before, `PASSED: 0 target(s) give the source's outputs` and exit 0 (MediaPipe's
+    face_landmark_with_attention, whose custom op every route lacks)."""
+    src = tflite_models.tflite_sources() / "custom_op.tflite"
+    out = tmp_path / "out"
+    rc = main(["convert", str(src), "--preprocess", str(_contract(tmp_path, tflite_models.CUSTOM_CONTRACT)),
+               "-o", str(out), "--images", *map(str, photos)])
+    printed = capsys.readouterr().out
+    assert rc == 1 and "no target could be made" in printed and "PASSED" not in printed
+    assert json.loads((out / "ferry.json").read_text())["passed"] is False

@@ -46,7 +46,7 @@ def run(args) -> int:
 
         print_convert(manifest, args.output, strict)
     reached = [t for t in manifest.targets if t.reachable]
-    ok = all(t.passed for t in reached) or not manifest.checked
+    ok = bool(reached) and (all(t.passed for t in reached) or not manifest.checked)  # nothing made is no pass
     if strict and len(reached) != len(manifest.targets):
         ok = False
     return EXIT_PASS if ok else EXIT_DIFF

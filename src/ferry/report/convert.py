@@ -53,7 +53,9 @@ def print_convert(manifest, outdir: str | Path, strict: bool) -> None:
             paste(t.native["code"])
     con.print(f"manifest: {Path(outdir) / 'ferry.json'}")
     reached = [t for t in manifest.targets if t.reachable]
-    if not manifest.checked:
+    if not reached:
+        con.print("[bold red]FAILED[/bold red]: no target could be made (each one's reason is above)")
+    elif not manifest.checked:
         con.print("[yellow]NOT CHECKED[/yellow] (--no-check): run ferry check before you deploy")
     elif all(t.passed for t in reached) and (not strict or len(reached) == len(manifest.targets)):
         con.print(f"[bold green]PASSED[/bold green]: {len(reached)} target(s) give the source's outputs")
