@@ -515,3 +515,32 @@ def test_decode_reads_the_target_as_the_reference():
     alone, like = decode(plan, {"p": q}), decode(plan, {"p": q}, like=r)
     assert alone.softmaxed and alone.top(1)[0][1] < 0.5  # the double softmax the report drew
     assert not like.softmaxed and like.top(1)[0] == (0, pytest.approx(0.965))
+
+
+def test_per_anchor_scores_beside_regressions_are_not_class_scores():
+    """MediaPipe's BlazeFace ends in classificators [1, 896, 1] beside regressors [1, 896, 16] (a box and six
+    keypoints per anchor): auto read it as 896 class scores. One score per anchor is a tensor; several are
+    per-anchor class rankings, as for an SSD's raw head."""
+    face = {"regressors": RNG.standard_normal((1, 896, 16)), "classificators": RNG.standard_normal((1, 896, 1))}
+    plan = pick_task("auto", face)
+    assert plan.task == "none" and "rule anchors" in plan.why and "896 anchors" in plan.why
+    multi = {"reg": RNG.standard_normal((1, 2016, 18)), "cls": RNG.standard_normal((1, 2016, 3))}
+    plan = pick_task("auto", multi)
+    assert plan.task == "classify" and plan.per_anchor and plan.roles == {"out": "cls"}
+    assert pick_task("auto", {"classificators": face["classificators"]}).task == "classify"  # alone: the shape rule
+    assert pick_task("classify", face).task == "classify"  # forcing still reads it
+
+
+def test_the_real_face_detector_is_compared_as_tensors():
+    """The real MediaPipe face detector (short range): its two anchor heads checked against itself."""
+    import pretrained
+
+    from ferry.check import check
+
+    src = pretrained.mediapipe("face_detection")
+    from pathlib import Path
+
+    photos = sorted((Path(__file__).resolve().parents[2] / "examples" / "images").glob("*.jpg"))[:2]
+    report = check(src, [(src, "tflite")], images=photos)
+    assert report.plan.task == "none" and "rule anchors" in report.plan.why, report.plan.why
+    assert report.passed

@@ -103,6 +103,25 @@ def _classify_fits(a: np.ndarray) -> bool:
     return len(core) == 1 and core[0] >= 2 and (len(s) == 1 or s[1:] == [1] * (len(s) - 1))
 
 
+def _anchor_heads(outs: dict[str, np.ndarray]) -> TaskPlan | None:
+    """Raw per-anchor heads: a score output [1, N, C] (C small) beside a regression output [1, N, K] (K >= 4) over
+    the same N anchors, as MediaPipe's BlazeFace / palm / pose detectors end (classificators [1, 896, 1] beside
+    regressors [1, 896, 16]). [1, 896, 1] would otherwise read as 896 class scores; decoding the boxes needs the
+    model's anchors, which the file does not hold, so every head is compared as a tensor."""
+    three = {n: np.asarray(a).shape for n, a in outs.items() if np.asarray(a).ndim == 3 and np.asarray(a).shape[0] == 1}
+    for name, (_, n, c) in three.items():
+        partner = next((m for m, (_, n2, k) in three.items() if m != name and n2 == n and k >= 4 and k != c), None)
+        if partner is None or n < 16 or c >= n // 8:
+            continue
+        heads = (f"auto: rule anchors: {name} {list(three[name])} and {partner} {list(three[partner])} share {n} "
+                 "anchors: raw per-anchor scores and box regressions (decoding them needs the model's anchors)")
+        if c >= 2:  # as rule ssd-raw: each anchor's class ranking is an answer
+            return TaskPlan("classify", f"{heads}; {name} is compared as {n} per-anchor class rankings of {c} "
+                            f"scores, {partner} as a tensor", {"out": name}, per_anchor=True)
+        return TaskPlan("none", f"{heads}; one score per anchor: tensor comparison only")
+    return None
+
+
 def _vector_heads(outs: dict[str, np.ndarray]) -> TaskPlan | None:
     """Under auto, a model whose per-photo vectors are not alone: which (if any) holds class scores.
 
@@ -327,6 +346,10 @@ def pick_task(requested: str | None, outs: dict[str, np.ndarray], stated: str | 
         heads = _vector_heads(outs)
         if heads is not None:
             return heads
+    if requested == "auto":
+        anchors = _anchor_heads(outs)
+        if anchors is not None:
+            return anchors
     for name, arr in outs.items():
         shape = list(np.asarray(arr).shape)
         if requested in ("auto", "classify") and _classify_fits(arr):
