@@ -44,18 +44,47 @@ def quantize_int8(plain: Path, dest: Path, calib: Calibration) -> str:
 
     from ferry.convert.exporters import quiet
 
+    source, upgraded = _at_least_opset(plain, model, PER_CHANNEL_OPSET)
     logging.getLogger("root").setLevel(logging.ERROR)
     try:
         with quiet():  # onnxruntime's calibration session logs every unused initializer to stderr
-            quantize_static(str(plain), str(dest), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
+            quantize_static(str(source), str(dest), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             nodes_to_exclude=_reads_constant_nodes(model))
     except Exception as exc:  # noqa: BLE001 - the quantizer raises anything; its first line names the node
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ConversionError(f"{plain}: onnxruntime.quantization.quantize_static failed: {first}",
                               tool="onnxruntime.quantization") from None
+    finally:
+        if source != plain:
+            source.unlink(missing_ok=True)
     return (f"onnxruntime.quantization.quantize_static (QDQ, int8 weights per channel, uint8 activations, MinMax "
-            f"on {len(calib)} photos through the contract)")
+            f"on {len(calib)} photos through the contract)" + (f"; {upgraded}" if upgraded else ""))
+
+
+PER_CHANNEL_OPSET = 13  # DequantizeLinear's `axis` (per-channel weights) is opset 13
+
+
+def _at_least_opset(plain: Path, model, opset: int) -> tuple[Path, str | None]:
+    """`plain`, or a copy beside it at `opset` (onnx.version_converter) when its default-domain opset is older:
+    quantize_static writes per-channel DequantizeLinear with `axis` into the file's own opset, and at 11 (paddle2onnx's
+    PP-OCRv6 recogniser) that is an invalid model. Returns (file to quantize, what was done or None)."""
+    import onnx
+    from onnx import version_converter
+
+    have = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), opset)
+    if have >= opset:
+        return plain, None
+    try:
+        newer = version_converter.convert_version(model, opset)
+    except Exception as exc:  # noqa: BLE001 - the converter lacks an adapter for some op
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ConversionError(f"{plain}: opset {have} is too old for per-channel int8 (DequantizeLinear axis needs "
+                              f"opset {opset}) and onnx.version_converter cannot raise it ({first}); export the "
+                              f"model at opset {opset} or later", tool="onnx.version_converter") from None
+    step = plain.with_name(f".{plain.stem}.opset{opset}.onnx")
+    onnx.save(newer, str(step))
+    return step, f"the model's opset {have} raised to {opset} first (onnx.version_converter)"
 
 
 def _reads_constant_nodes(model) -> list[str]:

@@ -46,7 +46,12 @@ def _onnx(precision, contract, staging, plain_onnx, dest, final, base, fmt):
     from ferry.runtimes import get_runtime
 
     plain, route = plain_onnx(precision)
-    get_runtime("onnxruntime").embed(plain, contract, dest)
+    try:
+        get_runtime("onnxruntime").embed(plain, contract, dest)
+    except ConversionError:
+        raise
+    except FerryError as exc:  # the quantized file is invalid: a target that cannot be made, not a crash
+        raise ConversionError(f"{final}: {str(exc).split(': ', 1)[-1]}", tool="onnx") from None
     core._loads_in("onnxruntime", dest, final)
     tools = ["onnx", "onnxruntime", *(["tf2onnx"] if fmt in (*core.TF_FORMATS, core.TFLITE) else [])]
     return (f"{route} -> contract embedded as ferry_pre_* nodes (uint8 NHWC BGR in)", base | versions(*tools),

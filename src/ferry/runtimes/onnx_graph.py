@@ -156,7 +156,12 @@ def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Pat
     graph.input.remove(image)
     graph.input.insert(idx, new_input)
     set_metadata(model, METADATA_KEY, preprocess.replace(size=tuple(size), layout=layout).to_json())
-    onnx.checker.check_model(model)
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:  # the file was invalid before ferry's nodes: say so, in one line
+        first = (str(exc).strip().splitlines() or ["invalid"])[0][:240]
+        raise FerryError(f"{src}: not a valid ONNX model with the preprocessing in front ({first}); run "
+                         "onnx.checker.check_model on the file itself") from None
     out = Path(dest)
     atomic_write_bytes(out, model.SerializeToString())
     return out
