@@ -544,3 +544,32 @@ def test_the_real_face_detector_is_compared_as_tensors():
     report = check(src, [(src, "tflite")], images=photos)
     assert report.plan.task == "none" and "rule anchors" in report.plan.why, report.plan.why
     assert report.passed
+
+
+def test_a_ctc_sequence_is_per_position_classes_not_yolo_candidates():
+    """PP-OCR's recogniser ends in [1, 40, 18710]: 40 positions, each a softmax over the characters. The YOLO rule
+    ([1, R, N], N >= 8 R) read it as 40-row candidates and ran NMS on it; every row summing to 1 says otherwise."""
+    logits = RNG.standard_normal((1, 40, 300))
+    seq = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    plan = pick_task("auto", {"out": seq})
+    assert plan.task == "classify" and plan.per_anchor and "rule sequence" in plan.why
+    quantised = np.round(seq * 2000) / 2000  # a softmax stored coarsely: rows sum to 1 within 1e-2
+    assert pick_task("auto", {"out": quantised}).per_anchor
+    yolo = RNG.random((1, 84, 8400)) * np.r_[np.full(4, 640.0), np.ones(80)][None, :, None]
+    assert pick_task("auto", {"output0": yolo}).task == "detect"  # box rows in pixels: still YOLO
+    acc = ClassifyAccumulator(plan, 0.5)
+    moved = seq.copy()
+    moved[0, 7] = moved[0, 7][::-1]  # one position reads another character
+    assert acc.add({"out": seq}, {"out": seq.copy()}) and not acc.add({"out": seq}, {"out": moved})
+
+
+def test_the_real_ppocr_recogniser_is_a_sequence():
+    import pretrained
+
+    from ferry.runtimes import load
+
+    m = load(pretrained.ppocrv6_rec_onnx())
+    x = np.random.default_rng(0).random((1, 3, 48, 320), dtype=np.float32)
+    outs = m.run({m.image_input.name: x})
+    plan = pick_task("auto", outs)
+    assert plan.task == "classify" and plan.per_anchor and "rule sequence" in plan.why, plan.why

@@ -248,6 +248,12 @@ def _detect_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
     if len(outs) == 1:
         name, arr = next(iter(outs.items()))
         a = _one(arr)
+        if _is_sequence(a):
+            t, c = a.shape
+            return TaskPlan("classify", f"rule sequence: {name} {list(np.asarray(arr).shape)} is {t} positions, each a "
+                            f"probability distribution over {c} classes (a CTC text recogniser's output, whose "
+                            "greedy decoding is each position's top-1): compared as per-position class rankings, "
+                            "never as YOLO candidates", {"out": name}, per_anchor=True)
         if a.ndim == 2 and min(a.shape) >= 5 and max(a.shape) >= 8 * min(a.shape):
             return TaskPlan("detect", f"rule yolo: {name} {list(np.asarray(arr).shape)} looks like YOLO candidates "
                             "(cx, cy, w, h, class scores...); OpenCV NMS applied", {"candidates": name},
@@ -260,6 +266,16 @@ def _detect_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
                         f"{list(np.asarray(outs[p]).shape)}; OpenCV NMS applied, masks compared by IoU",
                         {"candidates": c, "protos": p}, box_order="cxcywh", raw=True, yolo=True)
     return None
+
+
+def _is_sequence(a: np.ndarray) -> bool:
+    """[T, C] (batch dropped), C > T >= 2, where every row is a probability distribution (values in 0..1, each row
+    summing to 1 within 1e-2, as an int8 file's quantised softmax does): PP-OCR's recogniser [1, 40, 18710]. YOLO
+    candidates never are one: their box rows hold pixels."""
+    if a.ndim != 2 or not (2 <= a.shape[0] < a.shape[1]) or not a.size:
+        return False
+    a = np.asarray(a, dtype=np.float64)
+    return bool(a.min() >= 0 and a.max() <= 1 and np.all(np.abs(a.sum(1) - 1) < 1e-2))
 
 
 def _yolo_candidates(a: np.ndarray) -> bool:
