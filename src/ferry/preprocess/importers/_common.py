@@ -155,6 +155,23 @@ def _read_text(source: str, path: Path) -> str:
         ) from None
 
 
+def _json_config(config: Any, source: str) -> tuple[str, Any]:
+    """(source name, parsed value) for a config given as a path, JSON text or an already parsed value."""
+    import json
+
+    if isinstance(config, str | Path) and not (isinstance(config, str) and config.lstrip().startswith("{")):
+        source = str(config)
+        text: str | None = _read_text(source, Path(config))
+    elif isinstance(config, str):
+        text = config
+    else:
+        return source, config
+    try:
+        return source, json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise _fail(source, f"not valid JSON ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+
+
 def _looks_like_path(text: str) -> bool:
     """A short one-line string naming an existing file (or a config file name) is a path, else text."""
     if "\n" in text or len(text) > 4096 or "\x00" in text:

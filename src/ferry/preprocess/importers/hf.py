@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from ferry.preprocess.importers._common import (
@@ -15,11 +13,11 @@ from ferry.preprocess.importers._common import (
     _channels,
     _crop_fraction,
     _fail,
+    _json_config,
     _mapping,
     _nonzero,
     _num,
     _pixels,
-    _read_text,
     _resize,
     _short,
 )
@@ -66,19 +64,7 @@ def from_hf(config: Any) -> Imported:
       (x * rescale_factor) and `normalize` ((x - mean) / std) on channels-first RGB (`do_convert_rgb`).
     - DETR: shortest/longest edge resize keeps the aspect ratio and pads the batch: the input size varies.
     """
-    source = "hf preprocessor_config"
-    if isinstance(config, str | Path) and not (isinstance(config, str) and config.lstrip().startswith("{")):
-        source = str(config)
-        text = _read_text(source, Path(config))
-    elif isinstance(config, str):
-        text = config
-    else:
-        text = None
-    if text is not None:
-        try:
-            config = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise _fail(source, f"not valid JSON ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    source, config = _json_config(config, "hf preprocessor_config")
     cfg = _mapping(source, config, "an image processor config")
     notes: list[str] = []
     cls = _hf_class(cfg)

@@ -17,8 +17,6 @@ and mmdet's keep-ratio resize pads the bottom and right, which ferry's centred l
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from ferry.preprocess.importers._common import (
@@ -27,9 +25,9 @@ from ferry.preprocess.importers._common import (
     _build,
     _channels,
     _fail,
+    _json_config,
     _mapping,
     _nonzero,
-    _read_text,
     _short,
 )
 
@@ -54,19 +52,7 @@ def _transforms(source: str, cfg: dict) -> list[dict]:
 
 def from_mmdeploy(pipeline: Any) -> Imported:
     """An MMDeploy pipeline.json (path, JSON text or dict) -> the contract its SDK feeds the model."""
-    source = "mmdeploy pipeline.json"
-    if isinstance(pipeline, str | Path) and not (isinstance(pipeline, str) and pipeline.lstrip().startswith("{")):
-        source = str(pipeline)
-        text: str | None = _read_text(source, Path(pipeline))
-    elif isinstance(pipeline, str):
-        text = pipeline
-    else:
-        text = None
-    if text is not None:
-        try:
-            pipeline = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise _fail(source, f"not valid JSON ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    source, pipeline = _json_config(pipeline, "mmdeploy pipeline.json")
     steps = _transforms(source, _mapping(source, pipeline, "an MMDeploy pipeline"))
     notes: list[str] = []
     gray, color = False, "BGR"
