@@ -382,3 +382,23 @@ def test_a_paddle_inference_yml_beside_the_file_states_what_it_says(yolo_like, t
         assert d.sure["range"] and d.sure["color"] == colour, (name, d.why)
         if colour:
             assert d.best.color == "BGR"
+
+
+def test_a_yolov5_family_export_states_the_ultralytics_contract(tmp_path):
+    """ultralytics/yolov5's export.py writes exactly `stride` and `names` into metadata_props (no author): RGB, /255,
+    centred letterbox pad 114 at the model's input size, in check and doctor alike. One more key: not that export."""
+    import torch_models
+
+    net = torch_models.classifier()
+    v5 = _export(net, tmp_path / "yolov5s.onnx", metadata={"stride": "32", "names": "{0: 'person', 1: 'bicycle'}"})
+    m = load(v5)
+    want = Preprocess.from_dict({"color": "RGB", "scale": 1 / 255, "size": [64, 64], "layout": "NCHW",
+                                 "resize": {"mode": "letterbox", "pad_value": 114}})
+    assert m.declared is not None and m.resolve(m.declared).same_function(want)
+    from ferry.runtimes.onnxruntime import file_facts
+
+    assert file_facts(v5).labels == ("person", "bicycle")
+    d = diagnose(v5, [PHOTOS / n for n in NAMES], preprocess="imagenet")
+    assert d.best.same_function(want) and d.sure["range"] and d.sure["color"], d.name
+    other = _export(net, tmp_path / "other.onnx", metadata={"stride": "32", "names": "['a', 'b']", "version": "1"})
+    assert load(other).declared is None

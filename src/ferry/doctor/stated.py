@@ -52,7 +52,13 @@ def stated(model: Model) -> list[Stated]:
     statement (the doctor must still diagnose the model)."""
     out: list[Stated] = []
     if model.declared is not None:
-        out.append(Stated(model.declared, model.declared_source,
+        declared = model.declared
+        if declared.size is None:  # a YOLOv5-family export states no size: it is the model's input
+            try:
+                declared = model.resolve(declared)
+            except Exception:  # noqa: BLE001 - a dynamic input: the candidates' size is used (_within_statements)
+                pass
+        out.append(Stated(declared, model.declared_source,
                           model.declared_covers if model.declared_covers is not None else frozenset(QUESTIONS)))
     for reader in (_config_beside, _graph_front):
         try:

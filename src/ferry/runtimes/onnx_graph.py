@@ -72,18 +72,21 @@ def stated_task(model) -> str | None:
 
 def stated_preprocess(model) -> Preprocess | None:
     """A contract another tool's export records for the host to apply: an Ultralytics export's metadata
-    (`author` Ultralytics, `imgsz`: RGB, /255, letterbox pad 114, NCHW). None when the file states none or states
+    (`author` Ultralytics, `imgsz`: RGB, /255, letterbox pad 114, NCHW), or a YOLOv5-family export's (exactly
+    `stride` and `names`: the same contract at the model's input size). None when the file states none or states
     it unreadably (an export's metadata must not stop the model from loading)."""
     props = {prop.key: prop.value for prop in model.metadata_props}
-    if "ultralytics" not in props.get("author", "").lower():
-        return None
     from ferry.errors import FerryError
-    from ferry.preprocess.importers import from_ultralytics
+    from ferry.preprocess.importers.ultralytics import from_ultralytics, from_yolov5
 
     try:
-        return from_ultralytics(props).preprocess
+        if "ultralytics" in props.get("author", "").lower():
+            return from_ultralytics(props).preprocess
+        if set(props) == {"stride", "names"}:  # a YOLOv5-family export (yolov5/yolov3/yolov9 export.py)
+            return from_yolov5(props).preprocess
     except FerryError:
         return None
+    return None
 
 
 def embed_onnx(src: str | Path, preprocess: Preprocess, dest: str | Path) -> Path:

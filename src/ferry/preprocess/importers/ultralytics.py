@@ -38,12 +38,40 @@ def from_ultralytics(metadata: Any) -> Imported:
     return Imported(pp, notes, source)
 
 
-def ultralytics_names(metadata: Any) -> list[str] | None:
-    """The class names an Ultralytics export records (`names`: "{0: 'person', 1: 'bicycle', ...}"), in index order,
-    or None when there are none or they do not parse."""
+def from_yolov5(metadata: Any) -> Imported:
+    """The contract of a YOLOv5-family ONNX export (ultralytics/yolov5 and yolov3 export.py, YOLOv9's, and the
+    repositories copied from them): `metadata_props` holds exactly `stride` (a number) and `names` (a dict or list of
+    class names), no `author`. Their detect.py feeds RGB, /255, letterboxed with pad 114 and centred
+    (utils/augmentations.py letterbox, `dw /= 2`), NCHW; the size is the model's input."""
     import ast
 
-    if not isinstance(metadata, dict) or "ultralytics" not in str(metadata.get("author", "")).lower():
+    source = "YOLOv5-family metadata"
+    meta = _mapping(source, metadata, "metadata")
+    if set(meta) != {"stride", "names"}:
+        raise _fail(source, f"keys {sorted(meta)} are not exactly stride and names: not a YOLOv5-family export")
+    try:
+        stride = ast.literal_eval(meta["stride"]) if isinstance(meta["stride"], str) else meta["stride"]
+        names = ast.literal_eval(meta["names"]) if isinstance(meta["names"], str) else meta["names"]
+    except (ValueError, SyntaxError):
+        raise _fail(source, "stride or names does not parse: not a YOLOv5-family export") from None
+    if isinstance(stride, bool) or not isinstance(stride, int | float) or not isinstance(names, dict | list) \
+            or not names:
+        raise _fail(source, "stride is not a number or names not a list of classes: not a YOLOv5-family export")
+    pp = _build(source, color="RGB", scale=1 / 255, layout="NCHW",
+                resize=_resize(source, mode="letterbox", pad_value=114.0, interpolation="bilinear",
+                               semantics="opencv"))
+    return Imported(pp, ["the size is the model's input (the metadata does not state it)"], source)
+
+
+def ultralytics_names(metadata: Any) -> list[str] | None:
+    """The class names an Ultralytics or YOLOv5-family export records (`names`: "{0: 'person', 1: 'bicycle', ...}"),
+    in index order, or None when there are none or they do not parse."""
+    import ast
+
+    if not isinstance(metadata, dict):
+        return None
+    yolov5 = set(metadata) == {"stride", "names"}  # a YOLOv5-family export (from_yolov5)
+    if "ultralytics" not in str(metadata.get("author", "")).lower() and not yolov5:
         return None
     raw = metadata.get("names")
     try:
