@@ -127,6 +127,17 @@ def stated_task(source: Model) -> str | None:
     return file_facts(source.path).task
 
 
+def task_hint(source: Model) -> str | None:
+    """What --task auto follows first: the task the file states, else its exporter's family ("yolov5": a head with
+    an objectness column)."""
+    task = stated_task(source)
+    if task is not None or getattr(source, "format", None) != "onnx":
+        return task
+    from ferry.runtimes.onnxruntime import file_facts
+
+    return file_facts(source.path).family
+
+
 def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess | None) -> Preprocess:
     """--preprocess if given, else the contract embedded in SOURCE, else a clear request for one."""
     if preprocess is not None:
@@ -319,7 +330,7 @@ def check(
             if writer is not None:
                 writer.add(files[start:start + group], ref)
             if plan is None:
-                plan = pick_task(task, ref[0], stated=None if saved else stated_task(src))
+                plan = pick_task(task, ref[0], stated=None if saved else task_hint(src))
             outs: list[list[dict[str, np.ndarray]] | None] = []  # per target, per photo
             for k, model in enumerate(pairs):
                 run = runs[k]  # None: the source's own run, to the byte: not run twice

@@ -113,3 +113,30 @@ def test_without_metadata_the_segment_head_is_found_by_shape():
     plan = pick_task("auto", outs)
     assert plan.task == "detect" and plan.roles == {"candidates": "output0", "protos": "output1"}, plan.why
     assert "rule yolo-seg" in plan.why
+
+
+def test_objectness_scales_the_class_scores_in_a_yolov5_head():
+    """Two candidates: class 1 at 0.9 with objectness 0.1 (YOLOv5: 0.09, below the threshold), class 0 at 0.8 with
+    objectness 0.9 (0.72). Read as a v8 head, objectness would be a class and both boxes 0.9 hits."""
+    rows = np.zeros((1, 12, 7), np.float32)  # candidates first, more candidates than columns, as a real head
+    rows[0, :2] = [[50, 50, 20, 20, 0.1, 0.05, 0.9], [20, 20, 10, 10, 0.9, 0.8, 0.1]]
+    v5 = yolo.decode(rows, 0.25, objectness=True)
+    assert v5.classes.tolist() == [0] and v5.scores.tolist() == pytest.approx([0.72])
+    v8 = yolo.decode(rows, 0.25)
+    assert len(v8.scores) == 2 and v8.scores.min() > 0.85  # read as v8: objectness taken for a class, two hits
+
+
+def test_a_yolov5_export_is_decoded_with_its_objectness(photos):
+    """metadata exactly stride and names: the contract is Ultralytics' and the head [1, N, 5 + NC] is decoded with
+    objectness at YOLOv5's IoU 0.45; its OpenVINO conversion passes and a BGR feed fails by boxes."""
+    from ferry.check import task_hint
+
+    src = yolo_models.export("yolov5")
+    model = load(src)
+    assert task_hint(model) == "yolov5" and stated_task(model) is None and model.declared is not None
+    r = check(src, [(src, "onnxruntime"), (src, "openvino")], images=photos[:4])
+    assert r.plan.task == "detect" and r.plan.objectness and r.plan.nms_iou == 0.45, r.plan.why
+    assert "YOLOv5-family" in r.plan.why and r.passed
+    bad = check(src, [(src, "openvino")], images=photos[:4], target_preprocess=_contract(color="BGR",
+                                                                                          scale=1 / 255))
+    assert not bad.passed

@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
 def render(model_path: str | Path, image: str | Path, preprocess=None, runtime: str | None = None,
            task: str = "auto", threshold: float = 0.5, labels=None):
     """(Pillow image, TaskPlan, answer): the model's answer on the photo as that runtime gives it."""
-    from ferry.check import resolve_contract, stated_task
+    from ferry.check import resolve_contract, task_hint
     from ferry.compare.task import decode, pick_task
     from ferry.decode.draw import draw_answer
     from ferry.decode.labels import load_labels
@@ -40,7 +40,7 @@ def render(model_path: str | Path, image: str | Path, preprocess=None, runtime: 
     contract = model.resolve(resolve_contract(model, preprocess))
     outs = model.run_image([pixels], contract)
     one = {k: (v[:1] if getattr(v, "ndim", 0) and v.shape[0] == 1 else v) for k, v in outs.items()}
-    plan = pick_task(task, one, stated=stated_task(model))
+    plan = pick_task(task, one, stated=task_hint(model))
     if plan.task == "none":
         raise FerryError(f"{model_path}: {plan.why.removeprefix('auto: ')}; pass --task classify|segment|detect")
     answer = decode(plan, one, threshold)

@@ -1,7 +1,8 @@
 """Ultralytics YOLO heads (v8 and later, as `yolo export format=onnx` writes them), decoded to detections.
 
     detect   output0 [1, 4 + nc, N]: per candidate cx, cy, w, h (input pixels) and nc class scores, already
-             sigmoided; no objectness column (v5's [1, N, 5 + nc] has one: not this head)
+             sigmoided; no objectness column (YOLOv5's [1, N, 5 + nc] has one: `objectness=True`, which
+             ferry.compare.task sets for a YOLOv5-family export)
     segment  output0 [1, 4 + nc + P, N] (P mask coefficients, 32) and output1 protos [1, P, H/4, W/4]:
              mask = sigmoid(coefficients @ protos), cropped to the box, upsampled to the input (what
              ultralytics/utils/ops.py process_mask does)
@@ -41,22 +42,25 @@ def mask_coefficients(rows: int, protos: np.ndarray | None) -> int:
 
 
 def decode(candidates: np.ndarray, min_score: float, protos: np.ndarray | None = None,
-           iou: float = 0.5) -> DetAnswer:
+           iou: float = 0.5, objectness: bool = False) -> DetAnswer:
     """Detections with score >= min_score after NMS, boxes (x1, y1, x2, y2) in input pixels, best first; with
-    `protos`, each detection's mask (bool, the input's size, zero outside its box)."""
+    `protos`, each detection's mask (bool, the input's size, zero outside its box). `objectness`: column 4 is
+    YOLOv5's objectness and a class's score is objectness x class score (yolov5 utils/general.py
+    non_max_suppression), the classes from column 5."""
     rows = candidate_rows(candidates)
     p = mask_coefficients(rows.shape[1], protos)
-    nc = rows.shape[1] - 4 - p
+    first = 5 if objectness else 4
+    nc = rows.shape[1] - first - p
     if nc < 1:
         raise ValueError(f"a YOLO head of {rows.shape[1]} columns with {p} mask coefficients has no class scores")
     c = rows[:, :4]
     boxes = np.concatenate([c[:, :2] - c[:, 2:] / 2, c[:, :2] + c[:, 2:] / 2], axis=1)
-    cls = rows[:, 4:4 + nc]
+    cls = rows[:, first:first + nc] * (rows[:, 4:5] if objectness else 1.0)
     classes, scores = np.argmax(cls, 1), np.max(cls, 1)
     keep = nms(boxes, scores, classes, min_score, iou=iou, top_k=MAX_DET)
     masks: list[np.ndarray | None] = []
     if protos is not None and len(keep):
-        masks = list(proto_masks(rows[keep, 4 + nc:], np.asarray(protos, np.float64), boxes[keep]))
+        masks = list(proto_masks(rows[keep, first + nc:], np.asarray(protos, np.float64), boxes[keep]))
     normalized = bool(np.abs(boxes).max(initial=0.0) <= 1.5)  # an export with normalised boxes (rare) draws so
     return DetAnswer(boxes[keep], scores[keep], classes[keep].astype(np.int64), masks, normalized)
 

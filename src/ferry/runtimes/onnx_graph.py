@@ -70,6 +70,12 @@ def stated_task(model) -> str | None:
     return task or None
 
 
+def stated_family(model) -> str | None:
+    """"yolov5" when the metadata is exactly `stride` and `names`, as ultralytics/yolov5's export.py writes it: its
+    head [1, N, 5 + nc] has an objectness column, which the v8 decoding would read as a class."""
+    return "yolov5" if {prop.key for prop in model.metadata_props} == {"stride", "names"} else None
+
+
 def stated_preprocess(model) -> Preprocess | None:
     """A contract another tool's export records for the host to apply: an Ultralytics export's metadata
     (`author` Ultralytics, `imgsz`: RGB, /255, letterbox pad 114, NCHW), or a YOLOv5-family export's (exactly

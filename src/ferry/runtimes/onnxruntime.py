@@ -90,6 +90,7 @@ class OnnxFacts:
     labels: tuple[str, ...] | None = None  # class names the file records (Ultralytics `names`)
     task: str | None = None  # the task the file records (Ultralytics `task`)
     precision: Any = None  # ferry.precision.Precision, read from the same parse (None when it could not be)
+    family: str | None = None  # "yolov5" for a YOLOv5-family export (metadata exactly stride and names)
 
 
 _FACTS: dict[tuple, OnnxFacts] = {}
@@ -137,7 +138,7 @@ def file_facts(path: str | Path) -> OnnxFacts:
                       tuple(onnx_graph.value_info(o) for o in model.graph.output),
                       onnx_graph.stated_preprocess(model) if embedded is None else None,
                       tuple(onnx_graph.stated_labels(model) or ()) or None, onnx_graph.stated_task(model),
-                      _precision(model))
+                      _precision(model), onnx_graph.stated_family(model))
     del model
     if key is not None:
         if len(_FACTS) >= _FACTS_KEPT:

@@ -80,6 +80,7 @@ class TaskPlan:
     class_offset: int = 0  # 1 when class ids are 1-based (TF Object Detection API): label i is names[i - 1]
     per_anchor: bool = False  # classify: the output is [1, N, C], one class ranking per anchor (raw SSD head)
     nms_iou: float = 0.5  # raw candidates' NMS IoU; an Ultralytics export's own default (0.7) when it says so
+    objectness: bool = False  # yolo: column 4 is objectness (YOLOv5's [1, N, 5 + nc]), score = objectness x class
 
     @property
     def outputs(self) -> list[str]:
@@ -301,9 +302,37 @@ def _yolo_segment_roles(outs: dict[str, np.ndarray]) -> tuple[str, str] | None:
 ULTRALYTICS_TASKS = ("detect", "segment", "classify", "pose", "obb")
 
 
+YOLOV5_NMS_IOU = 0.45  # ultralytics/yolov5 detect.py --iou-thres default
+
+
+def _yolov5_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
+    """A YOLOv5-family export (metadata exactly stride and names): output0 [1, N, 5 + nc] holds cx, cy, w, h,
+    objectness and nc class scores per candidate (utils/general.py non_max_suppression: conf = obj x cls); the
+    segment head adds 32 mask coefficients and the prototypes [1, 32, H/4, W/4]."""
+    said = "YOLOv5-family metadata (stride, names)"
+    seg = _yolo_segment_roles(outs)
+    if seg is not None:
+        c, p = seg
+        if min(_one(outs[c]).shape) - 5 - np.asarray(outs[p]).shape[1] >= 1:
+            return TaskPlan("detect", f"{said}: {c} holds boxes, objectness, class scores and mask coefficients, {p} "
+                            f"the prototypes; score = objectness x class score, OpenCV NMS at YOLOv5's IoU "
+                            f"{YOLOV5_NMS_IOU}, masks compared by IoU", {"candidates": c, "protos": p},
+                            box_order="cxcywh", raw=True, yolo=True, nms_iou=YOLOV5_NMS_IOU, objectness=True)
+    if len(outs) == 1 and _yolo_candidates(next(iter(outs.values()))) and min(_one(next(iter(
+            outs.values()))).shape) >= 6:
+        name = next(iter(outs))
+        return TaskPlan("detect", f"{said}: {name} {list(np.asarray(outs[name]).shape)} holds cx, cy, w, h, "
+                        f"objectness and class scores per candidate; score = objectness x class score, OpenCV NMS at "
+                        f"YOLOv5's IoU {YOLOV5_NMS_IOU}", {"candidates": name}, box_order="cxcywh", raw=True,
+                        yolo=True, nms_iou=YOLOV5_NMS_IOU, objectness=True)
+    return None
+
+
 def _stated_plan(stated: str, outs: dict[str, np.ndarray]) -> TaskPlan | None:
     """The plan an Ultralytics export's metadata `task` gives (None when the outputs do not fit it: the shape rules
     then decide). Pose and OBB heads are compared as tensors: ferry has no decoder for keypoints or angles."""
+    if stated == "yolov5":
+        return _yolov5_plan(outs)
     shapes = ", ".join(f"{n}{list(np.asarray(a).shape)}" for n, a in outs.items())
     said = f"Ultralytics metadata task {stated}"
     if stated == "detect" and len(outs) == 1 and _yolo_candidates(next(iter(outs.values()))):
@@ -393,7 +422,8 @@ def decode_detect(plan: TaskPlan, outs: dict[str, np.ndarray], min_score: float)
         from ferry.decode import yolo
 
         protos = _one(outs[plan.roles["protos"]]) if "protos" in plan.roles else None
-        return yolo.decode(outs[plan.roles["candidates"]], min_score, protos, iou=plan.nms_iou)
+        return yolo.decode(outs[plan.roles["candidates"]], min_score, protos, iou=plan.nms_iou,
+                           objectness=plan.objectness)
     else:
         boxes = _one(outs[plan.roles["boxes"]]).astype(np.float64).reshape(-1, 4)
         s = _one(outs[plan.roles["scores"]]).astype(np.float64)
