@@ -357,6 +357,10 @@ def test_an_mmdeploy_pipeline_beside_the_file_states_range_and_colour(yolo_like,
     (folder / "pipeline.json").write_text(json.dumps({"pipeline": {"steps": ["not", "mmdeploy"]}}))
     other = diagnose(model, [PHOTOS / n for n in NAMES], preprocess="unit")
     assert not other.stated and not other.sure["range"] and not other.sure["color"]
+    # another tool's pipeline.json does not hide a config that does state the contract
+    (folder / "config.json").write_text(json.dumps({"pretrained_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
+                                                                       "input_size": [3, 64, 64]}}))
+    assert any("timm" in s.source for s in diagnose(model, [PHOTOS / n for n in NAMES], preprocess="unit").stated)
 
 
 def test_a_paddle_inference_yml_beside_the_file_states_what_it_says(yolo_like, tmp_path):

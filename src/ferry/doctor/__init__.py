@@ -440,6 +440,7 @@ def _within_statements(cands: list[Candidate], statements: list[Stated]) -> list
         return pp.replace(**{k: v for k, v in geometry.items() if v is not None})
 
     out = [Candidate(stated_name(s), placed(s), "stated") for s in statements if s.covers >= {"range", "color"}]
+
     def agrees_with(pp: Preprocess, s: Stated, q: str) -> bool:
         """A statement of the range alone holds its per-channel numbers in some order it does not state (a
         PaddleDetection infer_cfg.yml): the numbers on either colour order agree with it."""

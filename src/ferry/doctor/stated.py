@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ferry.errors import FerryError
 from ferry.preprocess.contract import Preprocess
 from ferry.runtimes.base import Model
 
@@ -82,12 +83,18 @@ def _config_beside(model: Model) -> Stated | None:
                       frozenset({"range", "color", "resize"}))
     mm = folder / "pipeline.json"
     if mm.is_file():
-        imp = from_mmdeploy(mm)  # not MMDeploy's: ContractError, no statement (stated() catches it)
-        return Stated(imp.preprocess, f"{mm.name} beside the model (MMDeploy SDK)", frozenset({"range", "color"}))
+        try:
+            imp = from_mmdeploy(mm)
+            return Stated(imp.preprocess, f"{mm.name} beside the model (MMDeploy SDK)", frozenset({"range", "color"}))
+        except FerryError:
+            pass  # another tool's pipeline.json: the next source may still state the contract
     for name in ("inference.yml", "infer_cfg.yml"):
         paddle = folder / name
         if paddle.is_file():
-            imp, colour = paddle_config(paddle)
+            try:
+                imp, colour = paddle_config(paddle)
+            except FerryError:
+                continue
             return Stated(imp.preprocess, f"{paddle.name} beside the model (PaddlePaddle)",
                           frozenset({"range", "color"} if colour else {"range"}))
     cfg = folder / "config.json"
