@@ -406,3 +406,32 @@ def test_a_yolov5_family_export_states_the_ultralytics_contract(tmp_path):
     assert d.best.same_function(want) and d.sure["range"] and d.sure["color"], d.name
     other = _export(net, tmp_path / "other.onnx", metadata={"stride": "32", "names": "['a', 'b']", "version": "1"})
     assert load(other).declared is None
+
+
+def test_a_keras_application_inside_the_file_states_its_preprocess_input(tmp_path):
+    """Transfer learning keeps the application as the first sub-model: Sequential([MobileNetV2(include_top=False),
+    pooling, Dense]) states MobileNetV2's preprocess_input (tf mode: RGB -1..1); the same layers under a name no
+    application has state nothing."""
+    from ferry.runtimes.tensorflow import _keras
+
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+
+    def build(name: str | None):
+        base = keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, include_top=False,
+                                              weights=None, name=name) if name else \
+            keras.applications.MobileNetV2(input_shape=(64, 64, 3), alpha=0.35, include_top=False, weights=None)
+        return keras.Sequential([keras.Input((64, 64, 3)), base, keras.layers.GlobalAveragePooling2D(),
+                                 keras.layers.Dense(3)])
+
+    path = tmp_path / "finetuned.keras"
+    build(None).save(path)
+    d = diagnose(path, [PHOTOS / n for n in NAMES], preprocess="caffe")
+    assert any("Keras application 'mobilenetv2_0.35_64'" in s.source for s in d.stated), [s.source for s in d.stated]
+    gain, offset = d.best.affine()
+    assert np.allclose(gain, 1 / 127.5) and np.allclose(offset, -1.0) and d.best.color == "RGB", d.name
+    assert d.sure["range"] and d.sure["color"]
+    other = tmp_path / "renamed.keras"
+    build("backbone").save(other)
+    assert not any("Keras application" in s.source for s in diagnose(other, [PHOTOS / n for n in NAMES],
+                                                                       preprocess="caffe").stated)

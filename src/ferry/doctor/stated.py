@@ -9,6 +9,8 @@ BatchNorm evidence disagrees. Sources, strongest first:
   by `tools/deploy.py --dump-info`): range and colour order (its keep-ratio resize pads one side: not ferry's);
   PaddlePaddle's `inference.yml` (PaddleOCR, PaddleClas, PaddleX) or `infer_cfg.yml` (PaddleDetection): the range,
   and the colour order where a DecodeImage step states it;
+- a Keras model named as a Keras application, or holding one as its first sub-model (transfer learning): that
+  application's preprocess_input, range and colour order;
 - normalisation in the graph's first ops (ONNX and OpenVINO IR: Mul/Div/Sub/Add with constants on the image
   input; Keras: a Rescaling or Normalization layer first): the model normalises itself, so it wants pixel values,
   0..255 or 0..1 by the size of the gain it applies, or of the mean it subtracts where a converter fused the gain
@@ -259,8 +261,29 @@ def _openvino_front(model: Model) -> Stated | None:
     return _front_statement(steps)
 
 
+def _keras_application(keras_model) -> Stated | None:
+    """A model named as a Keras application (or holding one as its first sub-model, as transfer learning does:
+    Sequential([MobileNetV2(include_top=False), Dense])) states that application's preprocess_input: VGG16's caffe
+    BGR means, MobileNetV2's -1..1, DenseNet's ImageNet mean/std. Range and colour order."""
+    from ferry.preprocess.importers import from_keras
+    from ferry.preprocess.importers.keras import application_of
+
+    names = [keras_model.name] + [layer.name for layer in keras_model.layers[:3]
+                                  if type(layer).__name__ in ("Functional", "Model", "Sequential")]
+    for name in names:
+        app = application_of(str(name))
+        if app is not None:
+            imp = from_keras(app)
+            return Stated(imp.preprocess, f"the Keras application {name!r} inside the file ({imp.source})",
+                          frozenset({"range", "color"}))
+    return None
+
+
 def _keras_front(model: Model) -> Stated | None:
     keras_model = model._model  # type: ignore[attr-defined]
+    app = _keras_application(keras_model)
+    if app is not None:
+        return app
     for layer in keras_model.layers[:4]:
         kind = type(layer).__name__
         if kind == "Rescaling":

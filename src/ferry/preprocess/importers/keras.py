@@ -36,6 +36,24 @@ _KERAS_PREFIX = {"densenet": "torch"}
 _KERAS_RAW_PREFIX = ("efficientnet", "convnext", "regnet", "mobilenetv3", "resnetrs")
 
 
+_MODEL_NAME_SUFFIX = re.compile(r"^(mobilenet(?:v2)?)_\d+\.\d+_\d+$")  # keras names MobileNet(V2) by alpha, rows
+
+
+def application_of(model_name: str) -> str | None:
+    """The Keras application a built model's `name` is (keras/src/applications/*.py name their models:
+    "resnet50", "vgg16", "mobilenetv2_1.00_224", "inception_v3", "densenet121", "efficientnetb0"...), or None."""
+    name = model_name.strip().lower()
+    m = _MODEL_NAME_SUFFIX.match(name)
+    if m:
+        name = m.group(1)
+    key = re.sub(r"[^a-z0-9]", "", name)
+    if key in _KERAS_EXACT or any(key.startswith(p) and key[len(p):].isdigit() for p in _KERAS_PREFIX):
+        return name
+    if key.startswith(_KERAS_RAW_PREFIX) and re.fullmatch(r"[a-z0-9]+", key):
+        return name
+    return None
+
+
 def from_keras(mode_or_app: Any) -> Imported:
     """A Keras `preprocess_input` mode ("caffe", "tf", "torch") or an application name.
 
