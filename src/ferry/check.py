@@ -130,12 +130,14 @@ def stated_task(source: Model) -> str | None:
 def task_hint(source: Model) -> str | None:
     """What --task auto follows first: the task the file states, else its exporter's family ("yolov5": a head with
     an objectness column)."""
-    task = stated_task(source)
-    if task is not None or getattr(source, "format", None) != "onnx":
-        return task
+    from ferry.formats import ONNX
+
+    if getattr(source, "format", None) != ONNX:
+        return None
     from ferry.runtimes.onnxruntime import file_facts
 
-    return file_facts(source.path).family
+    facts = file_facts(source.path)
+    return facts.task or facts.family
 
 
 def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess | None) -> Preprocess:
@@ -158,21 +160,16 @@ def resolve_contract(source: Model, preprocess: str | Path | dict | Preprocess |
 
 def _manifest_contract(path: Path) -> Preprocess | None:
     """The contract `ferry convert` recorded in the ferry.json beside `path` when it lists `path` as one of its
-    targets: a file that cannot carry its contract (the opencv target's plain ONNX) is still benched and checked as
-    convert made it. The layout is left to the file (a TFLite source's NHWC contract, an ONNX target's own input)."""
-    import json
+    targets (ferry.convert.manifest.find_entry): a file that cannot carry its contract (the opencv target's plain
+    ONNX) is still benched and checked as convert made it. The layout is left to the file (a TFLite source's NHWC
+    contract, an ONNX target's own input)."""
+    from ferry.convert.manifest import find_entry
 
-    from ferry.convert.manifest import MANIFEST_NAME
-
-    manifest = path.parent / MANIFEST_NAME
     try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-        if not any(isinstance(t, dict) and t.get("path") and Path(t["path"]).name == path.name
-                   for t in data["targets"]):
-            return None
-        return load_contract(data["preprocess"]).replace(layout=None)
-    except (OSError, ValueError, KeyError, TypeError, FerryError):
+        found = find_entry(path)
+    except (OSError, FerryError):  # an unreadable ferry.json states nothing: the one-line request for a contract
         return None
+    return None if found is None else found[0].replace(layout=None)
 
 
 # Photos decoded and compared together, whatever `batch` (photos per runtime call) says: comparing them as rows of

@@ -187,7 +187,6 @@ def convert_output(folder: Path) -> list[Path]:
     manifest's order), so `ferry bench ferry-out` benches what convert made; [] when `folder` is not such a folder
     (a SavedModel or .mlpackage directory is a model, not a convert output)."""
     from ferry.convert.manifest import MANIFEST_NAME
-    from ferry.formats import detect_format
     from ferry.runtimes import available_runtimes
 
     manifest = folder / MANIFEST_NAME
@@ -204,7 +203,7 @@ def convert_output(folder: Path) -> list[Path]:
         f = folder / Path(t["path"]).name
         if f.exists() and f.resolve() not in {o.resolve() for o in out}:
             try:
-                if available_runtimes(f) and detect_format(f):
+                if available_runtimes(f):
                     out.append(f)
             except FerryError:
                 continue  # a file no installed runtime reads (a Core ML package on Linux) is not benched

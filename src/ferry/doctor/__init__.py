@@ -33,6 +33,7 @@ from ferry.doctor.candidates import (
     geometry_candidates,
     indistinguishable,
     normalisation_candidates,
+    other_color,
     reference_neighbourhood,
     same_range,
 )
@@ -446,7 +447,7 @@ def _within_statements(cands: list[Candidate], statements: list[Stated]) -> list
         PaddleDetection infer_cfg.yml): the numbers on either colour order agree with it."""
         if agrees(q, pp, s.preprocess, 0.001):
             return True
-        swapped = s.preprocess.replace(color={"RGB": "BGR", "BGR": "RGB"}.get(s.preprocess.color, s.preprocess.color))
+        swapped = s.preprocess.replace(color=other_color(s.preprocess.color))
         return q == "range" and "color" not in s.covers and agrees(q, pp, swapped, 0.001)
 
     for c in cands:

@@ -96,7 +96,8 @@ def normalisation_candidates(base: Preprocess, yours: Preprocess | None = None, 
     return out
 
 
-def _swap(color: str) -> str:
+def other_color(color: str) -> str:
+    """RGB for BGR and BGR for RGB; GRAY stays."""
     return {"RGB": "BGR", "BGR": "RGB"}.get(color, color)
 
 
@@ -104,7 +105,7 @@ def reference_neighbourhood(ref: Preprocess, can_swap_layout: bool) -> list[Cand
     """The reference's contract and each one-step change of it: what a converted copy of the reference can want."""
     steps: list[tuple[str, dict]] = [("", {})]
     if ref.color in ("RGB", "BGR"):
-        other = _swap(ref.color)
+        other = other_color(ref.color)
         steps.append((f"read as {other}, means reversed", {"color": other, "mean": tuple(reversed(ref.mean)),
                                                            "std": tuple(reversed(ref.std))}))
         steps.append((f"read as {other}, means kept", {"color": other}))
@@ -160,7 +161,7 @@ def explain(yours: Preprocess, wanted: Preprocess) -> str | None:
         return None  # the same normalisation per colour: what differs is colour order or geometry, said elsewhere
     geometry = {"layout": yours.layout, "size": yours.size, "resize": yours.resize, "dtype": yours.dtype}
     for swapped in (False, True):
-        color = _swap(wanted.color) if swapped else wanted.color
+        color = other_color(wanted.color) if swapped else wanted.color
         if swapped and color == wanted.color:
             continue
         for slip, s2, m2, d2 in _slips(wanted.scale, wanted.mean, wanted.std):

@@ -73,7 +73,8 @@ def separation(y: np.ndarray, y_flip: np.ndarray) -> float:
     b = _mirror(y_flip).reshape(len(y), -1).astype(np.float64)
     if len(a) < 2:
         return 0.0
-    within = np.sqrt(np.einsum("ij,ij->i", a - b, a - b)).mean()
+    diff = a - b
+    within = np.sqrt(np.einsum("ij,ij->i", diff, diff)).mean()
     # Pairwise distances from the Gram matrix: the (N, N, D) difference tensor took 3 s per candidate on ddddocr's
     # OCR output (10 photos x 1.6 M values), 90% of a label-free diagnosis.
     sq = np.einsum("ij,ij->i", a, a)

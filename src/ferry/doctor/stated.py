@@ -223,18 +223,11 @@ _OV_OPS = {"Multiply": "Mul", "Divide": "Div", "Subtract": "Sub", "Add": "Add"}
 _OV_PASS = ("Convert", "Transpose", "Gather")  # Gather: a channel reversal (reverse_input_channels) leaves the range
 
 
-def _ov_constant(output) -> np.ndarray | None:
-    node = output.get_node()
-    if node.get_type_name() == "Convert":  # a compressed (float16) constant decompressed at load
-        node = node.input_value(0).get_node()
-    return np.asarray(node.get_data()) if node.get_type_name() == "Constant" else None
-
-
 def _openvino_front(model: Model) -> Stated | None:
     """The IR's first ops after the image Parameter, read with OpenVINO's own graph API."""
-    import openvino as ov
+    from ferry.runtimes import openvino as ov_rt
 
-    ir = ov.Core().read_model(str(model.path))
+    ir = ov_rt.read_model(model.path)
     params = [p for p in ir.get_parameters() if model.image_input.name in p.output(0).get_names()]
     if not params and len(ir.get_parameters()) == 1:
         params = list(ir.get_parameters())
@@ -253,10 +246,10 @@ def _openvino_front(model: Model) -> Stated | None:
             continue
         if kind not in _OV_OPS or node.get_input_size() != 2:
             break
-        value = _ov_constant(node.input_value(1 - port))
-        if value is None:
+        const = ov_rt.constant_node(node.input_value(1 - port).get_node())
+        if const is None:
             break
-        steps.append(_Step(_OV_OPS[kind], value, port == 1))
+        steps.append(_Step(_OV_OPS[kind], np.asarray(const.get_data()), port == 1))
         out = node.output(0)
     return _front_statement(steps)
 

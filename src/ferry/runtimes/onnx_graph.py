@@ -73,7 +73,9 @@ def stated_task(model) -> str | None:
 def stated_family(model) -> str | None:
     """"yolov5" when the metadata is exactly `stride` and `names`, as ultralytics/yolov5's export.py writes it: its
     head [1, N, 5 + nc] has an objectness column, which the v8 decoding would read as a class."""
-    return "yolov5" if {prop.key for prop in model.metadata_props} == {"stride", "names"} else None
+    from ferry.preprocess.importers.ultralytics import is_yolov5_metadata
+
+    return "yolov5" if is_yolov5_metadata({prop.key: prop.value for prop in model.metadata_props}) else None
 
 
 def stated_preprocess(model) -> Preprocess | None:
@@ -83,12 +85,12 @@ def stated_preprocess(model) -> Preprocess | None:
     it unreadably (an export's metadata must not stop the model from loading)."""
     props = {prop.key: prop.value for prop in model.metadata_props}
     from ferry.errors import FerryError
-    from ferry.preprocess.importers.ultralytics import from_ultralytics, from_yolov5
+    from ferry.preprocess.importers.ultralytics import from_ultralytics, from_yolov5, is_yolov5_metadata
 
     try:
         if "ultralytics" in props.get("author", "").lower():
             return from_ultralytics(props).preprocess
-        if set(props) == {"stride", "names"}:  # a YOLOv5-family export (yolov5/yolov3/yolov9 export.py)
+        if is_yolov5_metadata(props):
             return from_yolov5(props).preprocess
     except FerryError:
         return None

@@ -227,12 +227,17 @@ def _preprocessing_end(param):
             return end  # PPP's cast back to an integer model input: what follows is the model's own graph
 
 
-def _constant(node) -> bool:
-    """A Constant, or a Constant behind Convert: what `save_model(compress_to_fp16=True)` makes of the PPP's mean and
-    scale (f16 constants converted to f32; an fp16 IR read as having no normalisation without this)."""
+def constant_node(node):
+    """The Constant `node` is, or the Constant behind it when it is a Convert: what `save_model(compress_to_fp16=
+    True)` makes of the PPP's mean and scale (f16 constants converted to f32; an fp16 IR read as having no
+    normalisation without this). None for anything else."""
     if node.get_type_name() == "Convert":
         node = node.input_value(0).get_node()
-    return node.get_type_name() == "Constant"
+    return node if node.get_type_name() == "Constant" else None
+
+
+def _constant(node) -> bool:
+    return constant_node(node) is not None
 
 
 def _embedded(model) -> tuple[Preprocess | None, list[str]]:

@@ -318,19 +318,20 @@ def _yolov5_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
                             f"the prototypes; score = objectness x class score, OpenCV NMS at YOLOv5's IoU "
                             f"{YOLOV5_NMS_IOU}, masks compared by IoU", {"candidates": c, "protos": p},
                             box_order="cxcywh", raw=True, yolo=True, nms_iou=YOLOV5_NMS_IOU, objectness=True)
-    if len(outs) == 1 and _yolo_candidates(next(iter(outs.values()))) and min(_one(next(iter(
-            outs.values()))).shape) >= 6:
-        name = next(iter(outs))
-        return TaskPlan("detect", f"{said}: {name} {list(np.asarray(outs[name]).shape)} holds cx, cy, w, h, "
-                        f"objectness and class scores per candidate; score = objectness x class score, OpenCV NMS at "
-                        f"YOLOv5's IoU {YOLOV5_NMS_IOU}", {"candidates": name}, box_order="cxcywh", raw=True,
-                        yolo=True, nms_iou=YOLOV5_NMS_IOU, objectness=True)
+    if len(outs) == 1:
+        name, arr = next(iter(outs.items()))
+        if _yolo_candidates(arr) and min(_one(arr).shape) >= 6:
+            return TaskPlan("detect", f"{said}: {name} {list(np.asarray(arr).shape)} holds cx, cy, w, h, "
+                            "objectness and class scores per candidate; score = objectness x class score, OpenCV "
+                            f"NMS at YOLOv5's IoU {YOLOV5_NMS_IOU}", {"candidates": name}, box_order="cxcywh",
+                            raw=True, yolo=True, nms_iou=YOLOV5_NMS_IOU, objectness=True)
     return None
 
 
 def _stated_plan(stated: str, outs: dict[str, np.ndarray]) -> TaskPlan | None:
-    """The plan an Ultralytics export's metadata `task` gives (None when the outputs do not fit it: the shape rules
-    then decide). Pose and OBB heads are compared as tensors: ferry has no decoder for keypoints or angles."""
+    """The plan an Ultralytics export's metadata `task` gives, or a YOLOv5-family export's ("yolov5",
+    ferry.check.task_hint) (None when the outputs do not fit it: the shape rules then decide). Pose and OBB heads
+    are compared as tensors: ferry has no decoder for keypoints or angles."""
     if stated == "yolov5":
         return _yolov5_plan(outs)
     shapes = ", ".join(f"{n}{list(np.asarray(a).shape)}" for n, a in outs.items())
@@ -359,8 +360,8 @@ def _stated_plan(stated: str, outs: dict[str, np.ndarray]) -> TaskPlan | None:
 
 def pick_task(requested: str | None, outs: dict[str, np.ndarray], stated: str | None = None) -> TaskPlan:
     """The task for these (reference, one image) outputs; `requested` is auto, none, or a task to force.
-    `stated` is the task the source file states (an Ultralytics export's metadata `task`): under auto it decides
-    when the outputs fit it, before any shape rule."""
+    `stated` is the task the source file states (an Ultralytics export's metadata `task`, or "yolov5" for a
+    YOLOv5-family export): under auto it decides when the outputs fit it, before any shape rule."""
     requested = (requested or "auto").lower()
     if requested not in TASKS:
         raise FerryError(f"--task {requested}: unknown task; use one of {', '.join(TASKS)}")

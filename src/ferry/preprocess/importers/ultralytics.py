@@ -38,6 +38,12 @@ def from_ultralytics(metadata: Any) -> Imported:
     return Imported(pp, notes, source)
 
 
+def is_yolov5_metadata(metadata: Any) -> bool:
+    """Metadata keys exactly `stride` and `names`: what ultralytics/yolov5's export.py (and yolov3's, YOLOv9's)
+    writes, `d = {"stride": int(max(model.stride)), "names": model.names}`, and nothing else does."""
+    return isinstance(metadata, dict) and set(metadata) == {"stride", "names"}
+
+
 def from_yolov5(metadata: Any) -> Imported:
     """The contract of a YOLOv5-family ONNX export (ultralytics/yolov5 and yolov3 export.py, YOLOv9's, and the
     repositories copied from them): `metadata_props` holds exactly `stride` (a number) and `names` (a dict or list of
@@ -47,7 +53,7 @@ def from_yolov5(metadata: Any) -> Imported:
 
     source = "YOLOv5-family metadata"
     meta = _mapping(source, metadata, "metadata")
-    if set(meta) != {"stride", "names"}:
+    if not is_yolov5_metadata(meta):
         raise _fail(source, f"keys {sorted(meta)} are not exactly stride and names: not a YOLOv5-family export")
     try:
         stride = ast.literal_eval(meta["stride"]) if isinstance(meta["stride"], str) else meta["stride"]
@@ -70,8 +76,7 @@ def ultralytics_names(metadata: Any) -> list[str] | None:
 
     if not isinstance(metadata, dict):
         return None
-    yolov5 = set(metadata) == {"stride", "names"}  # a YOLOv5-family export (from_yolov5)
-    if "ultralytics" not in str(metadata.get("author", "")).lower() and not yolov5:
+    if "ultralytics" not in str(metadata.get("author", "")).lower() and not is_yolov5_metadata(metadata):
         return None
     raw = metadata.get("names")
     try:
