@@ -234,3 +234,24 @@ def test_openvino_reads_the_savedmodel(cnn, ref):
     out = compiled(x)[0]
     # OpenVINO's CPU kernels sum in another order: measured 9e-8 on logits up to 0.86, as TFLite does
     _close(out, y, 1e-5)
+
+
+def test_one_input_held_as_a_list_runs_without_keras_warning(tmp_path):
+    """A model saved by Keras 2 with one input holds it as a list (fer's emotion_model.hdf5 does); the bare array
+    made Keras 3 warn "The structure of `inputs` doesn't match" on every call, in check and in the doctor."""
+    import warnings
+
+    import keras
+
+    x = keras.Input((8, 8, 1), name="input_1")
+    y = keras.layers.Dense(3)(keras.layers.Flatten()(keras.layers.BatchNormalization()(x)))
+    path = tmp_path / "listed.keras"
+    keras.Model([x], y).save(path)
+    model = runtimes.load(path, "tensorflow")
+    feed = np.random.default_rng(0).random((2, 8, 8, 1), np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = next(iter(model.run({"input_1": feed}).values()))
+    want = keras.models.load_model(path, compile=False).predict(feed, verbose=0)
+    np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+    assert tfr.keras_inputs(keras.Model(x, y), [feed]) is feed  # a bare-input model still gets the bare array

@@ -258,7 +258,7 @@ def _torchscript_probe(model: Model, example: dict[str, np.ndarray], layers: int
 
 
 def _keras_probe(keras_model, layers: int) -> Probe | None:
-    from ferry.runtimes.tensorflow import _keras
+    from ferry.runtimes.tensorflow import _keras, keras_inputs
 
     keras = _keras()
     bns = [lay for lay in keras_model.layers if isinstance(lay, keras.layers.BatchNormalization)][:layers]
@@ -275,7 +275,7 @@ def _keras_probe(keras_model, layers: int) -> Probe | None:
                                                                                          np.float64), axis))
 
     def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        out = sub(list(feeds.values()) if len(feeds) > 1 else next(iter(feeds.values())), training=False)
+        out = sub(keras_inputs(sub, list(feeds.values())), training=False)
         out = out if isinstance(out, list | tuple) else [out]
         return [np.asarray(o) for o in out]
 

@@ -62,6 +62,15 @@ class SavedModelModel(Model):
         return {o.name: np.asarray(out[o.name]) for o in self.outputs}
 
 
+def keras_inputs(model: Any, args: list) -> Any:
+    """The arrays in the structure the Keras model was built with: a model saved by Keras 2 with one input holds
+    it as a list, and Keras 3 warns ("The structure of `inputs` doesn't match") when given the bare array."""
+    struct = getattr(model, "_inputs_struct", None)
+    if len(args) == 1 and not isinstance(struct, list | tuple):
+        return args[0]
+    return list(args)
+
+
 @dataclass
 class KerasModel(Model):
     _model: Any = field(default=None, repr=False, compare=False)
@@ -72,7 +81,7 @@ class KerasModel(Model):
         arrays = _check_feeds(self, feeds)
         args = [arrays[i.name] for i in self.inputs]
         try:
-            out = self._model(args[0] if len(args) == 1 else args, training=False)
+            out = self._model(keras_inputs(self._model, args), training=False)
         except (ValueError, TypeError, tf.errors.OpError) as exc:
             raise FerryError(f"{self.path}: Keras cannot run the model on shapes {_shapes(arrays)} "
                              f"({_first_line(exc)})") from None
