@@ -234,3 +234,35 @@ def test_a_photo_where_a_model_goes_and_a_model_where_photos_go(capsys, tmp_path
     for args, said in cases:
         code, err = run(capsys, *args)
         assert code == 2 and len(err) == 1 and said in err[0], (args, err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["inspect", "{bad}"],
+    ["check", "{bad}", "{bad}", "--images", "{photo}"],
+    ["convert", "{bad}", "--images", "{photo}", "--out", "{out}"],
+    ["doctor", "{bad}", "--images", "{photo}"],
+    ["bench", "{bad}", "--images", "{photo}"],
+    ["native", "onnxruntime", "--preprocess", "{bad}"],
+])
+def test_json_on_bad_input_is_json_on_stdout_and_one_line_on_stderr(capsys, tmp_path, photos, argv):
+    """A script that parses `--json` stdout gets an object on the bad-input path too (it got nothing before)."""
+    import json
+
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x08\x07not a model")
+    fill = {"{bad}": str(bad), "{photo}": str(photos[0]), "{out}": str(tmp_path / "out")}
+    code = main([fill.get(a, a) for a in argv] + ["--json"])
+    out, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("ferry: ") and "broken.onnx" in lines[0]
+    obj = json.loads(out)
+    assert obj == {"error": lines[0], "exit_code": 2}
+
+
+def test_an_unknown_flag_names_the_command_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["check", "a.onnx", "b.onnx", "--images", "x.png", "--targets", "y"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "ferry: unrecognized arguments: --targets y (see ferry check --help)"

@@ -1,7 +1,8 @@
 """The command line: parse, call the library, print. Exit 0 passed, 1 outputs differ, 2 bad input or usage.
 
 Each command lives in ferry/commands/<name>.py; this file only builds the parser and turns FerryError into
-one line on stderr and exit 2 (a traceback only with --debug).
+one line on stderr and exit 2 (a traceback only with --debug). With --json the same line also goes to stdout as
+`{"error": LINE, "exit_code": 2}`, so a script that parses stdout gets JSON on every path, bad input included.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from ferry.errors import FerryError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # usage errors: one line, exit 2
-        self.exit(EXIT_BAD, f"ferry: {message} (see ferry {self.prog.split()[-1]} --help)\n")
+        name = self.prog.split()[-1]
+        self.exit(EXIT_BAD, f"ferry: {message} (see {'ferry' if name == 'ferry' else 'ferry ' + name} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,11 +32,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._subparsers._group_actions:  # type: ignore[union-attr]
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            return action.choices[command]
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from ferry.runtimes.quiet import framework_env, set_debug
 
     framework_env()  # before any framework is imported; a user's own settings win
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command's own parser, so the hint is `ferry check --help`, not the top level's
+        _command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     set_debug(args.debug)
     try:
         return command_module(args.command).run(args)
@@ -42,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"ferry: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            from ferry.io import to_json
+
+            print(to_json({"error": f"ferry: {exc}", "exit_code": EXIT_BAD}))
         return EXIT_BAD
     except KeyboardInterrupt:
         print("ferry: interrupted", file=sys.stderr)
