@@ -189,8 +189,17 @@ def _chunk_size(model: Model, batch: int) -> int:
 
 
 def split_outputs(out: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarray]]:
-    """Per-image outputs from one call on n images (an output without a batch of n is shared)."""
-    return [{k: (v[j:j + 1] if v.ndim and v.shape[0] == n else v) for k, v in out.items()} for j in range(n)]
+    """Per-image outputs from one call on n images (an output without a batch of n is shared). A time-major output
+    [T, n, C] (a CRNN's, torch's nn.LSTM default) is split on its second axis: slicing the first cut it into time
+    steps, or shared the whole batch with every photo."""
+    def part(v: np.ndarray, j: int) -> np.ndarray:
+        if v.ndim and v.shape[0] == n:
+            return v[j:j + 1]
+        if n > 1 and v.ndim == 3 and v.shape[1] == n:
+            return v[:, j:j + 1]
+        return v
+
+    return [{k: part(v, j) for k, v in out.items()} for j in range(n)]
 
 
 def run_per_image(run, model: Model, images: list[np.ndarray], batch: int) -> list[dict[str, np.ndarray]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ferry.check import split_outputs
 from ferry.preprocess.contract import Preprocess
 from ferry.runtimes.base import Model
 
@@ -107,10 +108,11 @@ class Runner:
             self.model_calls += 1
             if self.progress is not None:
                 self.progress(min(start + step, len(stream)), len(stream))
+            split = [out] if len(chunk) == 1 else split_outputs(out, len(chunk))
             for j, (k, _) in enumerate(chunk):
                 # one image a call: the whole output is that image's, whatever its batch axis (ddddocr's CTC
-                # output is [T, 1, classes]: slicing axis 0 kept one time step)
-                parts[k].append(out if len(chunk) == 1 else {name: v[j:j + 1] for name, v in out.items()})
+                # output is [T, 1, classes]: slicing axis 0 kept one time step); several: split_outputs
+                parts[k].append(split[j])
             for k in {k for k, _ in chunk}:
                 if len(parts[k]) == n:
                     tensors.pop(k, None)

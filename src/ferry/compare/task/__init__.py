@@ -81,6 +81,7 @@ class TaskPlan:
     per_anchor: bool = False  # classify: the output is [1, N, C], one class ranking per anchor (raw SSD head)
     nms_iou: float = 0.5  # raw candidates' NMS IoU; an Ultralytics export's own default (0.7) when it says so
     objectness: bool = False  # yolo: column 4 is objectness (YOLOv5's [1, N, 5 + nc]), score = objectness x class
+    row_unit: str = "anchor"  # per_anchor: what a row is, in verdicts ("position" for a recogniser's sequence)
 
     @property
     def outputs(self) -> list[str]:
@@ -254,7 +255,13 @@ def _detect_plan(outs: dict[str, np.ndarray]) -> TaskPlan | None:
             return TaskPlan("classify", f"rule sequence: {name} {list(np.asarray(arr).shape)} is {t} positions, each a "
                             f"probability distribution over {c} classes (a CTC text recogniser's output, whose "
                             "greedy decoding is each position's top-1): compared as per-position class rankings, "
-                            "never as YOLO candidates", {"out": name}, per_anchor=True)
+                            "never as YOLO candidates", {"out": name}, per_anchor=True, row_unit="position")
+        if _is_time_major(np.asarray(arr)):
+            t, _, c = np.shape(arr)
+            return TaskPlan("classify", f"rule sequence: {name} {list(np.shape(arr))} is time-major ({t} positions, "
+                            f"batch second, {c} class scores each: a CRNN/CTC recogniser's output, as torch's "
+                            "nn.LSTM leaves it, whose greedy decoding is each position's top-1): compared as "
+                            "per-position class rankings", {"out": name}, per_anchor=True, row_unit="position")
         if a.ndim == 2 and min(a.shape) >= 5 and max(a.shape) >= 8 * min(a.shape):
             return TaskPlan("detect", f"rule yolo: {name} {list(np.asarray(arr).shape)} looks like YOLO candidates "
                             "(cx, cy, w, h, class scores...); OpenCV NMS applied", {"candidates": name},
@@ -277,6 +284,14 @@ def _is_sequence(a: np.ndarray) -> bool:
         return False
     a = np.asarray(a, dtype=np.float64)
     return bool(a.min() >= 0 and a.max() <= 1 and np.all(np.abs(a.sum(1) - 1) < 1e-2))
+
+
+def _is_time_major(a: np.ndarray) -> bool:
+    """[T, 1, C] for one photo, T >= 4 positions and C >= 3 classes (a blank and two symbols): the batch is the
+    second axis, which no other head ferry knows puts there (ddddocr's recogniser: [32, 1, 8210] at width 256).
+    Logits or probabilities alike: a position's ranking is the same either way."""
+    return (a.ndim == 3 and a.shape[1] == 1 and a.shape[0] >= 4 and a.shape[2] >= 3
+            and np.issubdtype(a.dtype, np.floating))
 
 
 def _yolo_candidates(a: np.ndarray) -> bool:

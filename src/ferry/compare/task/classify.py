@@ -127,7 +127,7 @@ class ClassifyAccumulator(_Base):
         self.anchors += other.anchors
 
     def _metrics(self):
-        rows, what = (self.anchors, "anchor(s)") if self.plan.per_anchor else (self.n, "image(s)")
+        rows, what = (self.anchors, f"{self.plan.row_unit}(s)") if self.plan.per_anchor else (self.n, "image(s)")
         n = max(rows, 1)
         m = {"top1_agreement": self.top1 / n, "topk_agreement": self.topk / n, "k": self.k,
              "max_prob_delta": self.max_delta, "ties": self.ties}
