@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from ferry.errors import FerryError
 from ferry.preprocess.contract import load_contract
 from ferry.runtimes import openvino as ov_rt
 
 
-def _conv_model(path, layout: str) -> None:
+def _conv_model(path, layout: str, hw=(16, 16)) -> None:
     rng = np.random.default_rng(0)
     w = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
-    shape = [1, 3, 16, 16] if layout == "NCHW" else [1, 16, 16, 3]
+    shape = [1, 3, *hw] if layout == "NCHW" else [1, *hw, 3]
     nodes = [] if layout == "NCHW" else [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2])]
     nodes.append(helper.make_node("Conv", ["x" if layout == "NCHW" else "xt", "w"], ["y"]))
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
@@ -40,3 +41,34 @@ def test_the_embedded_contract_reads_back_with_the_resize_in_the_graph(tmp_path,
     assert back.color == "RGB" and back.layout == layout
     for got, want in zip(back.affine(), contract.affine(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_an_in_graph_resize_fixes_a_dynamic_input_size_at_the_contracts(tmp_path):
+    """An export with dynamic height and width (Ultralytics' dynamic=True, NudeNet's 320n.onnx) made PPP fail with
+    "Check 'model_shape().is_static()' failed": the input is fixed at the contract's size first, the batch left."""
+    import openvino as ov
+
+    src = tmp_path / "dyn.onnx"
+    _conv_model(src, "NCHW", hw=("H", "W"))
+    contract = load_contract({"color": "RGB", "scale": 1 / 255, "size": [16, 16]})
+    xml = ov_rt.embed(src, contract, tmp_path / "dyn.xml", resize_in_graph=True)
+    fixed = ov_rt.embed(src, contract, tmp_path / "fixed.xml")
+    core = ov.Core()
+    img = np.empty((1, 40, 24, 3), np.uint8)
+    img[...] = (10, 200, 90)  # one colour: every resize algorithm gives the same 16x16 pixels
+    out = core.compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(img)[0]  # any size goes in
+    assert out.shape == (1, 4, 14, 14)  # 16x16 in, 3x3 conv, no padding: fixed at the contract's size
+    same = core.compile_model(str(fixed), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(img[:, :16, :16])[0]
+    np.testing.assert_allclose(out, same, rtol=1e-5, atol=1e-5)
+    with pytest.raises(FerryError, match="contract gives no size"):
+        ov_rt.embed(src, load_contract({"color": "RGB", "scale": 1 / 255}), tmp_path / "n.xml", resize_in_graph=True)
+
+
+def test_an_in_graph_resize_is_refused_for_a_letterbox_contract(tmp_path):
+    src = tmp_path / "m.onnx"
+    _conv_model(src, "NCHW")
+    contract = load_contract({"color": "RGB", "scale": 1 / 255, "size": [16, 16],
+                              "resize": {"mode": "letterbox", "pad_value": 114}})
+    with pytest.raises(FerryError, match="stretches to the model's size; the contract resizes by letterbox"):
+        ov_rt.embed(src, contract, tmp_path / "m.xml", resize_in_graph=True)
+    assert not (tmp_path / "m.xml").exists()

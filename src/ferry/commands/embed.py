@@ -33,9 +33,9 @@ def run(args) -> int:
         written = get_runtime("openvino").embed(src, contract, out, resize_in_graph=args.resize_in_graph)
     else:
         written = get_runtime("onnxruntime").embed(src, contract, out)
-    print(f"wrote {written} (takes uint8 NHWC BGR pixels at {contract.size[0]}x{contract.size[1]})")
-    if not args.resize_in_graph:  # the read-back stops at an in-graph resize (README, Limitations)
-        print(_read_back(written, contract))
+    size = "of any size, resized in the graph to" if args.resize_in_graph else "at"
+    print(f"wrote {written} (takes uint8 NHWC BGR pixels {size} {contract.size[0]}x{contract.size[1]})")
+    print(_read_back(written, contract))
     return EXIT_PASS
 
 

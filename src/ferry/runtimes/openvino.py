@@ -315,6 +315,12 @@ def embed_model(model, preprocess: Preprocess, dest: str | Path, resize_in_graph
     ps = params[0].get_partial_shape()
     layout = preprocess.layout or ("NCHW" if ps[1].is_static and ps[1].get_length() in (1, 3) else "NHWC")
     _same_channels(path, name, ps, layout, preprocess)
+    if resize_in_graph and preprocess.resize.mode not in ("stretch", "none"):
+        raise FerryError(f"{path}: OpenVINO's PrePostProcessor resize stretches to the model's size; the contract "
+                         f"resizes by {preprocess.resize.mode}, so an in-graph resize would feed other pixels: "
+                         "resize on the host (leave the resize out of the graph)")
+    if resize_in_graph and _size(ps, layout) is None:
+        ps = _fix_spatial(model, params[0], ps, layout, preprocess, path)
     ppp = PrePostProcessor(model)
     inp = ppp.input(params[0].output(0).get_any_name()) if params[0].output(0).get_names() else ppp.input(name)
     tensor = inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
@@ -345,6 +351,24 @@ def embed_model(model, preprocess: Preprocess, dest: str | Path, resize_in_graph
     atomic_write_files([xml, xml.with_suffix(".bin")],
                        lambda tmps: _save(model, tmps[0], compress_to_fp16, tmps[1]))
     return xml
+
+
+def _fix_spatial(model, param, ps, layout: str, preprocess: Preprocess, path):
+    """An input of dynamic height or width fixed at the contract's size (the batch left as it is): PPP resizes to
+    the model's own size and refuses a dynamic one ("Check 'model_shape().is_static()' failed"), as an Ultralytics
+    export with dynamic axes has."""
+    ov = _ov()
+    if not preprocess.size:
+        raise FerryError(f"{path}: the model's input size is dynamic ({ps}) and the contract gives no size, so an "
+                         "in-graph resize has no size to resize to; set size: [H, W] in the contract")
+    h, w = preprocess.size
+    dims = [ps[i] for i in range(4)]
+    hi, wi, ci = (2, 3, 1) if layout == "NCHW" else (1, 2, 3)
+    dims[hi], dims[wi] = ov.Dimension(h), ov.Dimension(w)
+    if dims[ci].is_dynamic:
+        dims[ci] = ov.Dimension(preprocess.channels)
+    model.reshape({param.output(0): ov.PartialShape(dims)})
+    return param.get_partial_shape()
 
 
 def _same_channels(path, name: str, ps, layout: str, preprocess: Preprocess) -> None:
