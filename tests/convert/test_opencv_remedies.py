@@ -311,3 +311,19 @@ def test_ppocrv6_recogniser_loads_in_opencv_only_after_onnxsim(tmp_path, photos)
     assert "input x fixed to [1, 3, 48, 320]" in t.route and "graph simplified by onnxsim 0.8.1" in t.route, t.route
     worst = max(o["max_abs"] for o in t.check["outputs"])
     assert worst < 1e-3, worst  # measured 8.5e-5 on 10 photos (softmax probabilities)
+
+
+def test_bench_times_opencv_on_the_file_convert_would_write(flatten_onnx, photos):
+    """NudeNet's Ultralytics export (dynamic size) made both OpenCV paths of `ferry bench` rows of "cannot load";
+    they are timed on the remedied copy `convert --to opencv` writes, with parity against the original, and said."""
+    from ferry.bench import bench
+
+    run = bench([flatten_onnx], images=photos[:2], runtimes=["onnxruntime", "opencv"], preprocess=CONTRACT,
+                warmup=1, iterations=2, isolate=False)
+    mb = run.models[0]
+    by_id = {p.id: p for p in mb.paths}
+    for pid in ("opencv/host", "opencv/native"):
+        assert by_id[pid].error is None and by_id[pid].parity_passed, (pid, by_id[pid].error, by_id[pid].parity)
+        assert by_id[pid].file and by_id[pid].file.endswith(".opencv.onnx")
+    assert any(n.startswith("opencv: timed on the file `ferry convert --to opencv` writes") and "fixed" in n
+               for n in mb.notes), mb.notes

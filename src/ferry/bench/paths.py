@@ -74,9 +74,12 @@ def plan_paths(model: str | Path, fmt: str, embedded: bool, runtimes: list[str],
         if embedded:
             add(runtime, "in-graph", "host")
             continue
-        add(runtime, "host", "host")
         if runtime == "opencv":
-            add(runtime, "native", "native")
+            file = _opencv_file(model, fmt, contract, workdir, notes)
+            add(runtime, "host", "host", file)
+            add(runtime, "native", "native", file)
+            continue
+        add(runtime, "host", "host")
         if runtime == "onnxruntime" and fmt == ONNX:
             from ferry.runtimes.onnxruntime import embed
 
@@ -98,6 +101,31 @@ def plan_paths(model: str | Path, fmt: str, embedded: bool, runtimes: list[str],
                     continue
                 add(runtime, "in-graph", "in-graph" if in_graph_resize else "host", file)
     return specs, notes
+
+
+def _opencv_file(model: str | Path, fmt: str, contract: Preprocess, workdir: Path, notes: list[str]) -> str | None:
+    """None when OpenCV DNN loads the model as it is; else the copy `ferry convert --to opencv` would write (input
+    fixed at the contract's size, shapes inferred, onnxsim; each checked against onnxruntime), so the OpenCV paths
+    are timed on the file an app would deploy, and said. None too when no remedy makes it load: the paths then
+    report OpenCV's refusal."""
+    if fmt != ONNX:
+        return None
+    import shutil
+
+    from ferry.convert.core import opencv_loadable
+
+    dest = workdir / f"{Path(model).stem}.opencv.onnx"
+    shutil.copyfile(model, dest)
+    try:
+        remedy, _ = opencv_loadable(dest, Path(model), contract, workdir, dest)
+    except FerryError:
+        dest.unlink(missing_ok=True)
+        return None
+    if remedy is None:
+        dest.unlink(missing_ok=True)
+        return None
+    notes.append(f"opencv: timed on the file `ferry convert --to opencv` writes: {remedy.note}")
+    return str(dest)
 
 
 def _first_line(exc: Exception) -> str:

@@ -340,7 +340,7 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
                 "in your app", op=op, node=node, tool="opencv")
         dest = staging / out.path("opencv").name
         _write_declared_onnx(plain, contract, dest)
-        remedy, tools = _opencv_loadable(dest, plain, contract, staging, out.path("opencv"))
+        remedy, tools = opencv_loadable(dest, plain, contract, staging, out.path("opencv"))
         recipe = get_runtime("opencv").native(contract)
         return (f"{route}{remedy.how if remedy else ''} (float input) + cv2.dnn.blobFromImageWithParams parameters",
                 base | versions("onnx", "opencv-python-headless", *tools), [dest],
@@ -505,7 +505,7 @@ def _loads_in(runtime: str, path: Path, final: Path) -> None:
         raise explain(RuntimeError(str(exc).replace(str(path), str(final))), runtime, final) from None
 
 
-def _opencv_loadable(dest: Path, plain: Path, contract: Preprocess, staging: Path, final: Path):
+def opencv_loadable(dest: Path, plain: Path, contract: Preprocess, staging: Path, final: Path):
     """(None, ()) when OpenCV DNN loads DEST as it is; else the remedy that made it load (ferry.convert.
     opencv_remedies: input fixed, shapes inferred, onnxsim, each checked against onnxruntime), said in the route as
     " -> WHAT", and the tools it used. Raises ConversionError with OpenCV's node and op when none does."""
