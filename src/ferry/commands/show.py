@@ -38,6 +38,10 @@ def render(model_path: str | Path, image: str | Path, preprocess=None, runtime: 
     pixels = load_image(image)
     model = load(model_path, runtime)
     contract = model.resolve(resolve_contract(model, preprocess))
+    if names is None:
+        from ferry.check import stated_labels
+
+        names = stated_labels(model)  # an Ultralytics export's names, a PaddleOCR recogniser's characters
     outs = model.run_image([pixels], contract)
     one = {k: (v[:1] if getattr(v, "ndim", 0) and v.shape[0] == 1 else v) for k, v in outs.items()}
     plan = pick_task(task, one, stated=task_hint(model))

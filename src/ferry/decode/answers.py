@@ -44,6 +44,50 @@ class DetAnswer:
     normalized: bool = True
 
 
+@dataclass
+class SeqAnswer:
+    """A recogniser's reading: each position's top-1 class and its probability, and the greedy CTC decoding (runs
+    of one class collapsed, the blank dropped). The blank is class 0 (PaddleOCR, ddddocr, crnn.pytorch, EasyOCR)
+    unless the last class is the top-1 at more positions than class 0 (TensorFlow's CTC puts it last): a CTC
+    output is mostly blanks."""
+
+    top1: np.ndarray  # (T,) int
+    probs: np.ndarray  # (T,) the top-1's probability
+    blank: int
+    n_classes: int
+
+    @property
+    def classes(self) -> list[int]:
+        out: list[int] = []
+        prev = None
+        for c in self.top1.tolist():
+            if c != prev and c != self.blank:
+                out.append(c)
+            prev = c
+        return out
+
+    def text(self, names: list[str] | None = None) -> str:
+        """The decoding in the charset's characters: `names` of n_classes entries (the blank's included, as
+        ddddocr's charset), of n_classes - 1 (the blank left out), or of n_classes - 2 (PaddleOCR's dict: the blank
+        and a space added around it); else the ids."""
+        if names and self.blank == 0 and len(names) == self.n_classes - 2:
+            names = [*names, " "]  # PaddleOCR's CTCLabelDecode: blank + dict + a space (use_space_char)
+        shift = 0 if names is not None and len(names) == self.n_classes else 1 if self.blank == 0 else 0
+        if names and len(names) in (self.n_classes, self.n_classes - 1):
+            return "".join(names[c - shift] if 0 <= c - shift < len(names) else "?" for c in self.classes)
+        return " ".join(str(c) for c in self.classes)
+
+
+def decode_sequence(rows: np.ndarray) -> SeqAnswer:
+    """[T, C] rows of class scores (logits or probabilities) as a SeqAnswer."""
+    r = np.asarray(rows, dtype=np.float64)
+    probs = r if r.size and r.min() >= 0 and np.all(np.abs(r.sum(1) - 1) < 1e-2) else softmax(r, 1)
+    top1 = probs.argmax(1)
+    n = r.shape[1]
+    blank = n - 1 if n > 1 and np.sum(top1 == n - 1) > np.sum(top1 == 0) else 0
+    return SeqAnswer(top1, probs[np.arange(len(top1)), top1], blank, n)
+
+
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)

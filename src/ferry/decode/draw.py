@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ferry.decode.answers import ClassAnswer, DetAnswer, SegAnswer
+from ferry.decode.answers import ClassAnswer, DetAnswer, SegAnswer, SeqAnswer
 from ferry.decode.labels import label
 from ferry.decode.palette import color_for, palette
 
@@ -124,6 +124,12 @@ def draw_detect(view: Image.Image, ans: DetAnswer, names: list[str] | None = Non
     return img
 
 
+def _reading(ans: SeqAnswer, names: list[str] | None) -> list[str]:
+    blank = "first" if ans.blank == 0 else "last"
+    return [f"reads {ans.text(names)!r} (greedy CTC over {len(ans.top1)} positions, blank = the {blank} class)",
+            f"mean top-1 probability {float(ans.probs.mean()):.3f}"]
+
+
 def draw_answer(view_bgr: np.ndarray, ans, names: list[str] | None = None, class_offset: int = 0,
                 threshold: float = 0.5, title: str | None = None, width: int | None = None) -> Image.Image:
     """One runtime's answer on the model's view, with a caption; `width` caps the picture's width."""
@@ -133,6 +139,9 @@ def draw_answer(view_bgr: np.ndarray, ans, names: list[str] | None = None, class
     if isinstance(ans, ClassAnswer):
         img = view
         lines += [f"{label(names, i, class_offset)}: {p:.3f}" for i, p in ans.top(3)]
+    elif isinstance(ans, SeqAnswer):
+        img = view
+        lines += _reading(ans, names)
     elif isinstance(ans, SegAnswer):
         img = draw_segment(view, ans)
         counts = np.bincount(ans.labels.ravel(), minlength=ans.n_classes)
@@ -167,6 +176,13 @@ def diff_picture(view_bgr: np.ndarray, ref, tgt, names: list[str] | None = None,
         img = draw_detect(img, DetAnswer(tgt.boxes, tgt.scores, tgt.classes, [], tgt.normalized), names,
                           class_offset, size, threshold, colours=[(230, 0, 230)] * len(tgt.scores), width=1)
         lines.append(f"green: source ({len(ref.scores)}), magenta: target ({len(tgt.scores)})")
+    elif isinstance(ref, SeqAnswer) and isinstance(tgt, SeqAnswer) and ref.top1.shape == tgt.top1.shape:
+        img = grey
+        moved = int(np.sum(ref.top1 != tgt.top1))
+        same = "same reading" if ref.classes == tgt.classes else "READING DIFFERS"
+        lines.append(f"{same}: {ref.text(names)!r} vs {tgt.text(names)!r}")
+        lines.append(f"top-1 differs at {moved} of {len(ref.top1)} positions; largest probability change "
+                     f"{float(np.max(np.abs(ref.probs - tgt.probs))):.3g}")
     elif isinstance(ref, ClassAnswer) and isinstance(tgt, ClassAnswer):
         img = grey
         (ri, rp), (ti, tp) = ref.top(1)[0], tgt.top(1)[0]

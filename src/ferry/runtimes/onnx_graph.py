@@ -55,10 +55,15 @@ def declared_preprocess(model) -> Preprocess | None:
 
 
 def stated_labels(model) -> list[str] | None:
-    """Class names an export records in its metadata (Ultralytics `names`), else None."""
+    """Class names an export records in its metadata (Ultralytics `names`; a PaddleOCR recogniser's `character`,
+    one character a line without the CTC blank, as PaddleX and RapidOCR export them), else None."""
     from ferry.preprocess.importers import ultralytics_names
 
-    return ultralytics_names({prop.key: prop.value for prop in model.metadata_props})
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    chars = props.get("character")
+    if chars and "names" not in props:
+        return chars.split("\n")
+    return ultralytics_names(props)
 
 
 def stated_task(model) -> str | None:

@@ -32,6 +32,7 @@ from ferry.decode.answers import (
     class_axis,
     decode_classify,
     decode_segment,
+    decode_sequence,
     looks_like_probs,
     nms,
 )
@@ -479,6 +480,8 @@ def decode(plan: TaskPlan, outs: dict[str, np.ndarray], threshold: float = 0.5, 
     """The answer one image's outputs give under `plan` (ClassAnswer, SegAnswer, DetAnswer, or None). `like`: the
     reference's answer for the same photo (a target's class scores are read as the reference's are)."""
     like = like if isinstance(like, ClassAnswer) else None
+    if plan.task == "classify" and plan.per_anchor and plan.row_unit == "position":  # a recogniser: its reading
+        return decode_sequence(_anchor_rows(outs[plan.roles["out"]]))
     if plan.task == "classify" and plan.per_anchor:  # drawn: the ranking of the most confident anchor
         rows = _anchor_rows(outs[plan.roles["out"]])
         return decode_classify(rows[int(np.nanargmax(rows.max(axis=1)))] if len(rows) else rows.reshape(-1), like)
