@@ -393,9 +393,13 @@ def _mil_dtype(code: int) -> str:
 
 
 def _weights(layer_params) -> list:
-    """The WeightParams fields of a neuralnetwork layer's parameters (weights, bias, ...)."""
+    """The WeightParams fields of a neuralnetwork layer's parameters (weights, bias, ...); a repeated one (a custom
+    layer's `weights`, as kraken's blla.mlmodel has) gives each of its entries."""
     out = []
     for desc, value in layer_params.ListFields():
         if desc.message_type is not None and desc.message_type.name == "WeightParams":
-            out.append((desc.name, value))
+            if not hasattr(value, "ListFields"):  # a repeated field: its container, not a message
+                out.extend((desc.name, v) for v in value)
+            else:
+                out.append((desc.name, value))
     return out

@@ -76,6 +76,8 @@ class CoreMLModel(Model):
         return np.ascontiguousarray(chw.transpose(0, 3, 1, 2), dtype=np.float32)
 
     def run_image(self, images: list[np.ndarray], preprocess: Preprocess) -> dict[str, np.ndarray]:
+        if self.image is None:  # a tensor input (ct.TensorType): the host's tensor, as for any runtime
+            return Model.run_reference(self, images, preprocess)
         x = self.pixels(images, preprocess)
         out = self.run({self.image.name: x})  # type: ignore[union-attr]
         if sys.platform == "darwin":
@@ -148,7 +150,8 @@ def _array_info(feat: Any) -> tuple[tuple[int | None, ...] | None, str]:
     if t.WhichOneof("Type") != "multiArrayType":
         return None, "float32"
     ma = t.multiArrayType
-    shape = tuple(int(s) for s in ma.shape) or None
+    # a 0 is a size the file leaves open (kraken's blla.mlmodel: [1, 3, 1800, 0], any width): unknown, as ONNX's
+    shape = tuple(int(s) or None for s in ma.shape) or None
     return shape, _ARRAY_DTYPES.get(int(ma.dataType), "float32")
 
 
