@@ -2,8 +2,9 @@
 
 Both sides run one photo with every intermediate tensor marked as an output (ONNX: each node's outputs added to
 the graph outputs, run in onnxruntime; OpenVINO: `Model.add_outputs` on every op's float outputs, compiled at
-f32). Tensors are matched by name (ONNX tensor names survive OpenVINO's ONNX frontend and IR serialisation), or,
-when fewer than half match by name, by position: in graph order, the next target tensor with the same shape.
+f32; OpenCV DNN: `net.forward` of every layer, fusion off). Tensors are matched by name (ONNX tensor names survive
+OpenVINO's ONNX frontend and IR serialisation), or, when fewer than half match by name, by position: in graph order,
+the next target tensor with the same shape.
 Walking the source's graph in order, the first matched tensor beyond tolerance names the layer.
 
 Polygraphy's `--onnx-outputs mark all` / `--trt-outputs mark all` does the marking for ONNX and TensorRT and
@@ -23,7 +24,7 @@ from ferry.errors import FerryError
 from ferry.preprocess.contract import Preprocess
 from ferry.runtimes.base import Model
 
-RUNTIMES = ("onnxruntime", "openvino")
+RUNTIMES = ("onnxruntime", "openvino", "opencv")
 _SKIP_OV = {"Parameter", "Constant", "Result", "ShapeOf", "Convert", "ReadValue", "Assign"}
 
 
@@ -44,11 +45,13 @@ class Traced:
 def _feeds(model: Model, image: np.ndarray, contract: Preprocess) -> dict[str, np.ndarray]:
     """What the model is fed for this photo, the same way check feeds it (embedded: resized pixels)."""
     from ferry.preprocess.reference import preprocess_batch, resize_batch
+    from ferry.runtimes.base import fixed_batch, padded
 
     c = model.resolve(contract)
+    images = padded([image], fixed_batch(model))  # a batch fixed above 1 takes that many: the photo repeated
     if model.embedded is not None:
-        return model.feed_tensor(resize_batch([image], c))
-    return model.feed_tensor(preprocess_batch([image], c))
+        return model.feed_tensor(resize_batch(images, c))
+    return model.feed_tensor(preprocess_batch(images, c))
 
 
 def trace_onnx(path, feeds: dict[str, np.ndarray]) -> list[Traced]:
@@ -123,13 +126,49 @@ def trace_openvino(path, feeds: dict[str, np.ndarray]) -> list[Traced]:
     return traced
 
 
+def trace_opencv(path, feeds: dict[str, np.ndarray]) -> list[Traced]:
+    """Every layer's first output, through OpenCV DNN with layer fusion off, so each ONNX node keeps a layer of its
+    own (a BatchNorm is still folded into its convolution at import: `_fused` takes that). OpenCV 4.14's importer
+    names a layer `onnx_node!NODE` (`onnx_node_output_0!TENSOR` for an unnamed node), so tensors match by name."""
+    from ferry.runtimes.opencv import _cv2, quiet
+
+    cv2 = _cv2()
+    with quiet():
+        engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
+        net = cv2.dnn.readNetFromONNX(str(path), engine) if engine is not None else cv2.dnn.readNetFromONNX(str(path))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.enableFusion(False)
+    for name, x in feeds.items():
+        net.setInput(np.ascontiguousarray(x), name)
+    layers = [n for n in net.getLayerNames() if net.getLayer(n).type not in ("Const", "Identity")]
+    try:
+        with quiet():
+            values = net.forward(layers)
+    except cv2.error as exc:
+        raise FerryError(f"{path}: OpenCV DNN cannot run it with every layer's output requested: "
+                         f"{str(exc).strip().splitlines()[-1]}") from None
+    from ferry.runtimes import onnx_graph
+
+    graph = onnx_graph.load_onnx(path).graph
+    first_output = {n.name: n.output[0] for n in graph.node if n.name and n.output}
+    traced = []
+    for name, value in zip(layers, values, strict=True):
+        kind, _, rest = name.partition("!")
+        # "onnx_node!NODE" for a named node, "onnx_node_output_0!TENSOR" for an unnamed one, else the tensor itself
+        tensor = first_output.get(rest, rest) if kind == "onnx_node" else (rest or name)
+        traced.append(Traced({tensor}, rest or name, net.getLayer(name).type, np.array(value, copy=True)))
+    return traced
+
+
 def trace(model: Model, feeds: dict[str, np.ndarray]) -> list[Traced]:
     if model.runtime == "onnxruntime":
         return trace_onnx(model.path, feeds)
     if model.runtime == "openvino":
         return trace_openvino(model.path, feeds)
-    raise FerryError(f"{model.path}: --bisect runs ONNX (onnxruntime) and OpenVINO models; this one runs in "
-                     f"{model.runtime}")
+    if model.runtime == "opencv":
+        return trace_opencv(model.path, feeds)
+    raise FerryError(f"{model.path}: --bisect runs ONNX (onnxruntime, OpenCV DNN) and OpenVINO models; this one "
+                     f"runs in {model.runtime}")
 
 
 def _shape(a: np.ndarray) -> tuple[int, ...]:
@@ -158,14 +197,20 @@ def match(src: list[Traced], tgt: list[Traced]) -> tuple[list[tuple[Traced, Trac
     return pairs, "position"
 
 
+def _fused(t: Traced, following: list[Traced], atol: float, rtol: float) -> bool:
+    """Whether the target's tensor is one of the next source tensors instead (same size, within tolerance)."""
+    return any(f.value.size == t.value.size and compare_arrays(f.name, f.value, t.value.reshape(f.value.shape),
+                                                               atol, rtol).passed for f in following)
+
+
 def bisect_models(src: Model, tgt: Model, image: np.ndarray, contract: Preprocess,
                   target_contract: Preprocess | None = None, atol: float = DEFAULT_ATOL,
                   rtol: float = DEFAULT_RTOL) -> dict[str, Any]:
     """The first source layer whose matched target tensor differs beyond tolerance on this photo."""
     for m in (src, tgt):
         if m.runtime not in RUNTIMES:
-            raise FerryError(f"{m.path}: --bisect runs ONNX and OpenVINO models (onnxruntime, openvino); this one "
-                             f"runs in {m.runtime}: convert it to ONNX or OpenVINO to bisect")
+            raise FerryError(f"{m.path}: --bisect runs ONNX and OpenVINO models (onnxruntime, openvino, opencv); "
+                             f"this one runs in {m.runtime}: convert it to ONNX or OpenVINO to bisect")
     s_tr = trace(src, _feeds(src, image, contract))
     t_tr = trace(tgt, _feeds(tgt, image, target_contract or contract))
     pairs, how = match(s_tr, t_tr)
@@ -173,9 +218,11 @@ def bisect_models(src: Model, tgt: Model, image: np.ndarray, contract: Preproces
         return {"found": False, "reason": "no intermediate tensor of the target matches the source's by name or "
                 "shape: the graphs differ too much to bisect", "compared": 0, "matched_by": how}
     last_ok = None
-    for s, t in pairs:
+    for k, (s, t) in enumerate(pairs):
         c = compare_arrays(s.name, s.value, t.value.reshape(s.value.shape) if t.value.size == s.value.size
                            else t.value, atol, rtol)
+        if not c.passed and _fused(t, [p for p, _ in pairs[k + 1:k + 4]], atol, rtol):
+            continue  # the target's layer holds the next ops too (OpenCV folds a BatchNorm into its conv)
         if not c.passed:
             return {"found": True, "node": s.node, "op_type": s.op_type, "tensor": s.name,
                     "target_node": t.node, "target_op_type": t.op_type, "max_abs": c.max_abs,

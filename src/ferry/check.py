@@ -36,7 +36,7 @@ from ferry.compare.tensor import (
 from ferry.errors import RUN_FAILED, FerryError
 from ferry.preprocess.contract import Preprocess, load_contract
 from ferry.runtimes import available_runtimes, get_runtime, load
-from ferry.runtimes.base import Model
+from ferry.runtimes.base import Model, fixed_batch, padded
 
 
 @dataclass
@@ -185,6 +185,9 @@ def _chunk_size(model: Model, batch: int) -> int:
     shape = model.image_input.shape
     if model.runtime == "opencv":
         return 1
+    fixed = fixed_batch(model)
+    if fixed:
+        return fixed
     return 1 if shape and shape[0] == 1 else batch
 
 
@@ -204,11 +207,12 @@ def split_outputs(out: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarr
 
 def run_per_image(run, model: Model, images: list[np.ndarray], batch: int) -> list[dict[str, np.ndarray]]:
     """Per-image outputs, running as many images at once as the model's batch dimension allows."""
-    step = _chunk_size(model, batch)
+    fixed = fixed_batch(model) if model.runtime != "opencv" else None
+    step = fixed or _chunk_size(model, batch)
     per_image: list[dict[str, np.ndarray]] = []
     for i in range(0, len(images), step):
         chunk = images[i:i + step]
-        per_image.extend(split_outputs(run(chunk), len(chunk)))
+        per_image.extend(split_outputs(run(padded(chunk, fixed)), len(padded(chunk, fixed)))[:len(chunk)])
     return per_image
 
 

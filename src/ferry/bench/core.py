@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,12 @@ def _bench_model(model: Path, pixels, names, runtimes, method, preprocess, isola
     embedded = src.embedded is not None
     reference_id = f"{src.runtime}/{'in-graph' if embedded else 'host'}"
     notes: list[str] = []
+    from ferry.runtimes.base import fixed_batch
+
+    fixed = fixed_batch(src)
+    if fixed and method.batch != fixed:  # the runtime refuses any other count
+        method = replace(method, batch=fixed)
+        notes.append(f"the model's batch is fixed at {fixed}: timed {fixed} photos a call (--batch ignored)")
     if not names[0] or names[0].startswith("synthetic"):
         notes.append("no --images: timed on a synthetic 1920x1080 frame, parity checked on it alone")
     with tempfile.TemporaryDirectory(prefix="ferry-bench-") as tmp:

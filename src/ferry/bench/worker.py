@@ -21,6 +21,7 @@ from ferry.bench.memory import current_rss_mb, peak_rss_mb
 from ferry.bench.paths import PathSpec, make_runner
 from ferry.bench.timing import Method, time_calls, timed_once
 from ferry.errors import FerryError
+from ferry.runtimes.base import padded
 
 Emit = Callable[[str, int, int], None]
 
@@ -93,7 +94,9 @@ def run_path(spec: PathSpec, job: dict[str, Any], images: list[np.ndarray], ref:
         out["notes"].extend(notes)
         accs = [Accumulator(t, job["atol"], job["rtol"], reference_name=r) for t, r in mapping.items()]
         for start in range(0, n, method.batch):
-            for r_out, t_out in zip(ref[start:start + method.batch], runner(images[start:start + method.batch]),
+            chunk = images[start:start + method.batch]
+            # the last call padded to a full batch (a model whose batch is fixed takes no other count)
+            for r_out, t_out in zip(ref[start:start + method.batch], runner(padded(chunk, method.batch))[:len(chunk)],
                                     strict=True):
                 for acc in accs:
                     acc.add(r_out[acc.reference_name], t_out[acc.name])

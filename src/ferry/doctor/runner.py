@@ -16,7 +16,7 @@ import numpy as np
 
 from ferry.check import split_outputs
 from ferry.preprocess.contract import Preprocess
-from ferry.runtimes.base import Model
+from ferry.runtimes.base import Model, fixed_batch, padded
 
 
 def function_key(pp: Preprocess, flip: bool = False) -> tuple:
@@ -89,7 +89,8 @@ class Runner:
         return [self._outputs[function_key(pp, flip)] for pp in contracts]
 
     def _run(self, todo: dict[tuple, Preprocess], flip: bool) -> None:
-        step = min(self.step_for(pp) for pp in todo.values())
+        fixed = fixed_batch(self.model)  # a batch fixed above 1: that many a call, the last call padded
+        step = fixed or min(self.step_for(pp) for pp in todo.values())
         n = len(self.images)
         keys = list(todo)
         # One stream of tensors (candidate-major); chunks of `step` cross candidate boundaries.
@@ -104,11 +105,12 @@ class Runner:
                     tensors[k] = self.tensor(todo[k], flip)
                     self._digest[k] = hashlib.blake2b(tensors[k].tobytes(), digest_size=16).hexdigest()
                 xs.append(self.model.feed_tensor(tensors[k][i:i + 1]))  # reshaped per candidate (layout slips)
+            xs = padded(xs, fixed)
             out = self.model.run({name: np.concatenate([x[name] for x in xs]) for name in xs[0]})
             self.model_calls += 1
             if self.progress is not None:
                 self.progress(min(start + step, len(stream)), len(stream))
-            split = [out] if len(chunk) == 1 else split_outputs(out, len(chunk))
+            split = [out] if len(xs) == 1 else split_outputs(out, len(xs))
             for j, (k, _) in enumerate(chunk):
                 # one image a call: the whole output is that image's, whatever its batch axis (ddddocr's CTC
                 # output is [T, 1, classes]: slicing axis 0 kept one time step); several: split_outputs

