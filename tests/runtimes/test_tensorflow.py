@@ -255,3 +255,23 @@ def test_one_input_held_as_a_list_runs_without_keras_warning(tmp_path):
     want = keras.models.load_model(path, compile=False).predict(feed, verbose=0)
     np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
     assert tfr.keras_inputs(keras.Model(x, y), [feed]) is feed  # a bare-input model still gets the bare array
+
+
+def test_a_keras_2_file_keras_3_cannot_read_says_so(tmp_path):
+    """EmoPy 0.0.5's models (Keras 2.0.6 HDF5, a Sequential config as a list) fail in Keras 3 with "pop expected at
+    most 1 argument": named as the version gap, with the way out, not as a corrupt file."""
+    import h5py
+    import keras
+
+    x = keras.Input((4,))
+    path = tmp_path / "old.h5"
+    keras.Model(x, keras.layers.Dense(2)(x)).save(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["keras_version"] = "2.0.6"
+        f.attrs["model_config"] = '{"class_name": "Sequential", "config": [{"class_name": "Dense", "config": {}}]}'
+    with pytest.raises(FerryError, match=r"written by Keras 2\.0\.6, whose model config Keras 3\.\S+ cannot read"):
+        runtimes.load(path, "tensorflow")
+    with h5py.File(path, "r+") as f:
+        f.attrs["keras_version"] = keras.__version__
+    with pytest.raises(FerryError, match="truncated or corrupt"):
+        runtimes.load(path, "tensorflow")

@@ -235,7 +235,27 @@ def _keras_error(p: Path, exc: BaseException) -> FerryError:
     if isinstance(exc, TypeError) and ("Could not locate" in text or "Unknown" in text):
         return FerryError(f"{p}: uses a custom Keras class that is not registered ({_first_line(exc)}); "
                           "export a SavedModel with model.export(dir) instead")
+    written = _h5_keras_version(p)
+    keras = _keras()
+    if written and written.split(".")[0] != str(keras.__version__).split(".")[0]:
+        return FerryError(f"{p}: written by Keras {written}, whose model config Keras {keras.__version__} cannot "
+                          f"read ({_first_line(exc)}); load it where Keras {written.split('.')[0]} runs (tf_keras) "
+                          "and save a SavedModel with model.export(dir) or tf.saved_model.save")
     return FerryError(f"{p}: the Keras file is truncated or corrupt ({_first_line(exc)}); re-export it")
+
+
+def _h5_keras_version(p: Path) -> str | None:
+    """The `keras_version` an HDF5 Keras file records (Keras 2.0.6 for EmoPy's models), else None."""
+    try:
+        import h5py
+
+        with h5py.File(p, "r") as f:
+            v = f.attrs.get("keras_version")
+    except Exception:  # noqa: BLE001 - not HDF5, or unreadable: the generic message stands
+        return None
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    return str(v) if v else None
 
 
 # -- shared -------------------------------------------------------------------------------------------------
