@@ -130,13 +130,10 @@ def trace_opencv(path, feeds: dict[str, np.ndarray]) -> list[Traced]:
     """Every layer's first output, through OpenCV DNN with layer fusion off, so each ONNX node keeps a layer of its
     own (a BatchNorm is still folded into its convolution at import: `_fused` takes that). OpenCV 4.14's importer
     names a layer `onnx_node!NODE` (`onnx_node_output_0!TENSOR` for an unnamed node), so tensors match by name."""
-    from ferry.runtimes.opencv import _cv2, quiet
+    from ferry.runtimes.opencv import _cv2, load, quiet
 
     cv2 = _cv2()
-    with quiet():
-        engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
-        net = cv2.dnn.readNetFromONNX(str(path), engine) if engine is not None else cv2.dnn.readNetFromONNX(str(path))
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net = load(path)._net  # a fresh net, read as check reads it; no forward has run, so fusion can still be off
     net.enableFusion(False)
     for name, x in feeds.items():
         net.setInput(np.ascontiguousarray(x), name)
