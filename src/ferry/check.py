@@ -207,12 +207,13 @@ def split_outputs(out: dict[str, np.ndarray], n: int) -> list[dict[str, np.ndarr
 
 def run_per_image(run, model: Model, images: list[np.ndarray], batch: int) -> list[dict[str, np.ndarray]]:
     """Per-image outputs, running as many images at once as the model's batch dimension allows."""
+    step = _chunk_size(model, batch)  # a batch fixed above 1 is the step (OpenCV aside): the last call padded to it
     fixed = fixed_batch(model) if model.runtime != "opencv" else None
-    step = fixed or _chunk_size(model, batch)
     per_image: list[dict[str, np.ndarray]] = []
     for i in range(0, len(images), step):
         chunk = images[i:i + step]
-        per_image.extend(split_outputs(run(padded(chunk, fixed)), len(padded(chunk, fixed)))[:len(chunk)])
+        full = padded(chunk, fixed)
+        per_image.extend(split_outputs(run(full), len(full))[:len(chunk)])
     return per_image
 
 

