@@ -65,3 +65,9 @@ def test_doctor_and_bench_run_a_fixed_batch(fixed_onnx, photos):
         assert host[pid].error is None and host[pid].parity_passed, (pid, host[pid].error)
         assert host[pid].stats.images_per_call == BATCH
     assert any(f"batch is fixed at {BATCH}" in n for n in mb.notes)
+    # the IR's embedded preprocessing is read back through the fixed batch (it said "could not read back")
+    assert not any("could not read back" in n for n in host["openvino/in-graph"].notes), host["openvino/in-graph"].notes
+    # photos of different sizes into the resizing graph: one photo a call, as BATCH copies (it errored)
+    resize = host["openvino/in-graph+resize"]
+    assert resize.error is None and resize.parity and resize.stats is not None, resize.error
+    assert any(f"{BATCH} copies of the photo" in n for n in resize.notes)

@@ -25,7 +25,7 @@ import numpy as np
 from ferry.errors import FerryError
 from ferry.formats import ONNX
 from ferry.preprocess.contract import Preprocess
-from ferry.runtimes.base import Model
+from ferry.runtimes.base import Model, fixed_batch, padded
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,7 @@ def make_runner(spec: PathSpec, model: Model, contract: Preprocess) -> Callable[
 
     c = model.resolve(spec.contract or contract)
     fixed_one = bool(model.image_input.shape) and model.image_input.shape[0] == 1
+    fixed = fixed_batch(model)
 
     if spec.preprocess == "host":
         def call(imgs: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -148,7 +149,7 @@ def make_runner(spec: PathSpec, model: Model, contract: Preprocess) -> Callable[
         def call(imgs: list[np.ndarray]) -> dict[str, np.ndarray]:
             return model.run(model.feed_tensor(np.stack(imgs)))
         # photos of different sizes cannot share one tensor: one call each then
-        return _batched(call, fixed_one, need_same_size=True)
+        return _batched(call, fixed_one, need_same_size=True, fixed=fixed)
     else:
         def call(imgs: list[np.ndarray]) -> dict[str, np.ndarray]:
             return model.run(model.feed_tensor(resize_batch(imgs, c)))
@@ -168,14 +169,15 @@ def _native_call(model: Model, c: Preprocess) -> Callable[[list[np.ndarray]], di
     return lambda imgs: model.run(model.feed_tensor(cv2.dnn.blobFromImagesWithParams(imgs, params)))
 
 
-def _batched(call, fixed_one: bool, need_same_size: bool = False):
+def _batched(call, fixed_one: bool, need_same_size: bool = False, fixed: int | None = None):
     """One call for the whole batch, or one call per photo when the model's batch is fixed at 1 or the photos
-    must share a size and do not."""
+    must share a size and do not (a batch fixed at N > 1 then gets the photo N times: the runtime takes no other
+    count)."""
     from ferry.check import split_outputs
 
     def run(imgs: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         if len(imgs) > 1 and (fixed_one or (need_same_size and len({i.shape for i in imgs}) > 1)):
-            return [split_outputs(call([img]), 1)[0] for img in imgs]
+            return [split_outputs(call(padded([img], fixed)), fixed or 1)[0] for img in imgs]
         return split_outputs(call(imgs), len(imgs))
     return run
 

@@ -21,7 +21,7 @@ from ferry.bench.memory import current_rss_mb, peak_rss_mb
 from ferry.bench.paths import PathSpec, make_runner
 from ferry.bench.timing import Method, time_calls, timed_once
 from ferry.errors import FerryError
-from ferry.runtimes.base import padded
+from ferry.runtimes.base import fixed_batch, padded
 
 Emit = Callable[[str, int, int], None]
 
@@ -118,7 +118,9 @@ def run_path(spec: PathSpec, job: dict[str, Any], images: list[np.ndarray], ref:
                            method.iterations, tick)
         out["stats"] = stats.to_dict()
         if spec.resize == "in-graph" and method.batch > 1 and len({i.shape for i in images}) > 1:
-            out["notes"].append("photos of different sizes go into the resizing graph one call each")
+            out["notes"].append("photos of different sizes go into the resizing graph one call each"
+                                + (f" ({method.batch} copies of the photo: the batch is fixed)"
+                                   if fixed_batch(model) else ""))
         out["notes"].extend(model.notes)
     except FerryError as exc:
         out["error"] = str(exc)

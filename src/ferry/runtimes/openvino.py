@@ -25,7 +25,7 @@ import numpy as np
 from ferry.errors import FerryError, require
 from ferry.formats import ONNX, OPENVINO, SAVED_MODEL, TFLITE, detect_format, runtimes_for
 from ferry.preprocess.contract import Preprocess
-from ferry.runtimes.base import Model, NativeRecipe, TensorInfo
+from ferry.runtimes.base import Model, NativeRecipe, TensorInfo, padded
 from ferry.runtimes.probe import probe_affine, verify_embedded
 
 NAME = "openvino"
@@ -263,11 +263,12 @@ def _embedded(model) -> tuple[Preprocess | None, list[str]]:
         h, w = (declared.size if declared and declared.size else (16, 16))
     else:
         h, w = ps[1].get_length(), ps[2].get_length()
+    fixed = ps[0].get_length() if ps[0].is_static and ps[0].get_length() > 1 else 0  # a batch fixed above 1
     ov = _ov()
     sub = ov.Model([end.output(0)], [param], "ferry_preprocess_probe")
     try:
         compiled = core().compile_model(sub, "CPU", F32_CONFIG)
-        probed = probe_affine(lambda x: compiled(x)[0], h, w)
+        probed = probe_affine(lambda x: compiled(np.stack(padded(list(x), fixed)))[0][:len(x)], h, w)
     except (RuntimeError, FerryError) as exc:
         note = f"could not read back the embedded preprocessing ({str(exc).splitlines()[0][:200]})"
         return declared, [note]
