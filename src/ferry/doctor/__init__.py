@@ -38,6 +38,7 @@ from ferry.doctor.candidates import (
     same_range,
 )
 from ferry.doctor.evidence import agreement, combine, label_free
+from ferry.doctor.photos import mostly_synthetic
 from ferry.doctor.runner import Runner, function_key
 from ferry.doctor.stated import QUESTIONS, Stated, stated
 from ferry.errors import FerryError
@@ -361,7 +362,8 @@ def _bn_ratio(ranked: list[Scored], rivals: list[Scored]) -> float | None:
 
 
 def _sure_label_free(model, ranked: list[Scored], statements: list[Stated], notes: list[str],
-                     base: Preprocess) -> tuple[dict[str, bool], dict[str, str]]:
+                     base: Preprocess, images: list[np.ndarray] | None = None
+                     ) -> tuple[dict[str, bool], dict[str, str]]:
     """Range and colour are sure only on BatchNorm evidence (the first layers' input statistics BATCHNORM_DECISIVE
     times closer to training than for any answer that differs on that question) or a statement in the file; the
     output signals rank but never make a range sure, since input magnitude moves them. Layout is sure when the
@@ -388,6 +390,12 @@ def _sure_label_free(model, ranked: list[Scored], statements: list[Stated], note
             why[q] = (f"BatchNorm: the first layers' input statistics are {ratio:.2f}x closer to training than for "
                       f"any other {'range' if q == 'range' else 'colour order'}"
                       + ("" if sure[q] else f" (under {BATCHNORM_DECISIVE}x: not decisive)"))
+            renders, n = mostly_synthetic(images or [])
+            if q == "range" and renders:
+                sure[q] = False
+                why[q] += (f", but {n} of {len(images or [])} photos are renders or screenshots (flat backgrounds): "
+                           "their contrast is unlike any training set's and reads as another gain, so it decides "
+                           "nothing; give camera photos, --expect or --reference")
         elif not rivals:
             sure[q] = True
             why[q] = "the only candidate"
@@ -575,7 +583,7 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
     elif expect:
         cands = _within_statements(normalisation_candidates(base, yours, channels=channels), statements)
         ranked = _rank_expect(runner, cands, expect, notes)
-        sure, why = _sure_label_free(m, ranked, statements, notes, base)
+        sure, why = _sure_label_free(m, ranked, statements, notes, base, runner.images)
         es, ew = _sure_expect(ranked)
         for q in es:
             if es[q] or not sure[q]:
@@ -584,7 +592,7 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
     else:
         cands = _within_statements(normalisation_candidates(base, None, channels=channels), statements)
         ranked = _rank_label_free(runner, cands, notes)
-        sure, why = _sure_label_free(m, ranked, statements, notes, base)
+        sure, why = _sure_label_free(m, ranked, statements, notes, base, runner.images)
         mode = "label-free"
     best, second = ranked[0], ranked[1] if len(ranked) > 1 else None
     margin = best.score - (second.score if second else 0.0)
