@@ -72,3 +72,35 @@ def test_an_in_graph_resize_is_refused_for_a_letterbox_contract(tmp_path):
     with pytest.raises(FerryError, match="stretches to the model's size; the contract resizes by letterbox"):
         ov_rt.embed(src, contract, tmp_path / "m.xml", resize_in_graph=True)
     assert not (tmp_path / "m.xml").exists()
+
+
+def test_check_feeds_an_in_graph_resize_ir_whole_photos_and_fails_a_wrong_resize(tmp_path, segmenter_onnx, photos):
+    """`check` fed an IR made by `embed --resize-in-graph` pixels already resized on the host, so the graph's resize
+    saw its own size and was never compared (PP-OCRv2's recogniser: 4e-6 that way, 0.03 on whole photos). It is fed
+    each photo at its own size now: an IR whose resize is nearest-neighbour where the contract says bilinear FAILs."""
+    from ferry.check import check
+    from ferry.images import load_image
+    from ferry.runtimes import load
+
+    contract = {"color": "RGB", "scale": 1 / 255, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                "layout": "NCHW"}
+    xml = ov_rt.embed(segmenter_onnx, load_contract(contract), tmp_path / "resizing.xml", resize_in_graph=True)
+    model = load(xml)
+    assert type(model).__name__ == "OvResizingModel"
+    assert any("resizes in its graph" in n for n in model.notes)
+    pixels = load_image(photos[0])
+    whole = model.run_image([pixels], model.resolve(load_contract(contract)))
+    direct = model.run(model.feed_tensor(pixels[None]))
+    for name in direct:
+        np.testing.assert_array_equal(whole[name], direct[name])  # the photo as it is, not resized by the host
+    ok = check(segmenter_onnx, [xml], images=photos[:4], preprocess=contract, atol={"*": 0.05}, rtol={"*": 0.05})
+    assert ok.passed, [t.outputs for t in ok.targets]
+    nearest = tmp_path / "nearest.xml"
+    text = xml.read_text()
+    at = text.index('mode="linear"', text.index('type="Interpolate"'))  # the first: PPP's, right after the input
+    nearest.write_text(text[:at] + 'mode="nearest"' + text[at + len('mode="linear"'):])
+    nearest.with_suffix(".bin").write_bytes(xml.with_suffix(".bin").read_bytes())
+    assert type(load(nearest)).__name__ == "OvResizingModel"
+    bad = check(segmenter_onnx, [nearest], images=photos[:4], preprocess=contract, atol={"*": 0.05},
+                rtol={"*": 0.05})
+    assert not bad.passed

@@ -158,6 +158,42 @@ class OvModel(Model):
         return outs
 
 
+class OvResizingModel(OvModel):
+    """An IR that resizes in its graph (`embed --resize-in-graph`): fed each photo at its own size, as an app does,
+    so check and bench compare its resize too (fed host-resized pixels, it passed at 4e-6 where whole photos differ
+    by 0.03: PP-OCRv2's recogniser)."""
+
+    def resolve(self, preprocess: Preprocess) -> Preprocess:
+        """The size the graph resizes to fills a contract that gives none (the input itself takes any size)."""
+        if preprocess.size is None and self.embedded is not None and self.embedded.size:
+            preprocess = replace(preprocess, size=tuple(self.embedded.size))
+        return super().resolve(preprocess)
+
+    def run_image(self, images: list[np.ndarray], preprocess: Preprocess) -> dict[str, np.ndarray]:
+        return self.run_whole(images)
+
+    def run_reference(self, images: list[np.ndarray], preprocess: Preprocess) -> dict[str, np.ndarray]:
+        return self.run_whole(images)
+
+    def run_whole(self, images: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Each photo at its own size, one call each (photos of different sizes share no tensor; a batch fixed at
+        N gets the photo N times), the outputs joined on the batch axis (the second of a time-major [T, 1, C])."""
+        from ferry.check import split_outputs
+        from ferry.runtimes.base import fixed_batch
+
+        n = fixed_batch(self)
+        per = [split_outputs(self.run(self.feed_tensor(np.stack(padded([img], n)))), n or 1)[0] for img in images]
+
+        def joined(name: str) -> np.ndarray:
+            parts = [p[name] for p in per]
+            if parts[0].ndim and parts[0].shape[0] == 1:
+                return np.concatenate(parts, axis=0)
+            if parts[0].ndim == 3 and parts[0].shape[1] == 1:
+                return np.concatenate(parts, axis=1)
+            return parts[0]
+        return {name: joined(name) for name in per[0]} if per else {}
+
+
 def load(path: str | Path) -> OvModel:
     p = Path(path)
     model = read_model(p)
@@ -168,6 +204,11 @@ def load(path: str | Path) -> OvModel:
         embedded, notes = facts.embedded, list(facts.notes)
     else:
         embedded, notes = _embedded(model)
+    resizes = embedded is not None and resizes_in_graph(model)
+    if resizes:
+        notes.append("the IR resizes in its graph (PrePostProcessor, linear): fed each photo at its own size, as an "
+                     "app would, so its resize is compared too; it interpolates in float where cv2.resize rounds to "
+                     "uint8 (under one level), which a sensitive model shows: raise --atol if the task answers agree")
     try:
         from ferry.runtimes.base import thread_budget
 
@@ -192,7 +233,7 @@ def load(path: str | Path) -> OvModel:
                          "zero point, and the outputs dequantised, as for LiteRT")
     outputs = [_info(o) for o in compiled.outputs]
     outputs = [replace(o, dtype="float32") if o.name in quant else o for o in outputs]
-    return OvModel(
+    return (OvResizingModel if resizes else OvModel)(
         runtime=NAME, path=p, format=fmt,
         inputs=[_info(i) for i in compiled.inputs], outputs=outputs,
         embedded=embedded, notes=notes, _compiled=compiled, _request=compiled.create_infer_request(),
@@ -207,24 +248,43 @@ def _declared(model) -> Preprocess | None:
     return Preprocess.from_json(raw, source="rt_info model_info/ferry_preprocess")
 
 
-def _preprocessing_end(param):
-    """The last op of the preprocessing chain after `param`: unnamed elementwise/permute ops with constant
-    operands, as PrePostProcessor inserts them. None when the parameter feeds the model directly."""
-    end = None
+def _preprocessing_chain(param) -> list:
+    """The preprocessing ops after `param`, in order: unnamed elementwise/permute ops with constant operands, as
+    PrePostProcessor inserts them. Empty when the parameter feeds the model directly."""
+    chain: list = []
     node = param
     while True:
         targets = list(node.output(0).get_target_inputs())
         if len(targets) != 1:
-            return end
+            return chain
         nxt = targets[0].get_node()
         if nxt.get_type_name() not in _PPP_OPS or nxt.output(0).get_names():
-            return end
+            return chain
         others = [nxt.input_value(i).get_node() for i in range(nxt.get_input_size()) if i != targets[0].get_index()]
         if not all(_constant(o) for o in others):
-            return end
-        end = node = nxt
+            return chain
+        chain.append(nxt)
+        node = nxt
         if nxt.get_type_name() == "Convert" and not nxt.get_output_element_type(0).is_real():
-            return end  # PPP's cast back to an integer model input: what follows is the model's own graph
+            return chain  # PPP's cast back to an integer model input: what follows is the model's own graph
+
+
+def _preprocessing_end(param):
+    """The last op of the preprocessing chain after `param`, or None when the parameter feeds the model directly."""
+    chain = _preprocessing_chain(param)
+    return chain[-1] if chain else None
+
+
+def resizes_in_graph(model) -> bool:
+    """True for an IR whose uint8 image input takes any height and width and whose PrePostProcessor chain resizes
+    (`embed --resize-in-graph`): it is fed photos at their own size, and its resize is part of what is checked."""
+    params = [p for p in model.get_parameters() if len(p.get_partial_shape()) == 4]
+    if not params or params[0].get_element_type() != _ov().Type.u8:
+        return False
+    ps = params[0].get_partial_shape()
+    if not (ps[1].is_dynamic and ps[2].is_dynamic):
+        return False
+    return any(n.get_type_name() == "Interpolate" for n in _preprocessing_chain(params[0]))
 
 
 def constant_node(node):
