@@ -60,3 +60,33 @@ def test_a_factory_that_raises_is_one_line_exit_2(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1, err
     assert "build() raised ModuleNotFoundError" in err and "no_such_module_here" in err and str(factory) in err
     assert not out.exists()
+
+
+def test_a_gray_torchscript_takes_one_channel_and_is_checked(tmp_path, photos):
+    """TorchScript records no input shape, and ferry took every such file for 3 channels: a GRAY model (khmer-ocr-ocm's
+    CRNN, traced) was refused with "the contract makes [4, 1, 48, 512]; fix the contract's size or layout" though
+    its contract was right. The channels come from the first convolution's weight."""
+    import torch
+
+    from ferry.check import check
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 3, padding=1), torch.nn.BatchNorm2d(6), torch.nn.ReLU(),
+                              torch.nn.Conv2d(6, 4, 3, padding=1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-0.2, 0.2)
+        net[1].running_var.uniform_(0.5, 2.0)
+    net.eval()
+    ts = tmp_path / "gray.ts.pt"
+    torch.jit.trace(net, torch.zeros(1, 1, 32, 32)).save(str(ts))
+    onnx_path = tmp_path / "gray.onnx"
+    torch.onnx.export(net, torch.zeros(1, 1, 32, 32), str(onnx_path), dynamo=False, input_names=["input"],
+                      output_names=["out"], dynamic_axes={"input": {0: "n"}})
+    model = load(ts)
+    assert model.image_input.shape == (None, 1, None, None)
+    contract = {"color": "GRAY", "scale": 1 / 255, "mean": [0.5], "std": [0.5], "size": [32, 32], "layout": "NCHW"}
+    ok = check(ts, [onnx_path], images=photos[:3], preprocess=contract)
+    assert ok.passed
+    bad = check(ts, [onnx_path], images=photos[:3], preprocess=contract,
+                target_preprocess={**contract, "gray_zero_is": "white"})
+    assert not bad.passed

@@ -63,7 +63,7 @@ def load(path: str | Path) -> TorchModel:
             module = torch.jit.load(spec, map_location="cpu")
         except Exception as exc:
             raise FerryError(f"{spec}: cannot load the TorchScript file ({type(exc).__name__}); re-save it") from None
-        inputs = [TensorInfo("input", (None, 3, None, None), "float32")]
+        inputs = [TensorInfo("input", (None, _input_channels(module), None, None), "float32")]
     elif fmt == EXPORTED_PROGRAM:
         try:
             program = torch.export.load(spec)
@@ -73,8 +73,8 @@ def load(path: str | Path) -> TorchModel:
         inputs = _program_inputs(program)
     elif fmt == TORCH_MODULE:
         module, example = _from_factory(spec)
-        inputs = [TensorInfo("input", tuple(example.shape) if example is not None else (None, 3, None, None),
-                             "float32")]
+        inputs = [TensorInfo("input", tuple(example.shape) if example is not None
+                             else (None, _input_channels(module), None, None), "float32")]
     else:
         raise FerryError(f"{spec}: torch cannot load a {fmt} file")
     if fmt != EXPORTED_PROGRAM:  # an ExportedProgram's module is already traced in eval mode; it refuses eval()
@@ -84,6 +84,19 @@ def load(path: str | Path) -> TorchModel:
         "torch files do not record input shapes; the contract must give the size"]
     return TorchModel(runtime=NAME, path=Path(spec), format=fmt, inputs=inputs, outputs=outputs,
                       notes=notes, _module=module)
+
+
+def _input_channels(module) -> int:
+    """The channels the first convolution takes (a 4-D weight [out, in, kh, kw], the first registered), 3 when there
+    is none: TorchScript and a bare module record no input shape, and a GRAY model (a CRNN: khmer-ocr-ocm's) was
+    taken for a colour one, its right contract refused as making the wrong shape."""
+    try:
+        for p in module.parameters():
+            if p.ndim == 4:
+                return int(p.shape[1])
+    except Exception:  # noqa: BLE001 - a module whose parameters cannot be listed: the common case
+        pass
+    return 3
 
 
 def _program_inputs(program) -> list[TensorInfo]:
