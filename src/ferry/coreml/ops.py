@@ -739,3 +739,64 @@ def _gather_along_axis(a: Args):
     axis = int(a.scalar("axis", 0))
     idx = np.asarray(a["indices"]).astype(np.int64)
     return np.take_along_axis(x, np.where(idx < 0, idx + x.shape[axis], idx), axis=axis)
+
+
+# -- recurrent (iOS15 recurrent.py: lstm) ------------------------------------------------------------------------
+_RNN_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sigmoid": _sigmoid, "tanh": np.tanh, "relu": lambda x: np.maximum(x, 0), "linear": lambda x: x,
+}
+
+
+def _rnn_activation(a: Args, key: str, default: str) -> Callable[[np.ndarray], np.ndarray]:
+    name = str(a.scalar(key, default))
+    if name not in _RNN_ACTIVATIONS:
+        raise Unsupported(f"lstm {key}={name}")
+    return _RNN_ACTIVATIONS[name]
+
+
+def _lstm_direction(x: np.ndarray, h: np.ndarray, c: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                    bias: np.ndarray, acts, reverse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One direction over x [s, b, I]: the hidden state of every step (in the input's time order), h and c."""
+    rec, cell, out_act = acts
+    n = w_hh.shape[1]
+    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+    seq = np.empty((x.shape[0], x.shape[1], n), dtype=x.dtype)
+    for t in steps:
+        gates = x[t] @ w_ih.T + h @ w_hh.T + bias  # [b, 4H]: input, forget, output, cell (MIL's order)
+        i, f, o, z = rec(gates[:, :n]), rec(gates[:, n:2 * n]), rec(gates[:, 2 * n:3 * n]), cell(gates[:, 3 * n:])
+        c = f * c + i * z
+        h = o * out_act(c)
+        seq[t] = h
+    return seq, h, c
+
+
+@op("lstm")
+def _lstm(a: Args):
+    """MIL lstm: x [s, b, I], states [b, D*H], weights [4H, I] and [4H, H] in gate order input, forget, output, cell;
+    bias = input-hidden + hidden-hidden; bidirectional concatenates forward then reverse on the last axis."""
+    x = np.asarray(a["x"])
+    if a.get("clip") is not None:
+        raise Unsupported("lstm clip")
+    for key in ("peephole", "peephole_back"):
+        if a.get(key) is not None and np.any(np.asarray(a[key]) != 0):
+            raise Unsupported(f"lstm {key}")
+    acts = (_rnn_activation(a, "recurrent_activation", "sigmoid"), _rnn_activation(a, "cell_activation", "tanh"),
+            _rnn_activation(a, "activation", "tanh"))
+    direction = str(a.scalar("direction", "forward"))
+    h0, c0 = np.asarray(a["initial_h"], dtype=x.dtype), np.asarray(a["initial_c"], dtype=x.dtype)
+    w_ih, w_hh = np.asarray(a["weight_ih"], dtype=x.dtype), np.asarray(a["weight_hh"], dtype=x.dtype)
+    n = w_hh.shape[1]
+    bias = np.asarray(a.get("bias", np.zeros(4 * n)), dtype=x.dtype)
+    if direction in ("forward", "reverse"):
+        seq, h, c = _lstm_direction(x, h0, c0, w_ih, w_hh, bias, acts, reverse=direction == "reverse")
+    elif direction == "bidirectional":
+        fwd = _lstm_direction(x, h0[:, :n], c0[:, :n], w_ih, w_hh, bias, acts, reverse=False)
+        back_bias = np.asarray(a.get("bias_back", np.zeros(4 * n)), dtype=x.dtype)
+        bwd = _lstm_direction(x, h0[:, n:], c0[:, n:], np.asarray(a["weight_ih_back"], dtype=x.dtype),
+                              np.asarray(a["weight_hh_back"], dtype=x.dtype), back_bias, acts, reverse=True)
+        seq, h, c = (np.concatenate(pair, axis=-1) for pair in zip(fwd, bwd, strict=True))
+    else:
+        raise Unsupported(f"lstm direction={direction}")
+    if not bool(a.scalar("output_sequence", False)):
+        seq = seq[-1:] if direction == "forward" else h[None]
+    return seq, h, c

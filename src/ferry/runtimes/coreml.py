@@ -348,7 +348,8 @@ def _tf_graph_order(src: Model, names: list[str] | None) -> list[str] | None:
 
 
 def _from_torch(src: Model, pre: Preprocess, params, ct, quiet, options: dict | None = None):
-    """TorchScript straight into coremltools; a module or ExportedProgram through torch.export (ATEN dialect).
+    """TorchScript straight into coremltools; a module or ExportedProgram through torch.export (ATEN dialect), a
+    module that route fails on traced to TorchScript (coremltools' TorchScript frontend converts nn.LSTM).
     A TorchScript that coremltools' TorchScript frontend cannot take (a traced interpolate to the input's size
     fails in its int cast) goes through torch's TS2EPConverter to an ExportedProgram first."""
     import torch
@@ -388,8 +389,18 @@ def _from_torch(src: Model, pre: Preprocess, params, ct, quiet, options: dict | 
         elif src.format == EXPORTED_PROGRAM:
             program = torch.export.load(str(src.path))
         else:
-            with quiet():
-                program = torch.export.export(module, (example,))
+            try:
+                with quiet():
+                    program = torch.export.export(module, (example,)).run_decompositions({})
+                return go(program), in_name
+            except Exception as first:  # noqa: BLE001 - coremltools' torch.export frontend lacks ops its
+                # TorchScript frontend has (nn.LSTM: "Unsupported fx node lstm"; khmer-ocr-ocm's CRNN): traced
+                try:
+                    with quiet(), torch.inference_mode():
+                        traced = torch.jit.trace(module, example)
+                    return go(traced), in_name
+                except Exception:  # noqa: BLE001 - the torch.export error is the one reported
+                    raise first from None
         with quiet():
             program = program.run_decompositions({})
         return go(program), in_name
