@@ -73,6 +73,22 @@ def test_embedded_onnx_reads_back_and_passes(capsys, classifier_onnx, photos, tm
     assert code == 0 and {t["runtime"] for t in data["targets"]} == {"onnxruntime", "openvino", "opencv"}
 
 
+def test_target_preprocess_on_an_embedded_target_says_what_it_cannot_change(capsys, classifier_onnx, imagenet_ir,
+                                                                            photos):
+    """A file that embeds its preprocessing takes uint8 pixels: --target-preprocess reaches only its resize. It was
+    ignored silently (a 0..1 "what my app feeds" PASSed with no word); now each such row says so, and whether the
+    file computes what --target-preprocess gives."""
+    args = ("--images", *photos[:2], "--preprocess", "imagenet", "--runtimes", "openvino")
+    code, data = check_json(capsys, classifier_onnx, imagenet_ir, *args, "--target-preprocess", "unit")
+    (row,) = data["targets"]
+    assert code == 0 and row["preprocess_path"] == "embedded"
+    said = [n for n in row["notes"] if "--target-preprocess applies only its size and resize" in n]
+    assert said and "is not the one --target-preprocess gives" in said[0], row["notes"]
+    code, data = check_json(capsys, classifier_onnx, imagenet_ir, *args, "--target-preprocess", "imagenet")
+    said = [n for n in data["targets"][0]["notes"] if "--target-preprocess" in n]
+    assert code == 0 and said and "is not the one" not in said[0]
+
+
 def test_torchscript_source_against_onnx_targets(capsys, photos, tmp_path):
     import torch_models
 

@@ -319,6 +319,14 @@ def check(
     same_as_source = {k for k, m in enumerate(pairs) if _same_run(m, src, tgt_contract_spec)}
     accs: list[dict[str, Accumulator] | None] = [None] * len(pairs)
     notes: list[list[str]] = [[] for _ in pairs]
+    if tgt_contract_spec is not None:
+        for k, m in enumerate(pairs):
+            if m.embedded is not None:  # the file takes uint8 pixels: only the host resize is the app's to get wrong
+                given = m.resolve(tgt_contract_spec)  # the layout is the file's (it takes NHWC pixels)
+                same = m.embedded.same_function(given.replace(layout=m.embedded.layout))
+                notes[k].append(f"--target-preprocess applies only its size and resize to {Path(m.path).name}: the "
+                                "file embeds its own colour order and normalisation and takes uint8 pixels"
+                                + ("" if same else ", so what it computes is not the one --target-preprocess gives"))
     plan: TaskPlan | None = None
     tasks: list = [None] * len(pairs)
     samples: list[Sample] = []
@@ -355,7 +363,8 @@ def check(
                     outs.append(None)
                     continue
                 if accs[k] is None:
-                    mapping, notes[k] = match_outputs(list(ref[0]), list(outs[k][0]), ref[0], outs[k][0])
+                    mapping, matched = match_outputs(list(ref[0]), list(outs[k][0]), ref[0], outs[k][0])
+                    notes[k] = notes[k] + matched
                     accs[k] = {t: Accumulator(t, atol.get(t, atol.get("*", DEFAULT_ATOL)),
                                               rtol.get(t, rtol.get("*", DEFAULT_RTOL)), reference_name=r,
                                               user_tolerance=fair.user_set(atol, rtol, t))
