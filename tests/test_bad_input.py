@@ -266,3 +266,15 @@ def test_an_unknown_flag_names_the_command_help(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err == "ferry: unrecognized arguments: --targets y (see ferry check --help)"
+
+
+def test_embed_to_onnx_of_another_format_names_the_format_and_the_way(capsys, tmp_path, classifier_onnx):
+    """`embed --to onnx` read any file as ONNX: a TFLite or an IR was "truncated or not an ONNX model"."""
+    import openvino as ov
+
+    xml = tmp_path / "m.xml"
+    ov.save_model(ov.convert_model(str(classifier_onnx)), str(xml))
+    code, err = run(capsys, "embed", xml, "--to", "onnx", "--preprocess", "imagenet", "-o", tmp_path / "e.onnx")
+    assert code == 2 and len(err) == 1, err
+    assert "embed --to onnx takes an ONNX model and this is openvino" in err[0] and "ferry convert" in err[0], err
+    assert not (tmp_path / "e.onnx").exists()

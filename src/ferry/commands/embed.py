@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ferry.commands import EXIT_PASS
 from ferry.errors import FerryError
+from ferry.formats import ONNX
 
 
 def add_parser(sub) -> None:
@@ -28,7 +29,16 @@ def run(args) -> int:
         raise FerryError(f"{out}: exists; pass --force to replace it")
     if out.resolve() == src.resolve():
         raise FerryError(f"{out}: is the input model; ferry never overwrites what you gave it")
-    contract = load(src).resolve(load_contract(args.preprocess))
+    model = load(src)
+    if args.to == "onnx" and model.format != ONNX:
+        raise FerryError(f"{src}: embed --to onnx takes an ONNX model and this is {model.format}; make one first "
+                         f"(ferry convert {src} --to onnx), or embed --to openvino, which reads it")
+    if args.resize_in_graph and args.to != "openvino":
+        import sys
+
+        print("note: --resize-in-graph is for --to openvino (PrePostProcessor's resize); an ONNX embed leaves the "
+              "resize to the host", file=sys.stderr)
+    contract = model.resolve(load_contract(args.preprocess))
     if args.to == "openvino":
         written = get_runtime("openvino").embed(src, contract, out, resize_in_graph=args.resize_in_graph)
     else:
