@@ -40,7 +40,11 @@ def test_time_major_logits_are_a_sequence_and_a_moved_position_fails():
     moved[5, 0] = moved[5, 0][::-1]  # one position reads another symbol
     assert acc.add({"logits": logits}, {"logits": logits.copy()})
     assert not acc.add({"logits": logits}, {"logits": moved})
-    assert "position(s)" in acc.result().reason
+    reason = acc.result().reason
+    assert "position(s)" in reason
+    # each criterion with its own count: one position of 24 flips, 1 of the 2 photos fails (it read "(1 of 2 image(s))"
+    # as though the flips spanned the photos)
+    assert reason.startswith("top-1 class differs on 1 of 48 position(s); 1 of 2 image(s) fail"), reason
 
 
 def test_a_batch_through_a_time_major_model_is_split_on_its_second_axis(photos):

@@ -140,8 +140,11 @@ class ClassifyAccumulator(_Base):
             reason = f"top-1 class differs on {flips} of {rows} {what} (agreement below {allowed:g})"
         elif flips and allowed >= 1.0:
             reason = f"top-1 class differs on {flips} of {rows} {what}"
-            if self.plan.per_anchor:
-                reason += f" ({len(self.failing)} of {self.n} image(s))"
+            if self.plan.per_anchor:  # an image fails on either criterion: say both, each with its own count
+                reason += f"; {len(self.failing)} of {self.n} image(s) fail"
+                if self.max_delta > self.tol["prob_delta"]:
+                    reason += (f", a class probability moving by up to {self.max_delta:.3g} "
+                               f"(> {self.tol['prob_delta']:g})")
         elif self.max_delta > self.tol["prob_delta"]:
             reason = f"a class probability moves by {self.max_delta:.3g} (> {self.tol['prob_delta']:g})"
         return m, reason
