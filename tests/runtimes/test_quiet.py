@@ -116,3 +116,23 @@ def test_a_tflite_convert_prints_no_framework_chatter(tmp_path):
                        timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "oneDNN" not in p.stderr and "absl::InitializeLog" not in p.stderr, p.stderr[:2000]
+
+
+def test_a_torch_to_tflite_convert_prints_no_xnnpack_line(tmp_path):
+    """The converted .tflite was loaded outside quiet_load to prove it loads, and LiteRT printed "INFO: Created
+    TensorFlow Lite XNNPACK delegate for CPU." on stderr, --json or not (found converting khmer-ocr-ocm's CRNN)."""
+    pytest.importorskip("litert_torch")
+    factory = tmp_path / "tiny.py"
+    factory.write_text("import torch\n"
+                       "def build():\n"
+                       "    torch.manual_seed(0)\n"
+                       "    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(),\n"
+                       "                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())\n"
+                       "    return net.eval(), torch.zeros(1, 3, 32, 32)\n")
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    photos = sorted(str(p) for p in (root / "examples" / "images").glob("*.jpg"))[:2]
+    p = subprocess.run([sys.executable, "-m", "ferry.cli", "convert", f"{factory}:build", "--to", "tflite",
+                        "--preprocess", "imagenet", "-o", str(tmp_path / "out"), "--images", *photos, "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "XNNPACK" not in p.stderr, p.stderr[:2000]

@@ -498,9 +498,11 @@ def _loads_in(runtime: str, path: Path, final: Path) -> None:
     """A converted file must load in its runtime; if not, say which op (the runtime's own message names it)."""
     from ferry.op_errors import explain
     from ferry.runtimes import get_runtime
+    from ferry.runtimes.quiet import quiet_load
 
     try:
-        get_runtime(runtime).load(path)
+        with quiet_load():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" is not the answer (runtimes/quiet.py)
+            get_runtime(runtime).load(path)
     except FerryError as exc:
         raise explain(RuntimeError(str(exc).replace(str(path), str(final))), runtime, final) from None
 
@@ -511,9 +513,11 @@ def opencv_loadable(dest: Path, plain: Path, contract: Preprocess, staging: Path
     " -> WHAT", and the tools it used. Raises ConversionError with OpenCV's node and op when none does."""
     from ferry.convert import opencv_remedies
     from ferry.runtimes import get_runtime
+    from ferry.runtimes.quiet import quiet_load
 
     try:
-        get_runtime("opencv").load(dest)
+        with quiet_load():
+            get_runtime("opencv").load(dest)
         return None, ()
     except FerryError as exc:
         first = str(exc)
