@@ -91,3 +91,16 @@ def test_show_colour_segmenter_sees_the_red_suit(tmp_path, photos):
     _, _, swapped = render(m, astronaut, {"preset": "imagenet", "color": "BGR"}, "onnxruntime")
     suit = right.labels[30:44, 10:30]
     assert np.mean(suit == 0) > 0.5 and np.mean(swapped.labels[30:44, 10:30] == 0) < 0.1
+
+
+def test_show_says_what_it_cannot_draw_in_its_own_words(tmp_path, photos, capsys):
+    """MediaPipe's hand landmarker gives landmarks, presence and handedness: nothing show draws. It exited 2 with
+    check's wording ("tensor comparison only"); it says what show draws and that check compares such outputs."""
+    import pretrained
+
+    out = tmp_path / "hand.png"
+    code = main(["show", str(pretrained.mediapipe("hand_landmark")), str(photos[0]), "-o", str(out)])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(err) == 1 and not out.exists(), err
+    assert "ferry show draws class scores, masks, boxes and text readings" in err[0], err
+    assert "regression heads" in err[0] and "tensor comparison only" not in err[0], err

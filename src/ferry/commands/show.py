@@ -46,7 +46,10 @@ def render(model_path: str | Path, image: str | Path, preprocess=None, runtime: 
     one = {k: (v[:1] if getattr(v, "ndim", 0) and v.shape[0] == 1 else v) for k, v in outs.items()}
     plan = pick_task(task, one, stated=task_hint(model))
     if plan.task == "none":
-        raise FerryError(f"{model_path}: {plan.why.removeprefix('auto: ')}; pass --task classify|segment|detect")
+        what = plan.why.removeprefix("auto: ").split("; tensor comparison only")[0]
+        raise FerryError(f"{model_path}: ferry show draws class scores, masks, boxes and text readings, and this "
+                         f"model gives none of them ({what}); `ferry check` compares its outputs as tensors; pass "
+                         "--task classify|segment|detect if one output is one of those")
     answer = decode(plan, one, threshold)
     view = resize_batch([pixels], contract)[0]
     title = f"{Path(model_path).name} ({model.runtime}): {plan.task}"
