@@ -95,9 +95,12 @@ def print_check(result, console: Console | None = None) -> None:
                           f"({b['compared']} tensors compared, matched by {b['matched_by']}): {b.get('hint', '')}")
             else:
                 con.print(f"[bold]bisect[/bold] ({_short(t.path)}, {t.runtime}): {b.get('reason')}")
+    said: dict[tuple[str, str], int] = {}  # one runtime's note said once, however many of its rows carry it
     for t in result.targets:
         for note in t.notes:
-            con.print(f"[yellow]note[/yellow] ({t.runtime}): {note}")
+            said[(t.runtime, note)] = said.get((t.runtime, note), 0) + 1
+    for (runtime, note), rows in said.items():
+        con.print(f"[yellow]note[/yellow] ({runtime}{f', {rows} rows' if rows > 1 else ''}): {note}")
     for note in result.notes:
         con.print(f"[yellow]note[/yellow]: {note}")
     if result.passed:
