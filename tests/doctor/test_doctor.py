@@ -285,3 +285,25 @@ def test_cli_json_and_exit_codes(tmp_path):
     assert "ImageType" in text.stdout
     bad = _ferry("doctor", str(torch_models.onnx_path("classifier")), "--images", str(tmp_path / "nope.jpg"))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_layout_candidate_the_model_cannot_take_is_noted_without_advice_to_the_user(tmp_path, photos):
+    """A model whose height and width are free cannot be fed an NHWC buffer as NCHW; the doctor made that candidate
+    itself, and its note told the user to "fix the contract's size or layout" (found on PP-OCRv2's recogniser)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from ferry.doctor import diagnose
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "free.onnx"
+    onnx.save(model, str(path))
+    contract = {"color": "RGB", "scale": 1 / 255, "size": [24, 32], "layout": "NCHW"}
+    d = diagnose(path, photos[:2], reference=path, reference_preprocess=contract, preprocess=contract)
+    layout = [n for n in d.notes if "not tried" in n]
+    assert layout and not any("fix the contract" in n for n in layout), d.notes

@@ -173,7 +173,10 @@ def _runnable(runner: Runner, cands: list[Candidate], notes: list[str]) -> list[
         try:
             runner.model.feed_tensor(np.zeros(shape, np.float32))
         except FerryError as exc:
-            notes.append(f"{c.name}: not tried ({str(exc).split(': ', 1)[-1][:160]})")
+            why = str(exc).split(": ", 1)[-1]
+            if c.origin != "yours":  # a candidate the doctor made: the advice to fix a contract is not the user's
+                why = why.split("; fix the contract")[0]
+            notes.append(f"{c.name}: not tried ({why[:160]})")
             continue
         out.append(c)
     return out
