@@ -60,4 +60,3 @@ def test_the_doctor_is_not_sure_of_a_range_that_renders_alone_support(rendered_l
     # ... but a range that only renders support is not sure, and the why says so
     assert not d.sure["range"] and not d.confident
     assert "renders or screenshots" in d.why["range"]
-
