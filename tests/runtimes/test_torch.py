@@ -43,6 +43,7 @@ def test_factory_spec_loads_module_with_example_input(tmp_path):
     assert model.image_input.shape == (1, 3, 8, 8)
     out = model.run({"input": np.ones((1, 3, 8, 8), np.float32)})
     assert out["output0"].shape == (1, 4 * 6 * 6)
+    assert [(o.name, o.shape) for o in model.outputs] == [("output0", (1, 4 * 6 * 6))]  # from the example's run
     with pytest.raises(FerryError, match="has no nosuch"):
         load(f"{factory}:nosuch")
 

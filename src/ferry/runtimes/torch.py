@@ -112,11 +112,26 @@ def _program_inputs(program) -> list[TensorInfo]:
 
 
 def _outputs(module, inputs: list[TensorInfo], example) -> list[TensorInfo]:
-    """Output names: `output_names` on the module if it has them, else output0.. (matched by position)."""
+    """Output names: `output_names` on the module if it has them, else output0.. (matched by position); with the
+    factory's example input, the shapes one forward pass gives (inspect printed `?` for them)."""
     names = getattr(module, "output_names", None)
+    shapes: list = []
+    if example is not None:
+        try:
+            with _torch().inference_mode():
+                out = module(example)
+            if isinstance(out, dict):
+                names = names or [str(k) for k in out]
+                out = list(out.values())
+            out = out if isinstance(out, list | tuple) else [out]
+            shapes = [tuple(int(d) for d in o.shape) if hasattr(o, "shape") else None for o in out]
+        except Exception:  # noqa: BLE001 - the shapes are for the report; a run that fails is reported by check
+            shapes = []
     if names:
-        return [TensorInfo(str(n), None, "float32") for n in names]
-    return [TensorInfo("output0", None, "float32")]
+        return [TensorInfo(str(n), shapes[i] if i < len(shapes) else None, "float32") for i, n in enumerate(names)]
+    if len(shapes) > 1:
+        return [TensorInfo(f"output{i}", sh, "float32") for i, sh in enumerate(shapes)]
+    return [TensorInfo("output0", shapes[0] if shapes else None, "float32")]
 
 
 def _from_factory(spec: str):
