@@ -104,3 +104,11 @@ def test_check_feeds_an_in_graph_resize_ir_whole_photos_and_fails_a_wrong_resize
     bad = check(segmenter_onnx, [nearest], images=photos[:4], preprocess=contract, atol={"*": 0.05},
                 rtol={"*": 0.05})
     assert not bad.passed
+    # bench times such an IR both ways, the host-resize path as the reference (it timed only that one)
+    from ferry.bench import bench
+
+    run = bench([xml], images=photos[:3], runtimes=["openvino"], preprocess=contract, warmup=1, iterations=2,
+                isolate=False)
+    paths = {p.id: p for p in run.models[0].paths}
+    assert set(paths) == {"openvino/in-graph", "openvino/in-graph+resize"}, set(paths)
+    assert paths["openvino/in-graph"].parity_passed and paths["openvino/in-graph+resize"].error is None

@@ -73,6 +73,8 @@ def plan_paths(model: str | Path, fmt: str, embedded: bool, runtimes: list[str],
     for runtime in runtimes:
         if embedded:
             add(runtime, "in-graph", "host")
+            if runtime == "openvino" and fmt != ONNX and _resizes(model):  # `embed --resize-in-graph`'s IR: its
+                add(runtime, "in-graph", "in-graph")  # own way too, the photo at its own size
             continue
         if runtime == "opencv":
             file = _opencv_file(model, fmt, contract, workdir, notes)
@@ -101,6 +103,15 @@ def plan_paths(model: str | Path, fmt: str, embedded: bool, runtimes: list[str],
                     continue
                 add(runtime, "in-graph", "in-graph" if in_graph_resize else "host", file)
     return specs, notes
+
+
+def _resizes(model: str | Path) -> bool:
+    from ferry.runtimes.openvino import read_model, resizes_in_graph
+
+    try:
+        return resizes_in_graph(read_model(model))
+    except Exception:  # noqa: BLE001 - a file OpenVINO cannot read gets its refusal from the path itself
+        return False
 
 
 def _opencv_file(model: str | Path, fmt: str, contract: Preprocess, workdir: Path, notes: list[str]) -> str | None:
