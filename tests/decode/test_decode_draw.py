@@ -104,3 +104,25 @@ def test_show_says_what_it_cannot_draw_in_its_own_words(tmp_path, photos, capsys
     assert code == 2 and len(err) == 1 and not out.exists(), err
     assert "ferry show draws class scores, masks, boxes and text readings" in err[0], err
     assert "regression heads" in err[0] and "tensor comparison only" not in err[0], err
+    assert "--task landmarks" in err[0], err
+
+
+def test_landmarks_are_read_as_points_in_pixels_or_in_0_to_1_and_drawn():
+    """`ferry show --task landmarks`: MediaPipe's FaceMesh gives [1, 1, 1, 1404], 468 x,y,z triples in the 192x192
+    input's pixels; many torch heads give x,y pairs in 0..1. A presence flag reads as no points."""
+    from ferry.decode.answers import PointsAnswer, decode_points
+    from ferry.decode.draw import draw_answer
+
+    rng = np.random.default_rng(0)
+    xyz = np.c_[rng.uniform(20, 44, (30, 2)), rng.normal(size=30)]  # inside a 64x64 input
+    pairs = rng.uniform(0.2, 0.8, (5, 2))
+    ans = decode_points({"mesh": xyz.reshape(1, 1, 1, -1), "eyes": pairs.reshape(1, -1),
+                         "presence": np.array([[0.97]])}, (64, 64))
+    assert set(ans.points) == {"mesh", "eyes"}
+    assert ans.how == {"mesh": "x,y,z triples in pixels", "eyes": "x,y pairs in 0..1"}
+    np.testing.assert_allclose(ans.points["mesh"], xyz[:, :2])
+    np.testing.assert_allclose(ans.points["eyes"], pairs * 64)
+    assert not decode_points({"far": rng.uniform(500, 900, (1, 40))}, (64, 64)).points  # outside the frame
+    view = np.zeros((64, 64, 3), np.uint8)
+    img = np.asarray(draw_answer(view, PointsAnswer({"eyes": ans.points["eyes"]}, ans.how), title="t"))
+    assert (img[:img.shape[1]].sum(axis=-1) > 0).sum() > 5 * 4  # dots drawn on the black view

@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
     p.add_argument("image")
     p.add_argument("--preprocess", help="preset or YAML/JSON contract (default: the one in the model)")
     p.add_argument("--runtime", help="onnxruntime, openvino, opencv, tflite, torch, tensorflow")
-    p.add_argument("--task", default="auto", help="classify, segment, detect or auto (default)")
+    p.add_argument("--task", default="auto",
+                   help="classify, segment, detect, landmarks (regression heads read as points) or auto (default)")
     p.add_argument("--threshold", type=float, default=0.5, help="binary masks and detection scores (0.5)")
     p.add_argument("--labels", help="class names: one a line, or a JSON list / id2label object")
     p.add_argument("-o", "--output", required=True, help="PNG to write")
@@ -44,16 +45,27 @@ def render(model_path: str | Path, image: str | Path, preprocess=None, runtime: 
         names = stated_labels(model)  # an Ultralytics export's names, a PaddleOCR recogniser's characters
     outs = model.run_image([pixels], contract)
     one = {k: (v[:1] if getattr(v, "ndim", 0) and v.shape[0] == 1 else v) for k, v in outs.items()}
+    view = resize_batch([pixels], contract)[0]
+    title = f"{Path(model_path).name} ({model.runtime})"
+    if task == "landmarks":
+        from ferry.compare.task import TaskPlan
+        from ferry.decode.answers import decode_points
+
+        answer = decode_points(one, tuple(view.shape[:2]))
+        if not answer.points:
+            raise FerryError(f"{model_path}: no output reads as points inside the input (x,y or x,y,z, in pixels "
+                             "or 0..1 of it); nothing to draw as landmarks")
+        plan = TaskPlan("none", "landmarks: " + ", ".join(f"{k} as {v}" for k, v in answer.how.items()))
+        return draw_answer(view, answer, None, 0, threshold, f"{title}: landmarks"), plan, answer
     plan = pick_task(task, one, stated=task_hint(model))
     if plan.task == "none":
         what = plan.why.removeprefix("auto: ").split("; tensor comparison only")[0]
         raise FerryError(f"{model_path}: ferry show draws class scores, masks, boxes and text readings, and this "
                          f"model gives none of them ({what}); `ferry check` compares its outputs as tensors; pass "
-                         "--task classify|segment|detect if one output is one of those")
+                         "--task landmarks to draw its outputs as points, or --task classify|segment|detect if one "
+                         "output is one of those")
     answer = decode(plan, one, threshold)
-    view = resize_batch([pixels], contract)[0]
-    title = f"{Path(model_path).name} ({model.runtime}): {plan.task}"
-    return draw_answer(view, answer, names, plan.class_offset, threshold, title), plan, answer
+    return draw_answer(view, answer, names, plan.class_offset, threshold, f"{title}: {plan.task}"), plan, answer
 
 
 def run(args) -> int:

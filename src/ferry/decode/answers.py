@@ -45,6 +45,42 @@ class DetAnswer:
 
 
 @dataclass
+class PointsAnswer:
+    """Landmarks read from regression heads: per output, (K, 2) points in the model input's pixels, and how each was
+    read ("x,y,z triples in pixels", "x,y pairs in 0..1")."""
+
+    points: dict[str, np.ndarray]
+    how: dict[str, str]
+
+
+def decode_points(outs: dict[str, np.ndarray], input_hw: tuple[int, int]) -> PointsAnswer:
+    """Each per-photo output read as interleaved points (x, y, z triples, else x, y pairs: MediaPipe's landmarks,
+    most torch landmark heads), in the input's pixels or in 0..1 of it, whichever holds 90% of the points inside the
+    frame with a spread of more than a pixel; outputs none of these fit (flags, scores) are left out. Planar layouts
+    (MTCNN's five x's then five y's) are not told apart from pairs: their points land wrong, and say so by being
+    outside the face."""
+    h, w = input_hw
+    points: dict[str, np.ndarray] = {}
+    how: dict[str, str] = {}
+    for name, v in outs.items():
+        flat = np.asarray(v, dtype=np.float64).reshape(-1)
+        for d in (3, 2):
+            if flat.size < 2 * d or flat.size % d:
+                continue
+            xy = flat.reshape(-1, d)[:, :2]
+            for scale, unit in ((np.array([1.0, 1.0]), "pixels"), (np.array([w, h], dtype=np.float64), "0..1")):
+                p = xy * scale
+                inside = np.mean((p[:, 0] >= 0) & (p[:, 0] <= w) & (p[:, 1] >= 0) & (p[:, 1] <= h))
+                if inside >= 0.9 and float(np.ptp(p, axis=0).max()) > 1.0:
+                    points[name] = p
+                    how[name] = f"{'x,y,z triples' if d == 3 else 'x,y pairs'} in {unit}"
+                    break
+            if name in points:
+                break
+    return PointsAnswer(points, how)
+
+
+@dataclass
 class SeqAnswer:
     """A recogniser's reading: each position's top-1 class and its probability, and the greedy CTC decoding (runs
     of one class collapsed, the blank dropped). The blank is class 0 (PaddleOCR, ddddocr, crnn.pytorch, EasyOCR)

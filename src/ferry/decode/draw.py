@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ferry.decode.answers import ClassAnswer, DetAnswer, SegAnswer, SeqAnswer
+from ferry.decode.answers import ClassAnswer, DetAnswer, PointsAnswer, SegAnswer, SeqAnswer
 from ferry.decode.labels import label
 from ferry.decode.palette import color_for, palette
 
@@ -124,6 +124,19 @@ def draw_detect(view: Image.Image, ans: DetAnswer, names: list[str] | None = Non
     return img
 
 
+def draw_points(view: Image.Image, ans: PointsAnswer, model_size: tuple[int, int]) -> Image.Image:
+    """Each output's points as dots in its own colour, scaled from the model input to the picture."""
+    img = view.copy()
+    draw = ImageDraw.Draw(img)
+    sx, sy = img.width / model_size[1], img.height / model_size[0]
+    r = max(1, round(min(img.width, img.height) / 150))
+    for i, p in enumerate(ans.points.values()):
+        color = color_for(i + 1)
+        for x, y in p:
+            draw.ellipse((x * sx - r, y * sy - r, x * sx + r, y * sy + r), fill=color)
+    return img
+
+
 def _reading(ans: SeqAnswer, names: list[str] | None) -> list[str]:
     blank = "first" if ans.blank == 0 else "last"
     return [f"reads {ans.text(names)!r} (greedy CTC over {len(ans.top1)} positions, blank = the {blank} class)",
@@ -151,6 +164,9 @@ def draw_answer(view_bgr: np.ndarray, ans, names: list[str] | None = None, class
     elif isinstance(ans, DetAnswer):
         img = draw_detect(view, ans, names, class_offset, model_size, threshold)
         lines.append(f"{len(ans.scores)} detection(s) at score >= {threshold:g}")
+    elif isinstance(ans, PointsAnswer):
+        img = draw_points(view, ans, model_size)
+        lines += [f"{name}: {len(p)} points ({ans.how[name]})" for name, p in ans.points.items()]
     else:
         img = view
     return _caption(img, lines)
