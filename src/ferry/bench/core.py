@@ -266,13 +266,8 @@ def _bench_model(model: Path, pixels, names, runtimes, method, preprocess, isola
 
 def _reference_outputs(src, pixels, contract, batch) -> list[dict[str, np.ndarray]]:
     from ferry.check import run_per_image
-    from ferry.runtimes.base import Model
 
-    # an IR that resizes in its graph runs whole photos as a check target; bench's reference path is its host-resize
-    # path (`openvino/in-graph`), so the in-graph resize is what its own row measures
-    run = (lambda chunk: Model.run_reference(src, chunk, contract)) if hasattr(src, "run_whole") else (
-        lambda chunk: src.run_reference(chunk, contract))
-    return run_per_image(run, src, pixels, batch)
+    return run_per_image(lambda chunk: src.run_reference(chunk, contract), src, pixels, batch)
 
 
 def _path_result(d: dict[str, Any]) -> PathResult:
