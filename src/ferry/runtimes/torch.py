@@ -134,6 +134,20 @@ def _outputs(module, inputs: list[TensorInfo], example) -> list[TensorInfo]:
     return [TensorInfo("output0", shapes[0] if shapes else None, "float32")]
 
 
+# The factory modules loaded, by the name the spec gives them (FILE.py or a dotted module): read_preprocess looks
+# there for `ferry_preprocess`.
+_FACTORY_MODULES: dict[str, Any] = {}
+
+
+def _importable(folder: Path) -> None:
+    """Put `folder` first on sys.path, as `python FILE.py` does for the file's folder: a factory file imports the
+    model class beside it (`from mobilenetv2_bottle import ...`), and the `ferry` console script, unlike
+    `python -m`, does not have the working directory on the path for `module:function`."""
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
 def _from_factory(spec: str):
     mod_name, _, fn_name = spec.rpartition(":")
     try:
@@ -141,13 +155,16 @@ def _from_factory(spec: str):
             file = Path(mod_name)
             if not file.is_file():
                 raise FerryError(f"{file}: no such Python file for the model factory {spec}")
+            _importable(file.resolve().parent)
             key = f"ferry_user_factory_{abs(hash(str(file.resolve())))}"
             loader = importlib.util.spec_from_file_location(key, file)
             module = importlib.util.module_from_spec(loader)
             sys.modules[key] = module
             loader.loader.exec_module(module)
         else:
+            _importable(Path.cwd())
             module = importlib.import_module(mod_name)
+        _FACTORY_MODULES[mod_name] = module
     except FerryError:
         raise
     except Exception as exc:
@@ -178,8 +195,12 @@ def read_preprocess(path: str | Path) -> Preprocess | None:
     if detect_format(spec) != TORCH_MODULE:
         return None
     mod_name = spec.rpartition(":")[0]
-    module = sys.modules.get(mod_name)
+    module = _FACTORY_MODULES.get(mod_name) or sys.modules.get(mod_name)
     value = getattr(module, "ferry_preprocess", None) if module else None
+    if isinstance(value, str):
+        import yaml
+
+        value = yaml.safe_load(value)
     if isinstance(value, dict):
         return Preprocess.from_dict(value, source=f"{mod_name}.ferry_preprocess")
     return None
