@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from ferry.compare.task import (
     ClassifyAccumulator,
     DetectAccumulator,
     SegmentAccumulator,
+    decode,
     decode_detect,
     pick_task,
 )
@@ -115,12 +118,58 @@ def test_segment_overlap_from_the_confusion_matrix_equals_the_per_class_counts()
         assert fast[2] == general[2] == int(np.count_nonzero(rl == tl)) < 5000
 
 
+def _score_maps(seed: int = 0) -> np.ndarray:
+    """CRAFT-like [1, H, W, 2]: a region score peaking on each character and an affinity score between neighbours,
+    both within a hair of 0 on the background (EasyOCR's detector, found on its real weights)."""
+    rng = np.random.default_rng(seed)
+    h, w = 64, 96
+    yy, xx = np.mgrid[0:h, 0:w]
+    region, affinity = np.zeros((h, w)), np.zeros((h, w))
+    for row in (16, 44):
+        for col in range(10, 90, 12):
+            region += np.exp(-((yy - row) ** 2 + (xx - col) ** 2) / 12.0)
+            affinity += np.exp(-((yy - row) ** 2 + (xx - col - 6) ** 2) / 8.0)
+    maps = np.stack([region, affinity], -1) + rng.normal(0, 2e-4, (h, w, 2))
+    return maps[None].astype(np.float32)
+
+
+def test_separate_score_maps_are_masks_each_not_an_argmax():
+    """Two score maps that both sit near 0 on the background tie there: an argmax of them is float noise. Each
+    channel is read as its own mask at the threshold; a target off by 0.1% of the span (reduced-precision drift)
+    passes, which the argmax failed; a target whose affinity map is gone fails."""
+    ref = _score_maps()
+    plan = pick_task("auto", {"out": ref})
+    assert plan.task == "segment" and plan.independent and "separate score maps" in plan.why, plan.why
+    drift = ref + np.random.default_rng(1).normal(0, 1e-3, ref.shape).astype(np.float32)
+    ok = _run(SegmentAccumulator(plan, 0.5), [({"out": ref}, {"out": drift})])
+    assert ok.passed and ok.metrics["pixel_agreement"] > 0.995, ok.metrics
+    as_classes = replace(plan, independent=False)
+    argmax = _run(SegmentAccumulator(as_classes, 0.5), [({"out": ref}, {"out": drift})])
+    assert not argmax.passed and argmax.metrics["pixel_agreement"] < 0.9  # what the argmax rule said of drift
+    broken = ref.copy()
+    broken[..., 1] = 0.0
+    bad = _run(SegmentAccumulator(plan, 0.5), [({"out": ref}, {"out": broken})])
+    assert not bad.passed and bad.metrics["miou"] < 0.9
+    ans = decode(plan, {"out": ref}, 0.5)
+    assert ans.channels == 2 and ans.n_classes == 4 and ans.label_names() == ["none", "ch0", "ch1", "ch0+ch1"]
+    assert set(np.unique(ans.labels)) <= {0, 1, 2, 3} and (ans.labels & 1).any() and (ans.labels & 2).any()
+
+
+def test_class_logits_keep_their_argmax():
+    """Exclusive classes stay an argmax, random logits included (decided at 91-98% of the pixels)."""
+    for c in (2, 3, 21):
+        logits = RNG.normal(0, 1, (1, c, 24, 32)).astype(np.float32)
+        plan = pick_task("auto", {"out": logits})
+        assert plan.task == "segment" and not plan.independent and "argmax" in plan.why
+
+
 def test_a_shared_reference_answer_is_decoded_once_per_memo(monkeypatch):
     from ferry.compare import task
 
     calls = []
     real = task.decode_segment
-    monkeypatch.setattr(task, "decode_segment", lambda a, thr=0.5: calls.append(1) or real(a, thr))
+    monkeypatch.setattr(task, "decode_segment",
+                        lambda a, thr=0.5, independent=False: calls.append(1) or real(a, thr, independent))
     ref = RNG.normal(0, 1, (1, 3, 8, 8)).astype(np.float32)
     plan = pick_task("auto", {"out": ref})
     accs = [SegmentAccumulator(plan, 0.5) for _ in range(3)]

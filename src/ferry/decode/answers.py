@@ -31,6 +31,14 @@ class SegAnswer:
     n_classes: int
     binary: bool
     class_axis: int | None = None  # the axis the argmax ran over, in the per-image output (None: 1-channel)
+    channels: int = 0  # > 0: independent score maps, label = the bits of the channels at or above the threshold
+
+    def label_names(self) -> list[str] | None:
+        """For independent maps: "none", "ch0", "ch1", "ch0+ch1", ... (label i has channel c where bit c is set)."""
+        if not self.channels:
+            return None
+        return ["+".join(f"ch{c}" for c in range(self.channels) if i >> c & 1) or "none"
+                for i in range(self.n_classes)]
 
 
 @dataclass
@@ -165,7 +173,56 @@ def class_axis(shape: tuple[int, ...]) -> int | None:
     return off if a > 1 else None
 
 
-def decode_segment(out: np.ndarray, threshold: float = 0.5) -> SegAnswer:
+# Independent score maps: at most this many channels (2**C labels) are read as bits of one label map.
+MAX_INDEPENDENT_CHANNELS = 8
+# A class map's argmax is decided: its two best channels are closer than DECIDED_MARGIN of the map's value span
+# (1st to 99th percentile) only at class boundaries. Independent maps tie wherever both are off. Measured
+# (2026-12-04): Gaussian logits, 2 to 21 classes, white or smoothed, are decided at 91-98% of the pixels; CRAFT's
+# region/affinity maps at 26% (rendered pages), 61% (text.jpg), 71% (coffee.jpg with a line of text).
+DECIDED_MARGIN = 0.01
+DECIDED_SHARE = 0.75
+
+
+def decided_share(out: np.ndarray) -> float:
+    """Share of pixels whose argmax over the class axis is decided by at least DECIDED_MARGIN of the value span.
+
+    Why (found on EasyOCR's CRAFT, [1, H, W, 2] region and affinity scores): two score maps that are both near 0
+    on the background tie there, so an argmax of them is noise: 0.1% of the span in added noise moved 17% of the
+    labels of a page, where each map thresholded moved 0.01%. On a photo with no text at all both maps are flat and
+    the argmax is decided again (100% on astronaut.jpg): the plan reads the first photo, so put one with the
+    model's subject first."""
+    a = np.asarray(out, np.float64)
+    squeezed = a[0] if a.ndim == 4 and a.shape[0] == 1 else a
+    axis = class_axis(squeezed.shape) if squeezed.ndim == 3 else None
+    if axis is None:
+        return 1.0
+    top = np.sort(squeezed, axis=axis)
+    best, second = np.take(top, -1, axis=axis), np.take(top, -2, axis=axis)
+    finite = np.isfinite(best) & np.isfinite(second)
+    if not finite.any():
+        return 1.0
+    lo, hi = np.percentile(squeezed[np.isfinite(squeezed)], [1, 99])
+    span = hi - lo
+    if not span > 0:
+        return 0.0
+    return float(np.mean((best - second)[finite] >= DECIDED_MARGIN * span))
+
+
+def independent_maps(out: np.ndarray) -> bool:
+    """A multi-channel map whose channels are separate score maps (not exclusive classes): see `decided_share`."""
+    a = np.asarray(out)
+    squeezed = a[0] if a.ndim == 4 and a.shape[0] == 1 else a
+    if squeezed.ndim != 3:
+        return False
+    axis = class_axis(squeezed.shape)
+    if axis is None or squeezed.shape[axis] > MAX_INDEPENDENT_CHANNELS or np.issubdtype(a.dtype, np.integer):
+        return False
+    return decided_share(out) < DECIDED_SHARE
+
+
+def decode_segment(out: np.ndarray, threshold: float = 0.5, independent: bool = False) -> SegAnswer:
+    """A label map: argmax over the class axis, a one-channel map at `threshold`, or, for `independent` score maps,
+    each channel at `threshold` as one bit of the label (2**C labels, so pixel agreement and IoU read every map)."""
     a4 = np.asarray(out)
     squeezed = a4[0] if a4.ndim in (3, 4) and a4.shape[0] == 1 else a4  # drop the batch of one
     if squeezed.ndim == 2:
@@ -177,6 +234,12 @@ def decode_segment(out: np.ndarray, threshold: float = 0.5) -> SegAnswer:
         single = squeezed.reshape([d for d in squeezed.shape if d != 1] or [1])
         return SegAnswer((single >= threshold).astype(np.int64), 2, binary=True)
     n = squeezed.shape[axis]
+    if independent and n <= MAX_INDEPENDENT_CHANNELS:
+        on = np.moveaxis(squeezed >= threshold, axis, 0)
+        bits = np.zeros(on.shape[1:], np.int64)
+        for c in range(n):
+            bits |= on[c].astype(np.int64) << c
+        return SegAnswer(bits, 1 << n, binary=False, class_axis=axis + (a4.ndim - squeezed.ndim), channels=n)
     return SegAnswer(np.argmax(squeezed, axis=axis).astype(np.int64), n, binary=False,
                      class_axis=axis + (a4.ndim - squeezed.ndim))
 

@@ -79,7 +79,7 @@ def _label_map_image(labels: np.ndarray, n: int, size: tuple[int, int], binary: 
 
 def draw_segment(view: Image.Image, ans: SegAnswer, alpha: float = 0.55) -> Image.Image:
     over = _label_map_image(ans.labels, ans.n_classes, view.size, ans.binary)
-    if ans.binary:
+    if ans.binary or ans.channels:  # masks: only where a map is on, the photo left as it is elsewhere
         mask = Image.fromarray((ans.labels > 0).astype(np.uint8) * int(255 * alpha), "L").resize(view.size,
                                                                                                 Image.NEAREST)
         return Image.composite(over, view, mask)
@@ -159,6 +159,7 @@ def draw_answer(view_bgr: np.ndarray, ans, names: list[str] | None = None, class
         img = draw_segment(view, ans)
         counts = np.bincount(ans.labels.ravel(), minlength=ans.n_classes)
         top = np.argsort(-counts)[:3]
+        names = ans.label_names() or names
         lines.append(", ".join(f"{label(names, int(c))} {counts[c] / ans.labels.size:.0%}" for c in top
                                if counts[c]))
     elif isinstance(ans, DetAnswer):

@@ -30,9 +30,11 @@ from ferry.decode.answers import (
     ClassAnswer,
     DetAnswer,
     class_axis,
+    decided_share,
     decode_classify,
     decode_segment,
     decode_sequence,
+    independent_maps,
     looks_like_probs,
     nms,
 )
@@ -83,6 +85,7 @@ class TaskPlan:
     nms_iou: float = 0.5  # raw candidates' NMS IoU; an Ultralytics export's own default (0.7) when it says so
     objectness: bool = False  # yolo: column 4 is objectness (YOLOv5's [1, N, 5 + nc]), score = objectness x class
     row_unit: str = "anchor"  # per_anchor: what a row is, in verdicts ("position" for a recogniser's sequence)
+    independent: bool = False  # segment: the channels are separate score maps, each a mask at the threshold
 
     @property
     def outputs(self) -> list[str]:
@@ -420,10 +423,16 @@ def pick_task(requested: str | None, outs: dict[str, np.ndarray], stated: str | 
                             f"({n} classes)", {"out": name})
         if requested in ("auto", "segment") and _segment_fits(arr):
             ax = class_axis(np.asarray(arr).shape) if np.asarray(arr).ndim == 4 else None
-            kind = (f"argmax over axis {ax} ({shape[ax]} classes)" if ax is not None
-                    else "one channel: a binary mask at the threshold")
+            independent = ax is not None and independent_maps(arr)
+            if independent:
+                kind = (f"{shape[ax]} separate score maps on axis {ax}, each a mask at the threshold (their argmax is "
+                        f"decided at only {decided_share(arr):.0%} of the pixels: not exclusive classes)")
+            elif ax is not None:
+                kind = f"argmax over axis {ax} ({shape[ax]} classes)"
+            else:
+                kind = "one channel: a binary mask at the threshold"
             return TaskPlan("segment", f"{prefix}rule {_layout(arr)}: {name} {shape} is a map: {kind}",
-                            {"out": name})
+                            {"out": name}, independent=independent)
     boxes = [f"{n}{list(np.asarray(a).shape)}" for n, a in outs.items() if _box_like(a)]
     unmapped = (f"; {', '.join(boxes)} look like per-anchor boxes (rule box-like: [1, N, 4] is never a map)"
                 if boxes else "")
@@ -488,7 +497,7 @@ def decode(plan: TaskPlan, outs: dict[str, np.ndarray], threshold: float = 0.5, 
     if plan.task == "classify":
         return decode_classify(outs[plan.roles["out"]], like)
     if plan.task == "segment":
-        return decode_segment(outs[plan.roles["out"]], threshold)
+        return decode_segment(outs[plan.roles["out"]], threshold, plan.independent)
     if plan.task == "detect":
         return decode_detect(plan, outs, threshold)
     return None
@@ -497,15 +506,15 @@ def decode(plan: TaskPlan, outs: dict[str, np.ndarray], threshold: float = 0.5, 
 Memo = dict  # per batch of photos: (id(array), kind, threshold) -> (array, answer); see `_decoded`
 
 
-def _decoded(kind: str, arr: np.ndarray, threshold: float, memo: Memo | None):
+def _decoded(kind: str, arr: np.ndarray, threshold: float, memo: Memo | None, independent: bool = False):
     """`arr`'s answer, decoded once per memo. Why (issue 7): `check` compares every target with the same reference
     outputs, so each photo's reference answer was decoded once per target (and a target whose run is the source's
     own is the very same arrays). The memo is keyed by identity and keeps the array alive, so an id cannot be
     reused while the memo lives; check makes one per batch, after the runs, and nothing writes into those arrays."""
-    key = (id(arr), kind, threshold)
+    key = (id(arr), kind, threshold, independent)
     if memo is not None and key in memo:
         return memo[key][1]
-    answer = decode_classify(arr) if kind == "classify" else decode_segment(arr, threshold)
+    answer = decode_classify(arr) if kind == "classify" else decode_segment(arr, threshold, independent)
     if memo is not None:
         memo[key] = (arr, answer)
     return answer

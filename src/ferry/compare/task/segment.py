@@ -48,8 +48,8 @@ class SegmentAccumulator(_Base):
 
     def _add(self, ref, tgt, memo) -> bool:
         name = self.plan.roles["out"]
-        r = _decoded("segment", ref[name], self.threshold, memo)
-        t = _decoded("segment", tgt[name], self.threshold, memo)
+        r = _decoded("segment", ref[name], self.threshold, memo, self.plan.independent)
+        t = _decoded("segment", tgt[name], self.threshold, memo, self.plan.independent)
         if r.labels.shape != t.labels.shape:
             raise ValueError(f"label map {list(t.labels.shape)} where the reference's is {list(r.labels.shape)}")
         if r.n_classes != t.n_classes:
