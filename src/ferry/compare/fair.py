@@ -111,7 +111,7 @@ def judge_output(o: OutputComparison, rule: Rule, kind: str, user: bool) -> Outp
     o.passed = within_float or (finite and err <= rule.spread_error
                                 and (o.reason is None or "beyond tolerance" in o.reason))
     if o.passed:
-        o.reason = None if within_float else (
+        o.reason = o.reason if within_float else (
             f"quantization drift: error {err:.3g} of the output's spread (<= {rule.spread_error:g}, the {kind} rule); "
             f"{o.within:.0%} of values within the float tolerance")
     elif finite and (o.reason is None or "beyond tolerance" in o.reason):

@@ -26,6 +26,17 @@ import numpy as np
 DEFAULT_ATOL = 1e-4
 DEFAULT_RTOL = 1e-3
 FLOAT32_FLOOR = 1e-6
+# Float drift in a few elements of an ill-conditioned output passes, said in the reason, when at most DRIFT_SHARE of
+# its values are beyond the element tolerance, none by more than DRIFT_RATIO times it, and the whole output is within
+# DRIFT_SPREAD of its spread (spread_error). Measured (2026-12-04): MediaPipe's pose_landmark_full (mediapipe-rpi4
+# 0.8.8), whose segmentation logits span -1680..268, to ONNX/IR/OpenCV: 15, 23 and 46 of 196,608 values beyond (at
+# most 2.3e-4 of them), by at most 2.8x, spread error 4-6e-5; the same ONNX file in onnxruntime and in OpenCV: 4
+# values beyond. Every preprocessing mistake and damaged weight of the mutation suite moves far more values than
+# 0.1% (a colour swap, a missing std, a 1% weight error), so each still fails. --atol/--rtol given by the user judge
+# every element, with no allowance.
+DRIFT_SHARE = 1e-3
+DRIFT_RATIO = 4.0
+DRIFT_SPREAD = 1e-3
 ROWS_MAX_VALUES = 65536  # `add_batch` stacks outputs up to this many values an image (a 1000-class head, a small map)
 
 
@@ -104,6 +115,7 @@ class Accumulator:
     _nr: list[float] = field(default_factory=list)
     _nt: list[float] = field(default_factory=list)
     _within: int = 0
+    _worst_ratio: float = 0.0  # the largest |difference| over its element's tolerance
     _atol_eff: float = 0.0
     _reason: str | None = None
     _sq_err: list[float] = field(default_factory=list)  # sum of squared differences (spread_error's numerator)
@@ -180,6 +192,8 @@ class Accumulator:
         bound = np.multiply(absr, self.rtol)
         bound += atol_eff[:, None]
         self._within += int(np.count_nonzero(d <= bound))
+        np.divide(d, bound, out=bound)
+        self._worst_ratio = max(self._worst_ratio, float(bound.max(initial=0.0)))
         self._max_abs = max(self._max_abs, float(d.max(initial=0.0)))
         for v in _row_dots(d, d):
             _exact_add(self._sq_err, v)
@@ -239,6 +253,7 @@ class Accumulator:
         """Fold in the same output's accumulator from another shard of the photos (check --workers)."""
         self._max_abs = max(self._max_abs, other._max_abs)
         self._max_rel = max(self._max_rel, other._max_rel)
+        self._worst_ratio = max(self._worst_ratio, other._worst_ratio)
         self._atol_eff = max(self._atol_eff, other._atol_eff)
         self._count += other._count
         self._within += other._within
@@ -266,8 +281,16 @@ class Accumulator:
         if self._reason is not None:
             spread_error = float("inf")  # NaN/Inf or a shape mismatch: no statistic stands for it
         reason = self._reason
+        outside = self._count - within_count
+        if (reason is None and not passed and self._count and not self.user_tolerance
+                and outside <= DRIFT_SHARE * self._count and self._worst_ratio <= DRIFT_RATIO
+                and spread_error <= DRIFT_SPREAD):
+            passed = True
+            reason = (f"float drift: {outside} of {self._count} values beyond the element tolerance, by at most "
+                      f"{self._worst_ratio:.1f}x, the whole output within {spread_error:.1e} of its spread (an "
+                      "ill-conditioned output; --atol/--rtol judge every element)")
         if reason is None and not passed:
-            reason = (f"{self._count - within_count} of {self._count} values beyond tolerance"
+            reason = (f"{outside} of {self._count} values beyond tolerance"
                       if self._count else "no values compared")
         return OutputComparison(
             name=self.name, max_abs=self._max_abs, max_rel=self._max_rel,
