@@ -111,3 +111,14 @@ def test_nothing_made_is_no_pass_without_to_either(tmp_path, photos, capsys):
     printed = capsys.readouterr().out
     assert rc == 1 and "no target could be made" in printed and "PASSED" not in printed
     assert json.loads((out / "ferry.json").read_text())["passed"] is False
+
+
+def test_a_custom_op_file_is_refused_in_one_line_naming_the_op(capsys):
+    """`ferry inspect` of a file with a custom op LiteRT lacks (MediaPipe's face_landmark_with_attention needs its
+    Landmarks2TransformMatrix): one line, exit 2, the op named and no advice to re-convert a file the user did not
+    make as the only way out."""
+    src = tflite_models.tflite_sources() / "custom_op.tflite"
+    rc = main(["inspect", str(src)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert "MaxPoolWithArgmax" in err and "ferry cannot run it" in err and "where the op is registered" in err

@@ -138,10 +138,11 @@ def load(path: str | Path) -> TFLiteModel:
             f"{p}: the TFLite file is truncated or corrupt ({_first_line(exc)}); re-export it"
         ) from None
     except RuntimeError as exc:
-        raise FerryError(
-            f"{p}: LiteRT cannot prepare the model ({_first_line(exc)}); convert it with builtin ops only "
-            "(no Flex/custom ops)"
-        ) from None
+        why = _first_line(exc)
+        fix = ("the app that made the file registers that op itself (MediaPipe does its own), LiteRT has no such "
+               "op, so ferry cannot run it: run it where the op is registered, or export the model with builtin ops "
+               "only" if "custom op" in why else "convert it with builtin ops only (no Flex/custom ops)")
+        raise FerryError(f"{p}: LiteRT cannot prepare the model ({why}); {fix}") from None
     meta = read_metadata(p)  # every metadata entry, read once for the contract, the stated one and the names
     declared = _ferry_contract(p, meta)
     ins, outs = list(it.get_input_details()), list(it.get_output_details())
