@@ -10,6 +10,8 @@
                          it cannot translate (a custom op: MediaPipe's, MaxPoolWithArgmax) in the graph as TFL_<op>
                          and returns without error, so every node is checked against ONNX's schemas after.
     TFLite  -> OpenVINO  openvino.convert_model on the .tflite path (OpenVINO's TFLite frontend).
+                         For both, MediaPipe's Convolution2DTransposeBias is first rewritten as builtin
+                         TRANSPOSE_CONV in a copy (ferry.convert.tflite_custom).
     *       -> OpenVINO  openvino.convert_model, then PrePostProcessor (ferry.runtimes.openvino.embed_model).
 
 Each writes a plain model (float tensor in, the source's outputs out, the source's output names kept); the
@@ -26,6 +28,7 @@ import warnings
 from pathlib import Path
 
 from ferry.convert.manifest import package_version
+from ferry.convert.tflite_custom import with_builtin_equivalents
 from ferry.errors import require
 from ferry.formats import KERAS, SAVED_MODEL, TFLITE
 from ferry.op_errors import ConversionError, explain
@@ -338,7 +341,8 @@ def tflite_to_openvino(path: Path):
     ov = require("openvino", "openvino")
     try:
         with quiet():
-            model = ov.convert_model(str(path))
+            rewrite = with_builtin_equivalents(path)
+            model = ov.convert_model(str(rewrite.path if rewrite else path))
     except Exception as exc:  # noqa: BLE001 - "No translator found for MaxPoolWithArgmax node": explain() names it
         err = explain(exc, "openvino.convert_model", path)
         if err.op:
@@ -349,7 +353,8 @@ def tflite_to_openvino(path: Path):
                                   f"{f' (node {node})' if node else ''}: {way}", op=err.op, node=node,
                                   tool="openvino.convert_model") from None
         raise err from None
-    return model, "tflite -> openvino convert_model (OpenVINO's TFLite frontend)"
+    route = "tflite -> openvino convert_model (OpenVINO's TFLite frontend)"
+    return model, f"{route}; {rewrite.note()}" if rewrite else route
 
 
 def tflite_to_onnx(path: Path, dest: Path, input_names: dict[str, str] | None = None,
@@ -363,7 +368,9 @@ def tflite_to_onnx(path: Path, dest: Path, input_names: dict[str, str] | None = 
     tf2onnx = require("tf2onnx", "tensorflow")
     try:
         with quiet():
-            tf2onnx.convert.from_tflite(str(path), opset=ONNX_OPSET, output_path=str(dest))
+            rewrite = with_builtin_equivalents(path)
+            tf2onnx.convert.from_tflite(str(rewrite.path if rewrite else path), opset=ONNX_OPSET,
+                                        output_path=str(dest))
     except Exception as exc:  # noqa: BLE001
         node, _ = tflite_op_node(path, "DENSIFY")
         if node is not None:  # tf2onnx reads every constant buffer as dense: a sparse one fails to reshape
@@ -375,7 +382,8 @@ def tflite_to_onnx(path: Path, dest: Path, input_names: dict[str, str] | None = 
         _rename_onnx_inputs(dest, input_names)
     if output_names:
         _rename_onnx_graph_outputs(dest, output_names)
-    return [f"tf2onnx {package_version('tf2onnx')} from_tflite (opset {ONNX_OPSET}, the file's own layout)"]
+    route = f"tf2onnx {package_version('tf2onnx')} from_tflite (opset {ONNX_OPSET}, the file's own layout)"
+    return [route, rewrite.note()] if rewrite else [route]
 
 
 def _refuse_untranslated(onnx_path: Path, source: Path) -> None:
