@@ -8,6 +8,10 @@ padding 1 SAME / 2 VALID, stride_w, stride_h), which LiteRT runs through XNNPACK
                                bias) and respelled with TensorFlow's flatbuffer_utils, as MediaPipe's exporter spells it
     transpose_bias_unknown_padding.tflite  the same with the first op's padding 0 (TfLitePadding unknown): a file
                                ferry must not guess at
+    sparse.tflite              NHWC 8x8x3 -> conv 3x3 (80% of weights zero) -> ReLU -> conv 1x1 -> mean -> dense 4,
+                               converted with Optimize.EXPERIMENTAL_SPARSITY: the first conv's weights stored sparse
+                               behind a DENSIFY op, as MediaPipe's pose detector stores its own (tf2onnx 1.17: 'cannot
+                               reshape array of size 88 into shape (16,3,3,3)')
 
 Cached as tf_models does (its _cached, keyed by this file and the TF versions).
 """
@@ -22,6 +26,7 @@ import numpy as np
 import tf_models
 
 CONTRACT = {"preset": "unit", "size": [8, 8], "layout": "NHWC"}
+SPARSE_CONTRACT = {"preset": "imagenet", "size": [8, 8], "layout": "NHWC"}
 CUSTOM = b"Convolution2DTransposeBias"
 
 
@@ -77,6 +82,25 @@ def _build(d: Path) -> None:
     _respell(builtin, d / "transpose_bias.tflite")
     _respell(builtin, d / "transpose_bias_unknown_padding.tflite", padding_override=0)
     builtin.unlink()
+    _sparse(tf, keras, d / "sparse.tflite")
+
+
+def _sparse(tf, keras, dest: Path) -> None:
+    keras.utils.set_random_seed(tf_models.SEED)
+    x = keras.Input((8, 8, 3), batch_size=1, name="image")
+    y = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    y = keras.layers.Conv2D(16, 1)(y)
+    y = keras.layers.GlobalAveragePooling2D()(y)
+    model = keras.Model(x, keras.layers.Dense(4, name="logits")(y))
+    rng = np.random.default_rng(tf_models.SEED)
+    for layer in model.layers:
+        w = layer.get_weights()
+        if w:
+            layer.set_weights([w[0] * (rng.random(w[0].shape) < 0.2), rng.normal(0, 0.5, w[1].shape)
+                               .astype(np.float32)])
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
+    dest.write_bytes(conv.convert())
 
 
 def mediapipe_files() -> Path:

@@ -11,7 +11,7 @@
                          and returns without error, so every node is checked against ONNX's schemas after.
     TFLite  -> OpenVINO  openvino.convert_model on the .tflite path (OpenVINO's TFLite frontend).
                          For both, MediaPipe's Convolution2DTransposeBias is first rewritten as builtin
-                         TRANSPOSE_CONV in a copy (ferry.convert.tflite_custom).
+                         TRANSPOSE_CONV in a copy (ferry.convert.tflite_rewrite).
     *       -> OpenVINO  openvino.convert_model, then PrePostProcessor (ferry.runtimes.openvino.embed_model).
 
 Each writes a plain model (float tensor in, the source's outputs out, the source's output names kept); the
@@ -28,7 +28,7 @@ import warnings
 from pathlib import Path
 
 from ferry.convert.manifest import package_version
-from ferry.convert.tflite_custom import with_builtin_equivalents
+from ferry.convert.tflite_rewrite import with_builtin_equivalents
 from ferry.errors import require
 from ferry.formats import KERAS, SAVED_MODEL, TFLITE
 from ferry.op_errors import ConversionError, explain

@@ -1,7 +1,9 @@
-"""MediaPipe's Convolution2DTransposeBias rewritten as builtin TRANSPOSE_CONV before converting (ferry.convert.
-tflite_custom). Found on mediapipe-rpi4 0.8.8's selfie_segmentation.tflite: LiteRT ran it (XNNPACK knows the op),
-onnx, openvino and opencv were 'unreachable (op Convolution2DTransposeBias)'. Seeded files spelled as MediaPipe
-spells them (tests/models/mediapipe_ops), real converters and runtimes."""
+"""What LiteRT runs and the converters do not read, rewritten in a copy before converting (ferry.convert.
+tflite_rewrite): MediaPipe's Convolution2DTransposeBias as builtin TRANSPOSE_CONV, sparse weights (DENSIFY) stored
+dense. Found on mediapipe-rpi4 0.8.8: selfie_segmentation.tflite (LiteRT ran it, XNNPACK knows the op; onnx, openvino
+and opencv were 'unreachable (op Convolution2DTransposeBias)') and pose_detection.tflite (onnx and opencv
+'unreachable (op DENSIFY)'). Seeded files spelled as MediaPipe spells them (tests/models/mediapipe_ops), real
+converters and runtimes."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 from ferry.cli import main
-from ferry.convert.tflite_custom import TRANSPOSE_CONV_BIAS, with_builtin_equivalents
+from ferry.convert.tflite_rewrite import DENSIFY, TRANSPOSE_CONV_BIAS, with_builtin_equivalents
 
 pytest.importorskip("tf2onnx")
 pytest.importorskip("openvino")
@@ -114,3 +116,40 @@ def test_a_wrong_feed_of_the_converted_file_fails(converted, photos, capsys):
                  "--target-preprocess", str(swapped), "--runtimes", "onnxruntime"]) == 1
     assert main(["check", str(src), str(plain), "--images", *map(str, photos), "--preprocess", str(contract),
                  "--runtimes", "onnxruntime"]) == 0
+
+
+def test_sparse_weights_are_stored_dense_with_litert_s_values():
+    src = mediapipe_ops.mediapipe_files() / "sparse.tflite"
+    assert _ops(src).count(DENSIFY) >= 1
+    rewrite = with_builtin_equivalents(src)
+    assert rewrite is not None and rewrite.replaced == {DENSIFY: _ops(src).count(DENSIFY)}
+    assert DENSIFY not in _ops(rewrite.path)
+    x = np.random.default_rng(4).random((1, 8, 8, 3), dtype=np.float32)
+    ref = _litert(src, x)
+    assert 0.05 < np.abs(ref).max()
+    np.testing.assert_allclose(_litert(rewrite.path, x), ref, atol=1e-6)
+
+
+def test_a_sparse_file_converts_and_passes_and_a_feed_without_std_fails(tmp_path, photos):
+    """Red without the rewrite: onnx and opencv 'unreachable (op DENSIFY)' (tf2onnx reads the sparse buffer as
+    dense), exit 1."""
+    src = mediapipe_ops.mediapipe_files() / "sparse.tflite"
+    contract = tmp_path / "contract.json"
+    contract.write_text(json.dumps(mediapipe_ops.SPARSE_CONTRACT))
+    out = tmp_path / "out"
+    rc = main(["convert", str(src), "--to", "onnx,opencv", "--preprocess", str(contract), "-o", str(out),
+               "--images", *map(str, photos), "--json"])
+    data = json.loads((out / "ferry.json").read_text())
+    assert rc == 0, data
+    for t in data["targets"]:
+        assert t["passed"] is True and "densified by LiteRT's own DENSIFY" in t["route"], t
+    plain = tmp_path / "plain.onnx"  # no contract embedded: a feed without the std must fail against the source
+    from ferry.convert.exporters import tflite_to_onnx
+
+    tflite_to_onnx(src, plain)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({**mediapipe_ops.SPARSE_CONTRACT, "std": [1.0, 1.0, 1.0]}))
+    assert main(["check", str(src), str(plain), "--images", *map(str, photos), "--preprocess", str(contract),
+                 "--runtimes", "onnxruntime"]) == 0
+    assert main(["check", str(src), str(plain), "--images", *map(str, photos), "--preprocess", str(contract),
+                 "--target-preprocess", str(wrong), "--runtimes", "onnxruntime"]) == 1
