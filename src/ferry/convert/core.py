@@ -17,6 +17,10 @@ Routes (ferry picks one per target and says which in the manifest):
     coreml    unreachable: coremltools has no TFLite frontend (COREML_FROM_TFLITE)
     tflite    the file copied, the contract in its metadata
 
+    target    OpenVINO IR source (.xml + .bin)
+    openvino  the IR read as it is + PPP (what ferry embed does, then checked against the source)
+    others    unreachable: no maintained converter writes ONNX, TFLite or Core ML from IR (IR_TO_OTHERS)
+
     A TFLite source runs in LiteRT for the check, outputs named by its signature. One whose custom op LiteRT cannot
     run (MediaPipe's) is still handed to each converter, and every target is unreachable naming the op
     (_convert_unrunnable); an op LiteRT runs but one converter lacks (TFLite_Detection_PostProcess in OpenVINO's
@@ -51,6 +55,7 @@ from ferry.formats import (
     EXPORTED_PROGRAM,
     KERAS,
     ONNX,
+    OPENVINO,
     SAVED_MODEL,
     TFLITE,
     TORCH_MODULE,
@@ -77,6 +82,9 @@ TFLITE_FROM_TORCH_MISSING = ("torch -> TFLite needs litert-torch, an optional ex
                              "pip install 'ferry[tflite-torch]'")
 COREML_FROM_ONNX = ("coremltools 7+ has no ONNX frontend; convert from the torch or TensorFlow source "
                     "(ferry convert model.py:factory --to coreml)")
+IR_TO_OTHERS = ("OpenVINO writes IR only and no maintained converter reads IR into ONNX, Core ML or TFLite: convert "
+                "the model's torch, TensorFlow or ONNX source (the one this IR was made from), or deploy the "
+                "openvino target (this IR with the contract embedded: ferry convert MODEL.xml --to openvino)")
 COREML_FROM_TFLITE = ("coremltools has no TFLite frontend (it converts TensorFlow, torch and MIL); convert from the "
                       "model's TensorFlow or torch source (ferry convert saved_model/ --to coreml)")
 
@@ -262,7 +270,21 @@ def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
     if src.format == TFLITE:
         notes = exporters.tflite_to_onnx(src.path, dest, _signature_input_names(src), _signature_output_names(src))
         return dest, "tflite -> " + "; ".join(notes)
+    if src.format == OPENVINO:
+        raise ConversionError(f"{src.path}: {IR_TO_OTHERS}")
     raise ConversionError(f"{src.path}: ferry cannot convert a {src.format} source")
+
+
+def _plain_ir(src):
+    """An IR source read as it is, for the openvino target: one that already takes ferry's uint8 BGR pixels would
+    get the contract twice."""
+    from ferry.runtimes import openvino as ov_rt
+
+    model = ov_rt.read_model(src.path)
+    if ov_rt.model_preprocess(model) is not None:
+        raise ConversionError(f"{src.path}: already holds preprocessing ferry embedded (rt_info model_info); "
+                              "convert the file it was made from, so the contract is not applied twice")
+    return model, "openvino IR (the source file)"
 
 
 def _convert_one(target, source, src, fmt, contract, out: Outputs, staging: Path, plain_onnx, force,
@@ -313,7 +335,9 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
     if target == "openvino":
         from ferry.runtimes import openvino as ov_rt
 
-        if fmt in (*TF_FORMATS, TFLITE):
+        if fmt == OPENVINO:
+            model, route = _plain_ir(src)
+        elif fmt in (*TF_FORMATS, TFLITE):
             model, how = exporters.to_openvino_model(src, None)
             route = how
             if fmt == TFLITE:
@@ -346,6 +370,8 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
                 base | versions("onnx", "opencv-python-headless", *tools), [dest],
                 {"native": recipe.to_dict(), "notes": ([remedy.note] if remedy else []) + list(recipe.notes)})
     if target == "coreml":
+        if fmt == OPENVINO:
+            raise ConversionError(f"{source}: {IR_TO_OTHERS}", tool="coremltools")
         if fmt in (ONNX, TFLITE):
             why = COREML_FROM_ONNX if fmt == ONNX else COREML_FROM_TFLITE
             raise ConversionError(f"{source}: {why}", tool="coremltools")
@@ -365,6 +391,8 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
     if target == "tflite":
         if fmt == TFLITE:
             return _tflite_copy(src, contract, staging / out.path("tflite").name, out.path("tflite"), base)
+        if fmt == OPENVINO:
+            raise ConversionError(f"{source}: {IR_TO_OTHERS}", tool="tflite")
         if fmt not in TF_FORMATS + TORCH_FORMATS:
             raise ConversionError(f"{source}: {TFLITE_FROM.format(src=fmt)}", tool="tflite")
         dest = staging / out.path("tflite").name

@@ -333,7 +333,12 @@ def _embedded(model) -> tuple[Preprocess | None, list[str]]:
 
 
 def read_preprocess(path: str | Path) -> Preprocess | None:
-    return _embedded(read_model(path))[0]
+    return model_preprocess(read_model(path))
+
+
+def model_preprocess(model) -> Preprocess | None:
+    """The preprocessing an ov.Model already in memory performs on a uint8 image input, else None."""
+    return _embedded(model)[0]
 
 
 def ppp_values(p: Preprocess) -> tuple[list[float], list[float]]:
