@@ -78,11 +78,13 @@ class ReferenceWriter:
                                 "file": f"outputs/{sha}.npz", "file_sha256": sha256_file(dest)}
 
     def finish(self, src: Model, contract: Preprocess, plan, labels: list[str] | None) -> None:
+        from ferry.convert.manifest import source_digest  # with an IR's .bin, ONNX external data
+
         path = Path(src.path)
         index = {
             "kind": KIND, "version": 1,
             "source": {"path": str(src.path), "format": src.format, "runtime": src.runtime,
-                       "sha256": sha256_file(path) if path.is_file() else None},
+                       "sha256": source_digest(path) if path.is_file() else None},
             "contract": contract.to_dict(),
             "inputs": [i.to_dict() for i in src.inputs],
             "outputs": self.names or [o.name for o in src.outputs],

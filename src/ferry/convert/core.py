@@ -262,17 +262,47 @@ def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
     if src.format == ONNX:
         from ferry.runtimes import onnx_graph
 
-        if onnx_graph.preprocessing_subgraph(onnx_graph.load_onnx(src.path)) is not None:
+        model = onnx_graph.load_onnx(src.path)
+        if onnx_graph.preprocessing_subgraph(model) is not None:
             raise ConversionError(f"{src.path}: already holds ferry preprocessing nodes; convert the file it was "
                                   "made from, so the contract is not applied twice")
-        shutil.copyfile(src.path, dest)
-        return dest, "onnx (the source file)"
+        if not _external_data(src.path):
+            shutil.copyfile(src.path, dest)
+            return dest, "onnx (the source file)"
+        _save_whole(model, src.path, dest)
+        return dest, "onnx (the source file, its external data taken into the one file)"
     if src.format == TFLITE:
         notes = exporters.tflite_to_onnx(src.path, dest, _signature_input_names(src), _signature_output_names(src))
         return dest, "tflite -> " + "; ".join(notes)
     if src.format == OPENVINO:
         raise ConversionError(f"{src.path}: {IR_TO_OTHERS}")
     raise ConversionError(f"{src.path}: ferry cannot convert a {src.format} source")
+
+
+ONE_FILE_LIMIT = 2**31 - 2**20  # protobuf's 2 GB for one message, less a margin for the graph around the weights
+
+
+def _external_data(path) -> bool:
+    """Whether an ONNX file keeps its weights in files beside it (torch.onnx's dynamo exporter and any model over
+    protobuf's 2 GB do): a copy of the .onnx alone would point at data that is not there."""
+    from ferry.runtimes import onnx_graph
+
+    shell = onnx_graph.load_onnx(path, load_external=False)
+    return any(t.data_location == 1 for t in shell.graph.initializer)  # TensorProto.EXTERNAL
+
+
+def _save_whole(model, source, dest: Path) -> None:
+    """The model with its external data read in, as one file: every target ferry writes is one file a runtime
+    loads by itself. Over protobuf's 2 GB limit that cannot be one file, and ferry says so."""
+    from ferry.errors import require
+
+    onnx = require("onnx", "onnx")
+    if model.ByteSize() >= ONE_FILE_LIMIT:
+        raise ConversionError(f"{source}: its weights (external data) are over protobuf's 2 GB limit for one ONNX "
+                              "file, and ferry builds every target from one: make an IR with OpenVINO's `ovc "
+                              f"{Path(str(source)).name}` (IR keeps weights in its .bin) and convert that (ferry "
+                              "convert MODEL.xml --to openvino), or export an fp16 model")
+    onnx.save(model, str(dest))
 
 
 def _plain_ir(src):

@@ -96,8 +96,9 @@ class Manifest:
 
 
 def source_digest(source: str | Path) -> str:
-    """sha256 of a model file, of every file of a model directory (names and bytes, in sorted order), or of the
-    Python file/module behind a `module:factory` spec."""
+    """sha256 of a model file (with the weight files beside it: an IR's .bin, ONNX external data), of every file of
+    a model directory (names and bytes, in sorted order), or of the Python file/module behind a `module:factory`
+    spec."""
     spec = str(source)
     if is_factory_spec(spec):
         mod = spec.rpartition(":")[0]
@@ -116,7 +117,33 @@ def source_digest(source: str | Path) -> str:
             h.update(str(f.relative_to(p)).encode() + b"\0")
             h.update(sha256_file(f).encode())
         return h.hexdigest()
-    return sha256_file(p)
+    parts = _weight_files(p)
+    if not parts:
+        return sha256_file(p)
+    h = hashlib.sha256(sha256_file(p).encode())  # the file, then each weight file beside it, by name
+    for f in parts:
+        h.update(f.name.encode() + b"\0" + sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def _weight_files(p: Path) -> list[Path]:
+    """The files a model file keeps its weights in: an IR's .bin, an ONNX file's external data. A model file alone
+    keeps its plain sha256 (what sha256sum prints)."""
+    if p.suffix.lower() == ".xml" and p.with_suffix(".bin").is_file():
+        return [p.with_suffix(".bin")]
+    if p.suffix.lower() == ".onnx" and p.is_file():
+        try:
+            import onnx
+        except ImportError:
+            return []
+        try:
+            shell = onnx.load(str(p), load_external_data=False)
+        except Exception:  # noqa: BLE001 - a bad file is the loader's to report, not the digest's
+            return []
+        names = {e.value for t in shell.graph.initializer if t.data_location == 1
+                 for e in t.external_data if e.key == "location"}
+        return sorted((p.parent / n for n in names if (p.parent / n).is_file()), key=lambda f: f.name)
+    return []
 
 
 def versions(*dists: str) -> dict[str, str]:
