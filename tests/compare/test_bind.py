@@ -48,3 +48,18 @@ def test_match_outputs_pairs_tensor_names_by_value_and_flags_a_swap():
     assert mapping["detection_classes"] == "detection_classes"  # compared by its name, as an app reads it
     assert "the target's detection_classes (compared with the source's detection_classes) carries the source's " \
            "detection_scores" in notes[-1]
+
+
+def test_unnamed_outputs_that_drift_past_the_value_tolerance_pair_by_unique_size():
+    """An int8 TFLite's output_0/output_2 (mtcnn ONet's boxes and landmarks, 2e-2 of their peak off): each the one
+    output of its size, so paired by size; a name the source has never is (a swap needs values), and two outputs
+    of one size stay unpaired."""
+    src = {"boxes": RNG.normal(size=(1, 4)), "landmarks": RNG.normal(size=(1, 10)), "face": RNG.normal(size=(1, 2))}
+    drift = {"output_0": src["boxes"] * 1.05, "output_2": src["landmarks"] * 1.05, "output_1": src["face"]}
+    b = bind(src, drift)
+    assert b.unnamed == {"output_0": "boxes", "output_2": "landmarks", "output_1": "face"}
+    assert b.by_size == {"output_0", "output_2"} and "the one output of its size" in b.describe()
+    named = {"boxes": src["boxes"] * 1.05, "landmarks": src["landmarks"] * 1.05, "face": src["face"]}
+    assert not bind(src, named).renames  # drift under the source's own names: left to the check
+    twins = {"a": RNG.normal(size=(1, 4)), "b": RNG.normal(size=(1, 4))}
+    assert not bind(twins, {"output_0": twins["a"] * 1.5, "output_1": twins["b"] * 1.5}).renames

@@ -4,7 +4,8 @@ Converters bind names by position, by sorted dict key or by internal tensor name
 when the values under it agree. `bind` pairs every target output with the source output whose values it
 reproduces on one image (same element count, within VALUE_TOL of the source output's own peak): bound (its own
 name), swapped (another source output's name), or unnamed (a name no source output has: a tensor name, `output_0`).
-A pairing is taken only when it is one to one. Used by `ferry convert` before a file is written
+A pairing is taken only when it is one to one; an unnamed output that no source output reproduces is paired by
+size where one source output and one target output have that size (reduced precision drifts past VALUE_TOL). Used by `ferry convert` before a file is written
 (ferry.convert.binding) and by `ferry check` to pair and to flag outputs (ferry.compare.tensor.match_outputs).
 """
 
@@ -27,6 +28,7 @@ class Binding:
     carries: dict[str, str] = field(default_factory=dict)
     swapped: dict[str, str] = field(default_factory=dict)  # target name (a source name) -> the source it carries
     unnamed: dict[str, str] = field(default_factory=dict)  # target name (no source name) -> the source it carries
+    by_size: set[str] = field(default_factory=set)  # unnamed outputs paired as the one of their size, not by value
 
     @property
     def renames(self) -> dict[str, str]:
@@ -34,7 +36,9 @@ class Binding:
 
     def describe(self) -> str:
         parts = [f"the target's {t} carries the source's {s}" for t, s in self.swapped.items()]
-        parts += [f"the target's {t} is the source's {s}" for t, s in self.unnamed.items()]
+        parts += [f"the target's {t} is the source's {s}" + (" (the one output of its size; its values are the "
+                                                           "check's to judge)" if t in self.by_size else "")
+                  for t, s in self.unnamed.items()]
         return "; ".join(parts)
 
 
@@ -80,4 +84,21 @@ def bind(src_outs: dict[str, np.ndarray], tgt_outs: dict[str, np.ndarray]) -> Bi
         b.carries[t] = s
         claimed.add(s)
         (b.swapped if t in src_outs else b.unnamed)[t] = s
+    _bind_by_size(src_outs, tgt_outs, b, claimed)
     return b
+
+
+def _bind_by_size(src_outs: dict, tgt_outs: dict, b: Binding, claimed: set[str]) -> None:
+    """An unnamed output (`output_0`: no source name) that reproduces no source output within VALUE_TOL, as an int8
+    file's box head does (2e-2 of its peak: mtcnn's ONet), is paired with the one unclaimed source output of its
+    element count when it is also the one such target output: one to one by size, never for a name the source has
+    (a swap needs values), and the check then judges its values under the name an app will read."""
+    left = [t for t in tgt_outs if t not in b.carries and t not in src_outs]
+    free = [s for s in src_outs if s not in claimed]
+    for t in left:
+        n = np.size(tgt_outs[t])
+        same = [s for s in free if np.size(src_outs[s]) == n]
+        if n and len(same) == 1 and sum(np.size(tgt_outs[u]) == n for u in left) == 1:
+            b.carries[t] = b.unnamed[t] = same[0]
+            b.by_size.add(t)
+            claimed.add(same[0])

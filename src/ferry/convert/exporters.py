@@ -165,18 +165,65 @@ def tflite_converter(tf, source: Model):
     return tf.lite.TFLiteConverter.from_keras_model(source._model)  # type: ignore[attr-defined]
 
 
+FROZEN_NOTE = ("the SavedModel's variables came out of TFLiteConverter as resource variables with no initialiser "
+               "(LiteRT reads them uninitialised: NaN or a READ_VARIABLE error), so it was converted again from its "
+               "signature with the variables frozen to constants")
+
+
+def convert_tflite(tf, source: Model, configure) -> tuple[bytes, list[str]]:
+    """TFLiteConverter on the source with `configure(converter)` applied: the flatbuffer and notes.
+
+    A SavedModel written by tf.saved_model.save of a tf.Module holding a Keras 3 model (as TensorFlow's guide
+    writes one; mtcnn 1.0.0's ONet exported so) converts with every weight left as a VAR_HANDLE/READ_VARIABLE pair
+    and no CALL_ONCE initialiser: LiteRT runs it on uninitialised memory (XNNPACK gives NaN, the builtin kernels
+    fail). Such a file is converted again from the signature's concrete function with its variables frozen
+    (convert_to_constants.convert_variables_to_constants_v2, what TF 1's freeze_graph did); its outputs lose the
+    signature's names (output_0, ...), which ferry.convert.binding puts back by value."""
+    conv = tflite_converter(tf, source)
+    configure(conv)
+    try:
+        data = conv.convert()
+    except Exception as exc:  # noqa: BLE001 - int8 calibration runs the file, and fails on the first READ_VARIABLE
+        if source.format != SAVED_MODEL or "READ_VARIABLE" not in str(exc):
+            raise
+    else:
+        if source.format != SAVED_MODEL or not uninitialised_variables(data):
+            return data, []
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    loaded = tf.saved_model.load(str(source.path))
+    frozen = convert_variables_to_constants_v2(loaded.signatures[source.signature])  # type: ignore[attr-defined]
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([frozen], loaded)
+    configure(conv)
+    return conv.convert(), [FROZEN_NOTE]
+
+
+def uninitialised_variables(data: bytes) -> bool:
+    """Whether a flatbuffer reads resource variables that nothing initialises: VAR_HANDLE ops and no CALL_ONCE (the
+    op that runs a session-initialiser subgraph)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(data, 0)
+    codes = {max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())}
+    ops = schema.BuiltinOperator
+    return ops.VAR_HANDLE in codes and ops.CALL_ONCE not in codes
+
+
 def tf_to_tflite(source: Model, dest: Path) -> list[str]:
     """SavedModel or Keras to a float32 TFLite flatbuffer, builtin ops only."""
     tf = require("tensorflow", "tensorflow")
+
+    def builtin_only(conv) -> None:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+
     try:
         with quiet():
-            conv = tflite_converter(tf, source)
-            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            data = conv.convert()
+            data, notes = convert_tflite(tf, source, builtin_only)
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "tf.lite.TFLiteConverter", source.path) from None
     dest.write_bytes(data)
-    return [f"tf.lite.TFLiteConverter (TensorFlow {package_version('tensorflow')}, builtin ops, float32)"]
+    return [f"tf.lite.TFLiteConverter (TensorFlow {package_version('tensorflow')}, builtin ops, float32)", *notes]
 
 
 TFLITE_TORCH_EXTRA = "tflite-torch"

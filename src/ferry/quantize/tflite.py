@@ -47,36 +47,38 @@ def tf_to_tflite(source: Model, dest: Path, precision: str, calib: Calibration |
     Rejected: TFLiteConverter to float32 then quantize_int8 (ai_edge_quantizer, the torch route): it makes a file
     OpenVINO 2026.4's TFLite frontend cannot read (an assertion in decoder_flatbuffer.h:40, measured on the seeded
     Keras CNN, whose Flatten is a SHAPE/STRIDED_SLICE/PACK/RESHAPE chain), while LiteRT runs it and agrees."""
-    from ferry.convert.exporters import quiet, tflite_converter
+    from ferry.convert.exporters import convert_tflite, quiet
 
     tf = require("tensorflow", "tensorflow")
+
+    def reduced(conv) -> None:
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if precision == "fp16":
+            conv.target_spec.supported_types = [tf.float16]
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        else:
+            assert calib is not None
+            conv.representative_dataset = lambda: ([x] for x in _marked(calib.tensors, pixels))
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if pixels is not None:
+                conv.inference_input_type = tf.int8
+
     try:
         with quiet():
-            conv = tflite_converter(tf, source)
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            if precision == "fp16":
-                conv.target_spec.supported_types = [tf.float16]
-                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-            else:
-                assert calib is not None
-                conv.representative_dataset = lambda: ([x] for x in _marked(calib.tensors, pixels))
-                conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-                if pixels is not None:
-                    conv.inference_input_type = tf.int8
-            data = conv.convert()
+            data, frozen = convert_tflite(tf, source, reduced)
     except Exception as exc:  # noqa: BLE001
         raise explain(exc, "tf.lite.TFLiteConverter", source.path) from None
     dest.write_bytes(data)
     tfv = package_version("tensorflow")
     if precision == "fp16":
-        return [f"tf.lite.TFLiteConverter (TensorFlow {tfv}, float16 weights, float32 compute)"]
+        return [f"tf.lite.TFLiteConverter (TensorFlow {tfv}, float16 weights, float32 compute)", *frozen]
     io = "float32 input and output"
     if pixels is not None:
         interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
         exact = _input_takes_pixels(interpreter_mod.Interpreter(model_path=str(dest)), pixels)
         io = (exact or "int8 input with calibrated scale/zero point") + ", float32 output"
     return [f"tf.lite.TFLiteConverter (TensorFlow {tfv}, full integer: int8 ops, representative dataset of "
-            f"{len(calib)} photos through the contract, {io})"]
+            f"{len(calib)} photos through the contract, {io})", *frozen]
 
 
 def _marked(tensors, pixels: tuple[float, float] | None):
