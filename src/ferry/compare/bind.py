@@ -5,8 +5,9 @@ when the values under it agree. `bind` pairs every target output with the source
 reproduces on one image (same element count, within VALUE_TOL of the source output's own peak): bound (its own
 name), swapped (another source output's name), or unnamed (a name no source output has: a tensor name, `output_0`).
 A pairing is taken only when it is one to one; an unnamed output that no source output reproduces is paired by
-size where one source output and one target output have that size (reduced precision drifts past VALUE_TOL). Used by `ferry convert` before a file is written
-(ferry.convert.binding) and by `ferry check` to pair and to flag outputs (ferry.compare.tensor.match_outputs).
+size where one source output and one target output have that size (reduced precision drifts past VALUE_TOL).
+Used by `ferry convert` before a file is written (ferry.convert.binding) and by `ferry check` to pair and to flag
+outputs (ferry.compare.tensor.match_outputs).
 """
 
 from __future__ import annotations
