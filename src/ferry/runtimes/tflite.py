@@ -124,6 +124,12 @@ class TFLiteModel(Model):
         return {d["name"]: _dequantize(it.get_tensor(d["index"]), d) for d in self._out}
 
 
+def _dynamic_input(it) -> bool:
+    """Whether an input's signature leaves a dimension past the batch open (-1): its shape (1 there) is only a
+    placeholder until resized, and `_invoke` allocates when it resizes. A dynamic batch alone allocates at 1."""
+    return any(int(v) < 0 for d in it.get_input_details() for v in list(d.get("shape_signature", []))[1:])
+
+
 def load(path: str | Path) -> TFLiteModel:
     p = Path(path)
     fmt = detect_format(p)
@@ -132,7 +138,10 @@ def load(path: str | Path) -> TFLiteModel:
     interpreter_mod = require("ai_edge_litert.interpreter", "tflite")
     try:
         it = interpreter_mod.Interpreter(model_path=str(p))
-        it.allocate_tensors()
+        if not _dynamic_input(it):
+            # a dynamic input is allocated at the size it is fed (_invoke): at its placeholder shape, 1x1,
+            # XNNPACK fails to reshape a fully convolutional net (mtcnn's P-Net: a 3x3 conv of a 1x1 image)
+            it.allocate_tensors()
     except ValueError as exc:
         raise FerryError(
             f"{p}: the TFLite file is truncated or corrupt ({_first_line(exc)}); re-export it"
