@@ -200,9 +200,18 @@ def _load_keras(p: Path) -> KerasModel:
     if not model_inputs or not model_outputs:
         raise FerryError(f"{p}: a Keras model without defined inputs (a subclassed model); save a functional "
                          "model or export a SavedModel with model.export(dir)")
+    if not getattr(model, "output_names", None) and isinstance(model, keras.Sequential):
+        # Keras 3 reads a Keras 2 .h5 Sequential model (cifar-10-model 7.4.0's) without output names: tf2onnx's
+        # from_keras then fails (KeyError: 'keras_tensor_230') and openvino.convert_model cannot trace it. The same
+        # layers as a functional model have the names and convert; its outputs are the Sequential's own tensors.
+        try:
+            model = keras.Model(model_inputs, model_outputs, name=model.name)
+            model_inputs, model_outputs = list(model.inputs), list(model.outputs)
+        except Exception:  # noqa: BLE001 - a model Keras cannot rewrap stays as it loaded
+            pass
     out_names = list(getattr(model, "output_names", None) or [])
     if len(out_names) != len(model_outputs) or len(set(out_names)) != len(out_names):
-        out_names = [t.name for t in model_outputs]
+        out_names = _layer_names(model_outputs)
     struct = getattr(model, "output", None)
     if isinstance(struct, dict) and len(struct) == len(model_outputs):
         # A dict of outputs: its keys are the names the model is called with and that model.export(), tf2onnx
@@ -217,6 +226,29 @@ def _load_keras(p: Path) -> KerasModel:
         embedded=None,
         _model=model,
     )
+
+
+def _layer_names(tensors: list) -> list[str]:
+    """Output names from the layers that make them. A Sequential model (every Keras 2 .h5 one: cifar-10-model 7.4.0's)
+    has no output_names in Keras 3, and its tensors are named by a process-wide counter (`keras_tensor_230`, then
+    `keras_tensor_461` when the same file is loaded again): a name that changes between loads cannot pair a source
+    with its targets. The layer's name (`dense_2`) is in the file; a layer with several outputs numbers them."""
+    ops = []
+    for t in tensors:
+        history = getattr(t, "_keras_history", None)
+        op = getattr(history, "operation", None) or (history[0] if isinstance(history, tuple) and history else None)
+        ops.append(getattr(op, "name", None))
+    if any(not isinstance(n, str) or not n for n in ops):
+        return [t.name for t in tensors]
+    counts = {n: ops.count(n) for n in ops}
+    seen: dict[str, int] = {}
+    names = []
+    for n in ops:
+        if counts[n] > 1:
+            seen[n] = seen.get(n, -1) + 1
+            n = f"{n}_{seen[n]}"
+        names.append(n)
+    return names if len(set(names)) == len(names) else [t.name for t in tensors]
 
 
 def _keras_info(name: str, t: Any) -> TensorInfo:
