@@ -37,6 +37,7 @@ import numpy as np
 from ferry.runtimes.base import Model
 
 FIRST_LAYERS = 3
+DEAD_SHARE = 1e-3  # a channel whose running variance is below this share of its layer's median is a dead unit
 MAX_CONVS_BEFORE = 8  # a BatchNorm deeper than this many convolutions sees the photos' domain, not the contract
 _CONV_OPS = ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv")
 
@@ -64,12 +65,21 @@ class Layer:
         self._count += len(x)
 
     def divergence(self, eps: float = 1e-5) -> float:
-        """Mean over channels of KL(N(batch mean, batch var) || N(running mean, running var))."""
+        """Mean over channels of KL(N(batch mean, batch var) || N(running mean, running var)).
+
+        Both variances are floored at DEAD_SHARE of the layer's median running variance: a unit that (almost) never
+        fired in training (a dead ReLU channel, running variance 1e-8 where its layer's median is 35) says only
+        that it is off, and a photo unlike the training set that wakes it a little under the true contract made
+        its KL 1e3-1e4 and the layer's mean follow it, so the smaller input won. Measured on cifar-10-model 7.4.0's
+        Keras CNN (trained on 0..255): the mean KL put 0..1 1.3x closer (5.7 against 257, four such channels); with
+        the floor 0..255 is 3.4x closer than 0..1 and 4x closer than -1..1."""
         if not self._count:
             return float("inf")
         mb = self._sum / self._count
-        vb = np.maximum(self._sumsq / self._count - mb * mb, 0.0) + eps
-        vr = np.maximum(self.running_var.astype(np.float64), 0.0) + eps
+        rv = np.maximum(self.running_var.astype(np.float64), 0.0)
+        floor = max(eps, DEAD_SHARE * float(np.median(rv))) if rv.size else eps
+        vb = np.maximum(self._sumsq / self._count - mb * mb, floor)
+        vr = np.maximum(rv, floor)
         kl = 0.5 * ((mb - self.running_mean) ** 2 / vr + vb / vr - 1.0 - np.log(vb / vr))
         return float(np.mean(kl)) if np.all(np.isfinite(kl)) else float("inf")
 
