@@ -69,6 +69,22 @@ def test_a_pickle_is_never_unpickled(capsys, corpus, tmp_path):
     assert not (tmp_path / "PWNED").exists(), "ferry executed code from a pickle"
 
 
+def test_an_ultralytics_checkpoint_is_named_and_never_unpickled(capsys, tmp_path):
+    """A YOLOv8/11 `.pt` (ABD-model 0.3.0's ABD.pt): torch.save's zip whose pickle names ultralytics' classes. ferry
+    reads the names as bytes and says to export it with Ultralytics; the pickle (here one that would touch a file)
+    is never run."""
+    import zipfile
+
+    pt = tmp_path / "best.pt"
+    payload = pickle.dumps({"model": "ultralytics.nn.tasks.DetectionModel", "hook": _Evil(tmp_path / "PWNED")})
+    with zipfile.ZipFile(pt, "w") as z:
+        z.writestr("best/data.pkl", payload)
+        z.writestr("best/version", "3\n")
+    code, err = run(capsys, "inspect", pt)
+    assert code == 2 and len(err) == 1 and "Ultralytics checkpoint" in err[0] and "format=onnx" in err[0], err
+    assert not (tmp_path / "PWNED").exists(), "ferry executed code from a pickle"
+
+
 def test_truncated_openvino_bin(capsys, classifier_onnx, tmp_path, photos):
     from ferry.preprocess import preset
     from ferry.runtimes import openvino

@@ -114,11 +114,28 @@ def _zip_format(p: Path) -> str:
     if "constants.pkl" in tails or any(t.startswith("code/") for t in tails):
         return TORCHSCRIPT
     if "data.pkl" in tails:
+        if _pickles_ultralytics(p, names):
+            raise FerryError(
+                f"{p}: an Ultralytics checkpoint (a pickle of ultralytics' own classes, which ferry does not unpickle); "
+                f"export it with Ultralytics (`yolo export model={p.name} format=onnx`) and give ferry the ONNX: its "
+                "metadata states the contract (RGB, /255, letterbox) and the task"
+            )
         raise FerryError(
             f"{p}: a torch.save checkpoint (a pickle of weights, no architecture); ferry loads TorchScript, "
             "ExportedProgram or a `package.module:factory` that builds the module"
         )
     raise FerryError(f"{p}: a zip archive that is not a torch or Keras model")
+
+
+def _pickles_ultralytics(p: Path, names: list[str]) -> bool:
+    """Whether the checkpoint's pickle names ultralytics' classes (a YOLOv8/11 `.pt`: ABD-model 0.3.0's ABD.pt).
+    The pickle's global references are plain text in data.pkl: read as bytes, never unpickled."""
+    try:
+        with zipfile.ZipFile(p) as z:
+            pkl = next(n for n in names if n.endswith("data.pkl"))
+            return b"ultralytics.nn" in z.read(pkl)[:4_000_000]
+    except (zipfile.BadZipFile, OSError, StopIteration, KeyError):
+        return False
 
 
 def _protobuf_format(p: Path) -> str:
