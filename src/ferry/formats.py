@@ -117,8 +117,8 @@ def _zip_format(p: Path) -> str:
         if _pickles_ultralytics(p, names):
             raise FerryError(
                 f"{p}: an Ultralytics checkpoint (a pickle of ultralytics' own classes, which ferry does not "
-                f"unpickle); export it with Ultralytics (`yolo export model={p.name} format=onnx`) and give ferry the ONNX: its "
-                "metadata states the contract (RGB, /255, letterbox) and the task"
+                f"unpickle); export it with Ultralytics (`yolo export model={p.name} format=onnx`) and give ferry "
+                "the ONNX: its metadata states the contract (RGB, /255, letterbox) and the task"
             )
         raise FerryError(
             f"{p}: a torch.save checkpoint (a pickle of weights, no architecture); ferry loads TorchScript, "
