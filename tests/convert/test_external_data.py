@@ -75,3 +75,27 @@ def test_over_one_file_limit_every_target_says_how_in_one_line(external_onnx, ph
     for t in manifest.targets:
         assert not t.reachable and "2 GB" in t.reason and "ovc cls.onnx" in t.reason, t.reason
         assert "\n" not in t.reason
+
+
+def test_opencv_runs_an_external_data_file_from_memory(external_onnx, classifier_onnx):
+    """OpenCV DNN 4.14 dies of SIGFPE (the whole process) on the path of such a file: ferry hands it the bytes."""
+    import numpy as np
+
+    from ferry.runtimes import load
+
+    cv = load(external_onnx, "opencv")
+    assert any("external data" in n for n in cv.notes)
+    x = np.random.default_rng(1).normal(size=(1, 3, 48, 64)).astype(np.float32)
+    name = cv.inputs[0].name
+    (got,) = cv.run({name: x}).values()
+    (want,) = load(classifier_onnx, "onnxruntime").run({name: x}).values()
+    assert np.abs(got - want).max() < 1e-4
+
+
+def test_bench_times_opencv_on_an_external_data_file(external_onnx, photos):
+    from ferry.bench import bench
+
+    result = bench([external_onnx], photos[:2], runtimes=["opencv"], preprocess="imagenet", warmup=1, iterations=2,
+                   isolate=False)
+    paths = result.models[0].paths
+    assert paths and all(p.error is None and p.parity_passed for p in paths), [(p.id, p.error) for p in paths]

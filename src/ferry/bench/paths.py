@@ -124,10 +124,19 @@ def _opencv_file(model: str | Path, fmt: str, contract: Preprocess, workdir: Pat
     import shutil
 
     from ferry.convert.core import opencv_loadable
+    from ferry.runtimes.onnx_graph import load_onnx, uses_external_data
 
     dest = workdir / f"{Path(model).stem}.opencv.onnx"
-    shutil.copyfile(model, dest)
     try:
+        if uses_external_data(model):  # the copy holds its weights, as convert's opencv target does
+            whole = load_onnx(model)
+            if whole.ByteSize() >= 2**31 - 2**20:
+                return None  # no one-file copy: the OpenCV paths report OpenCV's own refusal
+            import onnx
+
+            onnx.save(whole, str(dest))
+        else:
+            shutil.copyfile(model, dest)
         remedy, _ = opencv_loadable(dest, Path(model), contract, workdir, dest)
     except FerryError:
         remedy = None

@@ -266,7 +266,7 @@ def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
         if onnx_graph.preprocessing_subgraph(model) is not None:
             raise ConversionError(f"{src.path}: already holds ferry preprocessing nodes; convert the file it was "
                                   "made from, so the contract is not applied twice")
-        if not _external_data(src.path):
+        if not onnx_graph.uses_external_data(src.path):
             shutil.copyfile(src.path, dest)
             return dest, "onnx (the source file)"
         _save_whole(model, src.path, dest)
@@ -280,15 +280,6 @@ def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
 
 
 ONE_FILE_LIMIT = 2**31 - 2**20  # protobuf's 2 GB for one message, less a margin for the graph around the weights
-
-
-def _external_data(path) -> bool:
-    """Whether an ONNX file keeps its weights in files beside it (torch.onnx's dynamo exporter and any model over
-    protobuf's 2 GB do): a copy of the .onnx alone would point at data that is not there."""
-    from ferry.runtimes import onnx_graph
-
-    shell = onnx_graph.load_onnx(path, load_external=False)
-    return any(t.data_location == 1 for t in shell.graph.initializer)  # TensorProto.EXTERNAL
 
 
 def _save_whole(model, source, dest: Path) -> None:

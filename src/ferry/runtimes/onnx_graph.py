@@ -40,6 +40,14 @@ def load_onnx(path: str | Path, load_external: bool = True):
     return model
 
 
+def uses_external_data(path: str | Path) -> bool:
+    """Whether an ONNX file keeps its weights in files beside it (external data: torch.onnx's dynamo exporter, any
+    model over protobuf's 2 GB): a copy of the .onnx alone points at data that is not there, and OpenCV DNN 4.14
+    dies of SIGFPE reading such a file."""
+    shell = load_onnx(path, load_external=False)
+    return any(t.data_location == 1 for t in shell.graph.initializer)  # TensorProto.EXTERNAL
+
+
 def value_info(vi) -> TensorInfo:
     """A graph input's or output's name, shape (None for a dynamic dim) and dtype, as the runtimes report them."""
     t = vi.type.tensor_type

@@ -92,11 +92,12 @@ def load(path: str | Path) -> CvModel:
 
     facts = file_facts(p)  # first: a truncated file gets ferry's one line, not OpenCV's parser error
     cv2 = _cv2()
+    what, notes = _readable(p)
     try:
         engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
         # OpenCV 5's new engine gave garbage on DeepLabv3 where the classic engine matched (see README).
         with quiet():
-            net = cv2.dnn.readNetFromONNX(str(p), engine) if engine is not None else cv2.dnn.readNetFromONNX(str(p))
+            net = cv2.dnn.readNetFromONNX(what, engine) if engine is not None else cv2.dnn.readNetFromONNX(what)
     except cv2.error as exc:  # the node and op OpenCV stopped at, from its own message (issue 15)
         from ferry.op_errors import opencv_log
 
@@ -107,8 +108,26 @@ def load(path: str | Path) -> CvModel:
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
     return CvModel(
         runtime=NAME, path=p, format=ONNX, inputs=list(facts.inputs), outputs=list(facts.outputs),
-        embedded=facts.embedded, notes=list(facts.notes), _net=net,
+        embedded=facts.embedded, notes=list(facts.notes) + notes, _net=net,
     )
+
+
+def _readable(p: Path):
+    """What readNetFromONNX is given: the path, or for a file with external data the whole model as bytes. OpenCV
+    DNN 4.14 kills the process with SIGFPE on the path of such a file (measured on a seeded classifier saved with
+    external data; no Python exception to catch), and reads the same model from memory."""
+    from ferry.runtimes.onnx_graph import load_onnx, uses_external_data
+
+    if not uses_external_data(p):
+        return str(p), []
+    model = load_onnx(p)  # the data beside it read in
+    if model.ByteSize() >= 2**31 - 2**20:
+        raise FerryError(f"{p}: its external data is over protobuf's 2 GB, and OpenCV DNN reads one ONNX message (its "
+                         "reader dies of SIGFPE on such a file): run it with ONNX Runtime or OpenVINO")
+    buf = np.frombuffer(model.SerializeToString(), np.uint8)
+    return buf, ["the file keeps its weights as external data, which OpenCV DNN 4.14 crashes on (SIGFPE, the whole "
+                 "process): ferry read the model into memory and gave OpenCV the bytes (cv2.dnn.readNetFromONNX(buffer)"
+                 "); do the same in your app, or deploy ferry convert's opencv target (one file)"]
 
 
 def native(preprocess: Preprocess) -> NativeRecipe:
