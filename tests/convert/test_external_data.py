@@ -99,3 +99,20 @@ def test_bench_times_opencv_on_an_external_data_file(external_onnx, photos):
                    isolate=False)
     paths = result.models[0].paths
     assert paths and all(p.error is None and p.parity_passed for p in paths), [(p.id, p.error) for p in paths]
+
+
+def test_missing_or_short_external_data_is_one_line_naming_the_file(external_onnx, tmp_path, capsys):
+    """onnx 1.23 raises a ValidationError for a missing data file, which ferry read as "truncated or not an ONNX
+    model"; a short data file raised a ValueError with a traceback."""
+    from ferry.cli import main
+
+    d = tmp_path / "moved"
+    d.mkdir()
+    shutil.copy(external_onnx, d / "cls.onnx")  # the .onnx alone
+    assert main(["inspect", str(d / "cls.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cls.onnx.data beside it, which is missing" in err and "\n" not in err
+    (d / "cls.onnx.data").write_bytes((external_onnx.parent / "cls.onnx.data").read_bytes()[:1000])
+    assert main(["inspect", str(d / "cls.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot read its external data" in err and "Traceback" not in err and "\n" not in err

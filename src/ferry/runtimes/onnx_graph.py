@@ -34,10 +34,35 @@ def load_onnx(path: str | Path, load_external: bool = True):
     except FileNotFoundError as exc:
         raise FerryError(f"{p}: missing file {exc.filename}; keep the .onnx and its external data together") from None
     except Exception as exc:  # protobuf DecodeError and friends carry no stable type
+        if load_external:  # onnx 1.23 says ValidationError for a data file that is not beside it: name it
+            load_onnx_whole(p)
         raise FerryError(f"{p}: truncated or not an ONNX model ({type(exc).__name__}); re-export it") from None
     if not model.graph.node:
         raise FerryError(f"{p}: an ONNX file with an empty graph (truncated or not ONNX); re-export it")
     return model
+
+
+def load_onnx_whole(path: str | Path):
+    """(the model with its weights, whether they were external data), from one parse of the file: the loaders'
+    facts need both (OpenCV DNN is handed such a file as bytes, see ferry.runtimes.opencv)."""
+    from onnx.external_data_helper import load_external_data_for_model
+
+    p = Path(path)
+    model = load_onnx(p, load_external=False)
+    external = any(t.data_location == 1 for t in model.graph.initializer)
+    if external:
+        places = sorted({e.value for t in model.graph.initializer if t.data_location == 1
+                         for e in t.external_data if e.key == "location"})
+        missing = [n for n in places if not (p.parent / n).is_file()]
+        if missing:  # onnx 1.23 raises a ValidationError here, which read as "truncated"
+            raise FerryError(f"{p}: its weights are in {missing[0]} beside it, which is missing; keep the .onnx and "
+                             "its external data together")
+        try:
+            load_external_data_for_model(model, str(p.parent))
+        except Exception as exc:  # noqa: BLE001 - a short or unreadable data file
+            raise FerryError(f"{p}: cannot read its external data ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:160]}); copy the data file again") from None
+    return model, external
 
 
 def uses_external_data(path: str | Path) -> bool:

@@ -91,6 +91,7 @@ class OnnxFacts:
     task: str | None = None  # the task the file records (Ultralytics `task`)
     precision: Any = None  # ferry.precision.Precision, read from the same parse (None when it could not be)
     family: str | None = None  # "yolov5" for a YOLOv5-family export (metadata exactly stride and names)
+    external_data: bool = False  # the weights live in files beside it (OpenCV DNN is given such a file as bytes)
 
 
 _FACTS: dict[tuple, OnnxFacts] = {}
@@ -130,7 +131,7 @@ def file_facts(path: str | Path) -> OnnxFacts:
     key = _facts_key(p)
     if key is not None and key in _FACTS:
         return _FACTS[key]
-    model = onnx_graph.load_onnx(p)
+    model, external = onnx_graph.load_onnx_whole(p)
     embedded, notes = _embedded(model, p)
     inits = {i.name for i in model.graph.initializer}
     facts = OnnxFacts(embedded, tuple(notes),
@@ -138,7 +139,7 @@ def file_facts(path: str | Path) -> OnnxFacts:
                       tuple(onnx_graph.value_info(o) for o in model.graph.output),
                       onnx_graph.stated_preprocess(model) if embedded is None else None,
                       tuple(onnx_graph.stated_labels(model) or ()) or None, onnx_graph.stated_task(model),
-                      _precision(model), onnx_graph.stated_family(model))
+                      _precision(model), onnx_graph.stated_family(model), external)
     del model
     if key is not None:
         if len(_FACTS) >= _FACTS_KEPT:

@@ -92,7 +92,7 @@ def load(path: str | Path) -> CvModel:
 
     facts = file_facts(p)  # first: a truncated file gets ferry's one line, not OpenCV's parser error
     cv2 = _cv2()
-    what, notes = _readable(p)
+    what, notes = _readable(p, facts.external_data)
     try:
         engine = getattr(cv2.dnn, "ENGINE_CLASSIC", None)
         # OpenCV 5's new engine gave garbage on DeepLabv3 where the classic engine matched (see README).
@@ -112,13 +112,13 @@ def load(path: str | Path) -> CvModel:
     )
 
 
-def _readable(p: Path):
+def _readable(p: Path, external: bool):
     """What readNetFromONNX is given: the path, or for a file with external data the whole model as bytes. OpenCV
     DNN 4.14 kills the process with SIGFPE on the path of such a file (measured on a seeded classifier saved with
     external data; no Python exception to catch), and reads the same model from memory."""
-    from ferry.runtimes.onnx_graph import load_onnx, uses_external_data
+    from ferry.runtimes.onnx_graph import load_onnx
 
-    if not uses_external_data(p):
+    if not external:
         return str(p), []
     model = load_onnx(p)  # the data beside it read in
     if model.ByteSize() >= 2**31 - 2**20:
