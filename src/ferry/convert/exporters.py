@@ -107,8 +107,54 @@ def torch_to_onnx(source: Model, contract: Preprocess, dest: Path) -> list[str]:
                               input_names=[in_name], output_names=names, dynamic_axes=dynamic,
                               do_constant_folding=True)
     except Exception as exc:  # noqa: BLE001 - the exporter raises anything; explain() names the op
-        raise explain(exc, "torch.onnx.export", source.path) from None
-    return [f"torch.onnx.export (TorchScript exporter, opset {ONNX_OPSET}), dynamic batch"]
+        first = exc
+    else:
+        return [f"torch.onnx.export (TorchScript exporter, opset {ONNX_OPSET}), dynamic batch"]
+    try:
+        how = _dynamo_export(torch, module, example, dest, in_name, names)
+    except Exception:  # noqa: BLE001 - the first exporter's reason is the one to show
+        raise explain(first, "torch.onnx.export", source.path) from None
+    why = (str(first).strip().splitlines() or [type(first).__name__])[0].split(". ")[0].rstrip(".")[:160]
+    return [f"torch.onnx.export: the TorchScript exporter failed ({why}); {how}"]
+
+
+DYNAMO_OPSET = 18  # the torch.export-based exporter's lowest
+
+
+def _dynamo_export(torch, module, example, dest: Path, in_name: str, names: list[str]) -> str:
+    """The torch.export-based exporter (torch.onnx.export(dynamo=True)), tried where the TorchScript exporter fails:
+    it lowers what that one cannot, such as EasyOCR's nn.AdaptiveAvgPool2d((None, 1)) ('adaptive pooling, since
+    output_size is not constant'). It may write the weights as external data beside the file; they are taken into
+    the one file, as every ferry target is one file. Batch dynamic where torch.export can keep it so, else fixed."""
+    import onnx
+
+    from ferry.runtimes import onnx_graph
+
+    tmp = dest.with_name(dest.stem + ".dynamo.onnx")
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    # torch.export specialises a dimension of size 1, so the dynamic try traces a batch of two
+    tries = ((torch.cat([example, example]), ({0: batch},), "dynamic batch"),  # by position: forward's own names
+             (example, None, "batch fixed at 1 (torch.export could not keep it dynamic)"))
+    last: Exception | None = None
+    said = ""
+    for x, shapes, label in tries:
+        try:
+            with quiet():
+                torch.onnx.export(module, (x,), str(tmp), dynamo=True, opset_version=DYNAMO_OPSET,
+                                  input_names=[in_name], output_names=names, dynamic_shapes=shapes,
+                                  external_data=True)
+        except Exception as exc:  # noqa: BLE001
+            last = exc
+            continue
+        said, last = label, None
+        break
+    if last is not None:
+        raise last
+    model, _ = onnx_graph.load_onnx_whole(tmp)
+    onnx.save(model, str(dest))
+    for f in tmp.parent.glob(tmp.name + "*"):
+        f.unlink(missing_ok=True)
+    return f"retried with the torch.export-based exporter (dynamo=True, opset {DYNAMO_OPSET}), {said}"
 
 
 def tf_to_onnx(source: Model, contract: Preprocess, dest: Path) -> list[str]:
