@@ -67,9 +67,9 @@ def test_source_digest_covers_the_weights_beside_the_file(external_onnx, classif
 
 def test_over_one_file_limit_every_target_says_how_in_one_line(external_onnx, photos, tmp_path, monkeypatch):
     """A real 2 GB model is too big to build here: the limit is lowered below this model's size, the rest is real."""
-    from ferry.convert import core
+    from ferry.runtimes import onnx_graph
 
-    monkeypatch.setattr(core, "ONE_FILE_LIMIT", 1000)
+    monkeypatch.setattr(onnx_graph, "ONE_FILE_LIMIT", 1000)
     manifest = convert(external_onnx, to=["onnx", "opencv", "openvino"], preprocess="imagenet",
                        outdir=tmp_path / "out", images=photos[:2])
     for t in manifest.targets:

@@ -124,13 +124,13 @@ def _opencv_file(model: str | Path, fmt: str, contract: Preprocess, workdir: Pat
     import shutil
 
     from ferry.convert.core import opencv_loadable
-    from ferry.runtimes.onnx_graph import load_onnx, uses_external_data
+    from ferry.runtimes.onnx_graph import ONE_FILE_LIMIT, load_onnx_whole
 
     dest = workdir / f"{Path(model).stem}.opencv.onnx"
     try:
-        if uses_external_data(model):  # the copy holds its weights, as convert's opencv target does
-            whole = load_onnx(model)
-            if whole.ByteSize() >= 2**31 - 2**20:
+        whole, external = load_onnx_whole(model)
+        if external:  # the copy holds its weights, as convert's opencv target does
+            if whole.ByteSize() >= ONE_FILE_LIMIT:
                 return None  # no one-file copy: the OpenCV paths report OpenCV's own refusal
             import onnx
 

@@ -262,11 +262,11 @@ def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
     if src.format == ONNX:
         from ferry.runtimes import onnx_graph
 
-        model = onnx_graph.load_onnx(src.path)
+        model, external = onnx_graph.load_onnx_whole(src.path)  # one parse: the weights and where they were
         if onnx_graph.preprocessing_subgraph(model) is not None:
             raise ConversionError(f"{src.path}: already holds ferry preprocessing nodes; convert the file it was "
                                   "made from, so the contract is not applied twice")
-        if not onnx_graph.uses_external_data(src.path):
+        if not external:
             shutil.copyfile(src.path, dest)
             return dest, "onnx (the source file)"
         _save_whole(model, src.path, dest)
@@ -279,13 +279,11 @@ def _plain_onnx(src, contract: Preprocess, dest: Path) -> tuple[Path, str]:
     raise ConversionError(f"{src.path}: ferry cannot convert a {src.format} source")
 
 
-ONE_FILE_LIMIT = 2**31 - 2**20  # protobuf's 2 GB for one message, less a margin for the graph around the weights
-
-
 def _save_whole(model, source, dest: Path) -> None:
     """The model with its external data read in, as one file: every target ferry writes is one file a runtime
     loads by itself. Over protobuf's 2 GB limit that cannot be one file, and ferry says so."""
     from ferry.errors import require
+    from ferry.runtimes.onnx_graph import ONE_FILE_LIMIT
 
     onnx = require("onnx", "onnx")
     if model.ByteSize() >= ONE_FILE_LIMIT:
@@ -313,6 +311,8 @@ def _convert_one(target, source, src, fmt, contract, out: Outputs, staging: Path
     runtime = RUNTIME_OF[target]
     entry = TargetEntry(format=target, path=None, route=None, passed=False, runtime=runtime, precision=precision)
     try:
+        if fmt == OPENVINO and target != "openvino":
+            raise ConversionError(f"{source}: {IR_TO_OTHERS}")
         if precision == "fp32":
             route, vers, staged, extra = _produce(target, source, src, fmt, contract, out, staging, plain_onnx)
         else:
@@ -391,8 +391,6 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
                 base | versions("onnx", "opencv-python-headless", *tools), [dest],
                 {"native": recipe.to_dict(), "notes": ([remedy.note] if remedy else []) + list(recipe.notes)})
     if target == "coreml":
-        if fmt == OPENVINO:
-            raise ConversionError(f"{source}: {IR_TO_OTHERS}", tool="coremltools")
         if fmt in (ONNX, TFLITE):
             why = COREML_FROM_ONNX if fmt == ONNX else COREML_FROM_TFLITE
             raise ConversionError(f"{source}: {why}", tool="coremltools")
@@ -412,8 +410,6 @@ def _produce(target, source, src, fmt, contract: Preprocess, out: Outputs, stagi
     if target == "tflite":
         if fmt == TFLITE:
             return _tflite_copy(src, contract, staging / out.path("tflite").name, out.path("tflite"), base)
-        if fmt == OPENVINO:
-            raise ConversionError(f"{source}: {IR_TO_OTHERS}", tool="tflite")
         if fmt not in TF_FORMATS + TORCH_FORMATS:
             raise ConversionError(f"{source}: {TFLITE_FROM.format(src=fmt)}", tool="tflite")
         dest = staging / out.path("tflite").name

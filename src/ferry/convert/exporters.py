@@ -28,7 +28,7 @@ import warnings
 from pathlib import Path
 
 from ferry.convert.manifest import package_version
-from ferry.convert.tflite_rewrite import with_builtin_equivalents
+from ferry.convert.tflite_rewrite import op_code, with_builtin_equivalents
 from ferry.errors import require
 from ferry.formats import KERAS, SAVED_MODEL, TFLITE
 from ferry.op_errors import ConversionError, explain
@@ -417,9 +417,7 @@ def tflite_op_node(path: Path, op: str) -> tuple[str | None, bool]:
     builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if isinstance(v, int)}
     for graph in model.subgraphs:
         for i, node in enumerate(graph.operators):
-            code = model.operatorCodes[node.opcodeIndex]
-            custom = code.customCode.decode(errors="replace") if code.customCode is not None else None
-            number = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+            custom, number = op_code(model, node)
             if op not in (custom, builtin.get(number)):
                 continue
             first = graph.tensors[node.outputs[0]].name if len(node.outputs) else b""

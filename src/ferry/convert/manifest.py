@@ -132,17 +132,13 @@ def _weight_files(p: Path) -> list[Path]:
     if p.suffix.lower() == ".xml" and p.with_suffix(".bin").is_file():
         return [p.with_suffix(".bin")]
     if p.suffix.lower() == ".onnx" and p.is_file():
+        from ferry.runtimes.onnx_graph import external_locations, load_onnx
+
         try:
-            import onnx
-        except ImportError:
+            shell = load_onnx(p, load_external=False)
+        except Exception:  # noqa: BLE001 - a bad file (or no onnx) is the loader's to report, not the digest's
             return []
-        try:
-            shell = onnx.load(str(p), load_external_data=False)
-        except Exception:  # noqa: BLE001 - a bad file is the loader's to report, not the digest's
-            return []
-        names = {e.value for t in shell.graph.initializer if t.data_location == 1
-                 for e in t.external_data if e.key == "location"}
-        return sorted((p.parent / n for n in names if (p.parent / n).is_file()), key=lambda f: f.name)
+        return [p.parent / n for n in external_locations(shell) if (p.parent / n).is_file()]
     return []
 
 

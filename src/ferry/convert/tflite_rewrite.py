@@ -65,7 +65,8 @@ def _transpose_conv_params(op) -> tuple[str, int, int] | None:
     return TFLITE_PADDING[padding], stride_w, stride_h
 
 
-def _code(model, op) -> tuple[str | None, int]:
+def op_code(model, op) -> tuple[str | None, int]:
+    """An operator's (custom op name or None, builtin number) in flatbuffer_utils' object model."""
     code = model.operatorCodes[op.opcodeIndex]
     custom = code.customCode.decode(errors="replace") if code.customCode is not None else None
     return custom, max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
@@ -84,7 +85,7 @@ def with_builtin_equivalents(path: Path) -> Rewrite | None:
         model = flatbuffer_utils.read_model(str(path))
     except Exception:  # noqa: BLE001 - no TensorFlow, or not a flatbuffer: nothing to rewrite
         return None
-    kinds = {_code(model, op) for g in model.subgraphs for op in g.operators}
+    kinds = {op_code(model, op) for g in model.subgraphs for op in g.operators}
     has_transpose = any(custom == TRANSPOSE_CONV_BIAS for custom, _ in kinds)
     has_densify = any(custom is None and number == schema.BuiltinOperator.DENSIFY for custom, number in kinds)
     if not (has_transpose or has_densify):
@@ -107,7 +108,7 @@ def _transpose_conv(model, schema, np, rewrite: Rewrite) -> None:
     opcode = None
     for graph in model.subgraphs:
         for op in graph.operators:
-            if _code(model, op)[0] != TRANSPOSE_CONV_BIAS or len(op.inputs) != 3 or len(op.outputs) != 1:
+            if op_code(model, op)[0] != TRANSPOSE_CONV_BIAS or len(op.inputs) != 3 or len(op.outputs) != 1:
                 continue
             params = _transpose_conv_params(op)
             out = graph.tensors[op.outputs[0]]
@@ -136,7 +137,7 @@ def _densify(path: Path, model, schema, np, rewrite: Rewrite) -> None:
     """DENSIFY ops of the main graph: their outputs read from LiteRT, stored as constants, the ops dropped."""
     graph = model.subgraphs[0]
     ops = [op for op in graph.operators
-           if _code(model, op) == (None, schema.BuiltinOperator.DENSIFY) and len(op.outputs) == 1]
+           if op_code(model, op) == (None, schema.BuiltinOperator.DENSIFY) and len(op.outputs) == 1]
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 

@@ -42,6 +42,15 @@ def load_onnx(path: str | Path, load_external: bool = True):
     return model
 
 
+ONE_FILE_LIMIT = 2**31 - 2**20  # protobuf's 2 GB for one message, less a margin for the graph around the weights
+
+
+def external_locations(model) -> list[str]:
+    """The files beside an ONNX file (as named in it) that hold its external data; [] when it keeps its weights."""
+    return sorted({e.value for t in model.graph.initializer if t.data_location == 1  # TensorProto.EXTERNAL
+                   for e in t.external_data if e.key == "location"})
+
+
 def load_onnx_whole(path: str | Path):
     """(the model with its weights, whether they were external data), from one parse of the file: the loaders'
     facts need both (OpenCV DNN is handed such a file as bytes, see ferry.runtimes.opencv)."""
@@ -49,10 +58,8 @@ def load_onnx_whole(path: str | Path):
 
     p = Path(path)
     model = load_onnx(p, load_external=False)
-    external = any(t.data_location == 1 for t in model.graph.initializer)
-    if external:
-        places = sorted({e.value for t in model.graph.initializer if t.data_location == 1
-                         for e in t.external_data if e.key == "location"})
+    places = external_locations(model)
+    if places:
         missing = [n for n in places if not (p.parent / n).is_file()]
         if missing:  # onnx 1.23 raises a ValidationError here, which read as "truncated"
             raise FerryError(f"{p}: its weights are in {missing[0]} beside it, which is missing; keep the .onnx and "
@@ -62,15 +69,7 @@ def load_onnx_whole(path: str | Path):
         except Exception as exc:  # noqa: BLE001 - a short or unreadable data file
             raise FerryError(f"{p}: cannot read its external data ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0][:160]}); copy the data file again") from None
-    return model, external
-
-
-def uses_external_data(path: str | Path) -> bool:
-    """Whether an ONNX file keeps its weights in files beside it (external data: torch.onnx's dynamo exporter, any
-    model over protobuf's 2 GB): a copy of the .onnx alone points at data that is not there, and OpenCV DNN 4.14
-    dies of SIGFPE reading such a file."""
-    shell = load_onnx(path, load_external=False)
-    return any(t.data_location == 1 for t in shell.graph.initializer)  # TensorProto.EXTERNAL
+    return model, bool(places)
 
 
 def value_info(vi) -> TensorInfo:

@@ -116,12 +116,12 @@ def _readable(p: Path, external: bool):
     """What readNetFromONNX is given: the path, or for a file with external data the whole model as bytes. OpenCV
     DNN 4.14 kills the process with SIGFPE on the path of such a file (measured on a seeded classifier saved with
     external data; no Python exception to catch), and reads the same model from memory."""
-    from ferry.runtimes.onnx_graph import load_onnx
+    from ferry.runtimes.onnx_graph import ONE_FILE_LIMIT, load_onnx
 
     if not external:
         return str(p), []
-    model = load_onnx(p)  # the data beside it read in
-    if model.ByteSize() >= 2**31 - 2**20:
+    model = load_onnx(p)  # the data beside it read in (file_facts keeps no proto: a second parse, such files only)
+    if model.ByteSize() >= ONE_FILE_LIMIT:
         raise FerryError(f"{p}: its external data is over protobuf's 2 GB, and OpenCV DNN reads one ONNX message (its "
                          "reader dies of SIGFPE on such a file): run it with ONNX Runtime or OpenVINO")
     buf = np.frombuffer(model.SerializeToString(), np.uint8)
