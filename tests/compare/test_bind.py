@@ -63,3 +63,15 @@ def test_unnamed_outputs_that_drift_past_the_value_tolerance_pair_by_unique_size
     assert not bind(src, named).renames  # drift under the source's own names: left to the check
     twins = {"a": RNG.normal(size=(1, 4)), "b": RNG.normal(size=(1, 4))}
     assert not bind(twins, {"output_0": twins["a"] * 1.5, "output_1": twins["b"] * 1.5}).renames
+
+
+def test_names_both_sides_have_are_kept_when_the_rest_pair_by_position():
+    """OpenVINO reads an ONNX whose outputs are Identity copies (output_0 of boxes, output_1 of face) and names the
+    second after its input: [output_0, face] against [face, boxes]. Only output_0 is left to pair, with boxes;
+    before, all of them paired by position, face with boxes and output_0 with face."""
+    src = {"face": RNG.normal(size=(1, 2)), "boxes": RNG.normal(size=(1, 4))}
+    mapping, notes = match_outputs(list(src), ["output_0", "face"])
+    assert mapping == {"face": "face", "output_0": "boxes"} and "boxes <-> output_0" in notes[0]
+    drifted = {"output_0": src["boxes"] * 1.05, "face": src["face"]}  # an int8 box head, past the value tolerance
+    mapping, _ = match_outputs(list(src), list(drifted), src, drifted)
+    assert mapping == {"face": "face", "output_0": "boxes"}

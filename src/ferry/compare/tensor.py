@@ -343,9 +343,14 @@ def _by_name_or_position(ref_names: list[str], tgt_names: list[str]) -> tuple[di
     if len(mapping) == len(ref_names):
         return mapping, notes
     if len(ref_names) == len(tgt_names):
+        # the names both sides have are kept; only the others pair by position, among themselves (OpenVINO names an
+        # ONNX output after the tensor an Identity fed it: [output_0, face] against [face, boxes] paired face with
+        # boxes and output_0 with face, and a right model failed on shapes)
+        left = dict(zip([t for t in tgt_names if t not in mapping], [r for r in ref_names if r not in mapping],
+                        strict=True))
         notes.append("output names differ between source and target; matched by position: "
-                     + ", ".join(f"{r} <-> {t}" for r, t in zip(ref_names, tgt_names, strict=True)))
-        return dict(zip(tgt_names, ref_names, strict=True)), notes
+                     + ", ".join(f"{r} <-> {t}" for t, r in left.items()))
+        return {**mapping, **left}, notes
     missing = [r for r in ref_names if r not in mapping.values()]
     notes.append(f"target has no output named {', '.join(missing)}; compared the {len(mapping)} that match")
     return mapping, notes
