@@ -97,6 +97,11 @@ def test_reference_neighbourhood_holds_the_exact_swap_of_a_non_convention_contra
     assert any(c.preprocess.same_function(ref.replace(mean=(0.0, 0.0, 0.0))) for c in near)
     assert any(c.preprocess.same_function(ref.replace(layout="NHWC")) for c in near)
     assert any(c.preprocess.resize.mode == "letterbox" for c in near)
+    # Caffe's stretch to 256x256 then the centre 224: one resize step from a plain stretch
+    squash = [c for c in near if c.preprocess.resize.mode == "stretch" and c.preprocess.resize.crop_fraction < 1]
+    assert [c.name for c in squash] == ["the reference's contract, resize stretch then crop 0.875"]
+    assert "you resize with stretch, bilinear (opencv); the model wants stretch then centre crop (crop fraction " \
+        "0.875), bilinear (opencv)" in differences(ref, squash[0].preprocess)
 
 
 def test_differences_in_words():

@@ -97,8 +97,13 @@ def test_timm_crop_modes():
     squash = from_timm({**RESNET50_A1_IN1K, "crop_mode": "squash", "crop_pct": 1.0})
     assert squash.preprocess.resize.mode == "stretch"
     assert not [n for n in squash.notes if "squash" in n]
-    lossy = from_timm({**RESNET50_A1_IN1K, "crop_mode": "squash"})
-    assert any("squash" in n for n in lossy.notes)
+    # timm's squash with crop_pct 0.95: Resize((235, 235)) then CenterCrop(224), ferry's stretch with a crop
+    # fraction (pixels against PIL in tests/preprocess/test_reference.py); nothing approximated, no note
+    squeezed = from_timm({**RESNET50_A1_IN1K, "crop_mode": "squash"})
+    r = squeezed.preprocess.resize
+    assert (r.mode, r.crop_fraction) == ("stretch", 0.95)
+    assert math.floor(224 / r.crop_fraction) == 235
+    assert not [n for n in squeezed.notes if "squash" in n]
     border = from_timm({**RESNET50_A1_IN1K, "crop_mode": "border", "crop_pct": 1.0})
     assert border.preprocess.resize.mode == "letterbox"
     assert border.preprocess.resize.pad_value == round((124 + 116 + 104) / 3)  # round(255 * mean) per channel
@@ -195,6 +200,12 @@ def test_hf_clip_shortest_edge_and_crop():
            "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
     p2 = from_hf(new).preprocess
     assert p2.size == (224, 224) and p2.resize.crop_fraction == 0.875
+    # size {height, width} then a crop: HF stretches, then takes the centre (ferry's stretch with a crop fraction)
+    fixed = from_hf({**new, "size": {"height": 256, "width": 256}})
+    assert fixed.preprocess.resize.mode == "stretch" and fixed.preprocess.resize.crop_fraction == 0.875
+    assert not [n for n in fixed.notes if "same only for square" in n or "one number" in n]
+    uneven = from_hf({**new, "size": {"height": 256, "width": 320}})
+    assert any("one number" in n for n in uneven.notes)
 
 
 def test_hf_segformer_and_detr():
@@ -411,6 +422,12 @@ def test_omz_normalization_forms_and_order():
     tf_style = one([{"type": "crop", "central_fraction": 0.875}, {"type": "resize", "size": 299}])
     assert tf_style.preprocess.size == (299, 299) and tf_style.preprocess.resize.mode == "stretch"
     assert any("central crop" in n for n in tf_style.notes)
+    # a resize without aspect_ratio_scale stretches; the crop after it is ferry's stretch with a crop fraction
+    caffe = one([{"type": "resize", "size": 256}, {"type": "crop", "size": 224}])
+    assert caffe.preprocess.resize.mode == "stretch" and caffe.preprocess.resize.crop_fraction == 0.875
+    assert not [n for n in caffe.notes if "crop" in n]
+    uneven = one([{"type": "resize", "dst_height": 256, "dst_width": 320}, {"type": "crop", "size": 224}])
+    assert uneven.preprocess.resize.mode == "stretch" and any("taken from the height" in n for n in uneven.notes)
     letterbox = one([{"type": "resize", "size": 416, "aspect_ratio_scale": "fit_to_window"},
                      {"type": "padding", "size": 416, "pad_value": "114,114,114"}]).preprocess
     assert letterbox.resize.mode == "letterbox" and letterbox.resize.pad_value == 114.0
@@ -494,6 +511,7 @@ def test_openvino_round_trip():
         (PRESETS["imagenet"].replace(resize=Resize(interpolation="bicubic")), "bicubic"),
         (PRESETS["imagenet"].replace(resize=Resize(mode="shorter_side_crop", crop_fraction=0.875)), "crop_fraction"),
         (PRESETS["imagenet"].replace(resize=Resize(mode="letterbox", pad_value=0.5)), "pad_value"),
+        (PRESETS["imagenet"].replace(resize=Resize(mode="stretch", crop_fraction=0.875)), "after a stretch"),
     ],
 )
 def test_to_openvino_refuses(contract, words):
@@ -981,3 +999,11 @@ def test_paddle_configs_other_layouts_and_defaults():
                        ({"PreProcess": {"transform_ops": [{"DecodeImage": {"img_mode": "HSV"}}]}}, "img_mode")):
         with pytest.raises(ContractError, match=words):
             from_paddle(bad)
+
+
+@pytest.mark.parametrize("mode", ["letterbox", "none"])
+def test_a_crop_fraction_without_a_crop_is_refused(mode):
+    """A crop_fraction ferry would ignore is refused: a stretch's used to be read without its crop, silently."""
+    with pytest.raises(ContractError, match="has no crop"):
+        Resize(mode=mode, crop_fraction=0.875)
+    assert Resize(mode="stretch", crop_fraction=0.875).crop_fraction == 0.875

@@ -256,8 +256,8 @@ def _torchvision_like(
 ) -> np.ndarray:
     img = Image.open(path).convert("RGB")  # torchvision's pil_loader
     th, tw = size
-    if mode == "stretch":  # Resize((h, w))
-        out_h, out_w = th, tw
+    if mode == "stretch":  # Resize((h, w)); timm's crop_mode 'squash': Resize((h / crop_pct, w / crop_pct))
+        out_h, out_w = math.floor(th / crop_fraction), math.floor(tw / crop_fraction)
     else:  # Resize(int(math.floor(224 / crop_pct))) as timm builds it, then CenterCrop(size)
         assert th == tw, "torchvision Resize(int) + CenterCrop is defined for square crops"
         short_target = math.floor(th / crop_fraction)
@@ -267,7 +267,7 @@ def _torchvision_like(
         out_w, out_h = (new_short, new_long) if w <= h else (new_long, new_short)
     if (img.height, img.width) != (out_h, out_w):
         img = img.resize((out_w, out_h), _PIL_FILTERS[interp])
-    if mode != "stretch":
+    if (out_h, out_w) != (th, tw):  # CenterCrop(size)
         top = int(round((out_h - th) / 2.0))
         left = int(round((out_w - tw) / 2.0))
         img = img.crop((left, top, left + tw, top + th))
@@ -278,6 +278,7 @@ def _torchvision_like(
 
 PIL_CASES = (
     [("stretch", 1.0, s) for s in SIZES]
+    + [("stretch", 0.875, s) for s in SIZES]  # Caffe's 256x256 -> 224 crop whatever the photo's aspect
     + [("shorter_side_crop", cf, (224, 224)) for cf in (0.875, 1.0)]
     + [("shorter_side_crop", 0.875, (160, 160))]
 )
@@ -296,6 +297,19 @@ def test_pil_semantics(
     )
     ref = preprocess_batch([photo(name)], c)
     assert _maxdiff(ref, _torchvision_like(IMAGES / name, size, mode, crop_fraction, interp)) <= _f32_tol(c)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", PHOTOS)
+def test_opencv_stretch_then_crop(name: str, size: tuple[int, int]) -> None:
+    """Caffe's classify.py and open_nsfw's app: cv2.resize to (256, 256) whatever the aspect, then the centre."""
+    th, tw = size
+    c = PRESETS["caffe"].replace(size=size, layout="NCHW", resize=Resize(mode="stretch", crop_fraction=0.875))
+    sh, sw = math.floor(th / 0.875), math.floor(tw / 0.875)
+    img = cv2.resize(cv2.imread(str(IMAGES / name)), (sw, sh), interpolation=cv2.INTER_LINEAR)
+    y0, x0 = (sh - th) // 2, (sw - tw) // 2
+    crop = img[y0:y0 + th, x0:x0 + tw].astype(np.float32) - np.float32([103.939, 116.779, 123.68])
+    assert _maxdiff(preprocess_batch([photo(name)], c), crop.transpose(2, 0, 1)[None]) <= _f32_tol(c)
 
 
 # ---- e. GRAY (both polarities), NHWC, float16 --------------------------------------------------------------

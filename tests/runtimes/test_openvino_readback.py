@@ -72,6 +72,11 @@ def test_an_in_graph_resize_is_refused_for_a_letterbox_contract(tmp_path):
     with pytest.raises(FerryError, match="stretches to the model's size; the contract resizes by letterbox"):
         ov_rt.embed(src, contract, tmp_path / "m.xml", resize_in_graph=True)
     assert not (tmp_path / "m.xml").exists()
+    squash = load_contract({"color": "RGB", "scale": 1 / 255, "size": [16, 16],
+                            "resize": {"mode": "stretch", "crop_fraction": 0.875}})
+    with pytest.raises(FerryError, match=r"resizes by stretch then a centre crop \(0.875\)"):
+        ov_rt.embed(src, squash, tmp_path / "m.xml", resize_in_graph=True)
+    assert not (tmp_path / "m.xml").exists()
 
 
 def test_check_feeds_an_in_graph_resize_ir_whole_photos_and_fails_a_wrong_resize(tmp_path, segmenter_onnx, photos):

@@ -177,6 +177,7 @@ def explain(yours: Preprocess, wanted: Preprocess) -> str | None:
 
 RESIZES = (
     Resize(mode="stretch"),
+    Resize(mode="stretch", crop_fraction=0.875),  # Caffe's 256x256 -> 224, whatever the photo's aspect
     Resize(mode="shorter_side_crop", crop_fraction=0.875),
     Resize(mode="shorter_side_crop", crop_fraction=1.0),
     Resize(mode="letterbox", pad_value=0.0),
@@ -190,6 +191,7 @@ def geometry_candidates(best: Preprocess, can_swap_layout: bool) -> list[Candida
     for r in RESIZES:
         r = replace(r, interpolation=best.resize.interpolation, semantics=best.resize.semantics)
         label = r.mode + (f" {r.crop_fraction:g}" if r.mode == "shorter_side_crop" else "") + (
+            f" then crop {r.crop_fraction:g}" if r.mode == "stretch" and r.crop_fraction < 1.0 else "") + (
             f" pad {r.pad_value:g}" if r.mode == "letterbox" else "")
         _merge(out, Candidate(f"resize {label}", replace(best, resize=r), "resize"))
     if can_swap_layout and best.layout is not None and best.channels > 1:  # one channel: the same buffer

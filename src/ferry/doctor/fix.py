@@ -7,6 +7,7 @@ written here (Core ML has one scale for all channels: per-channel std cannot be 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ferry.preprocess.contract import Preprocess
@@ -68,6 +69,8 @@ def _resize_words(pp: Preprocess) -> str:
     r = pp.resize
     if r.mode == "shorter_side_crop":
         what = f"shorter side then centre crop (crop fraction {r.crop_fraction:g})"
+    elif r.mode == "stretch" and r.crop_fraction < 1.0:
+        what = f"stretch then centre crop (crop fraction {r.crop_fraction:g})"
     elif r.mode == "letterbox":
         what = f"letterbox padded with {r.pad_value:g}"
     else:
@@ -98,10 +101,19 @@ def timm_hf_config(pp: Preprocess) -> dict[str, Any]:
     size = list(pp.size) if pp.size else None
     timm = {"input_size": [pp.channels, *(size or [224, 224])], "mean": [round(v, 6) for v in mean01],
             "std": [round(v, 6) for v in std01], "interpolation": pp.resize.interpolation,
-            "crop_pct": pp.resize.crop_fraction if pp.resize.mode == "shorter_side_crop" else 1.0}
+            "crop_pct": pp.resize.crop_fraction if pp.resize.mode in ("shorter_side_crop", "stretch") else 1.0}
+    if pp.resize.mode == "stretch" and pp.resize.crop_fraction < 1.0:
+        timm["crop_mode"] = "squash"
     hf = {"do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
           "image_mean": timm["mean"], "image_std": timm["std"],
           "size": {"height": size[0], "width": size[1]} if size else None}
+    r = pp.resize
+    if size and r.mode in ("shorter_side_crop", "stretch") and r.crop_fraction < 1.0:
+        big = [math.floor(v / r.crop_fraction) for v in size]
+        hf["size"] = ({"shortest_edge": min(big)} if r.mode == "shorter_side_crop"
+                      else {"height": big[0], "width": big[1]})
+        hf["do_center_crop"] = True
+        hf["crop_size"] = {"height": size[0], "width": size[1]}
     notes = []
     if pp.color != "RGB":
         notes.append(f"timm and Hugging Face feed RGB; this model wants {pp.color}: swap channels in the model")

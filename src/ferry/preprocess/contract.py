@@ -32,7 +32,8 @@ _FLOAT32_MAX = 3.4028234663852886e38
 class Resize:
     """How the decoded image becomes `size`.
 
-    - stretch: resize to exactly (height, width), aspect ratio not kept.
+    - stretch: resize to exactly (height, width), aspect ratio not kept; with crop_fraction < 1, stretch to
+      size / crop_fraction and centre-crop `size` (Caffe's classify.py 256x256 -> 224, timm's crop_mode 'squash').
     - shorter_side_crop: resize so the image covers size / crop_fraction, then centre-crop `size`
       (crop_fraction 0.875 is the classic 256 -> 224 ImageNet evaluation).
     - letterbox: resize to fit inside `size` keeping the aspect ratio, pad the rest with `pad_value` (0..255 units).
@@ -55,6 +56,9 @@ class Resize:
         cf = _number("resize.crop_fraction", self.crop_fraction)
         if not 0.0 < cf <= 1.0:
             raise ContractError(f"resize.crop_fraction must be in (0, 1], got {cf}")
+        if cf < 1.0 and self.mode not in ("stretch", "shorter_side_crop"):
+            raise ContractError(f"resize.crop_fraction {cf} crops after a stretch or a shorter-side resize; "
+                                f"resize.mode {self.mode} has no crop: leave crop_fraction out (1)")
         object.__setattr__(self, "crop_fraction", cf)
         pad = _number("resize.pad_value", self.pad_value)
         if not 0.0 <= pad <= 255.0:

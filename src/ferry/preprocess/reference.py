@@ -55,6 +55,14 @@ def _resize_to(img: np.ndarray, width: int, height: int, contract: Preprocess) -
     return _cv2().resize(img, (width, height), interpolation=_CV_INTER[contract.resize.interpolation])
 
 
+def _centre_offsets(margin_h: int, margin_w: int, semantics: str) -> tuple[int, int]:
+    """Where a centre crop starts: cv2.dnn.blobFromImage truncates half the margin, torchvision's CenterCrop
+    rounds it."""
+    if semantics == "opencv":
+        return int(0.5 * margin_h), int(0.5 * margin_w)
+    return int(round(margin_h / 2.0)), int(round(margin_w / 2.0))
+
+
 def resize_image(img: np.ndarray, contract: Preprocess) -> np.ndarray:
     """Resize (and crop or pad) one decoded image to the contract's size. Returns uint8, channels unchanged."""
     r = contract.resize
@@ -68,7 +76,14 @@ def resize_image(img: np.ndarray, contract: Preprocess) -> np.ndarray:
     th, tw = contract.size
     h, w = img.shape[:2]
     if r.mode == "stretch":
-        return _resize_to(img, tw, th, contract)
+        if r.crop_fraction >= 1.0:
+            return _resize_to(img, tw, th, contract)
+        # Caffe's classify.py, timm's crop_mode 'squash', a Hugging Face size {height, width} with a crop_size:
+        # stretch to size / crop_fraction, aspect ratio not kept, then take the centre.
+        sh, sw = math.floor(th / r.crop_fraction), math.floor(tw / r.crop_fraction)
+        stretched = _resize_to(img, sw, sh, contract)
+        y0, x0 = _centre_offsets(sh - th, sw - tw, r.semantics)
+        return np.ascontiguousarray(stretched[y0:y0 + th, x0:x0 + tw])
     if r.mode == "shorter_side_crop":
         ch, cw = (th, tw) if r.crop_fraction >= 1.0 else (math.floor(th / r.crop_fraction),
                                                          math.floor(tw / r.crop_fraction))
@@ -78,8 +93,7 @@ def resize_image(img: np.ndarray, contract: Preprocess) -> np.ndarray:
             cv2 = _cv2()
             resized = cv2.resize(img, None, fx=float(f), fy=float(f),
                                  interpolation=_CV_INTER[r.interpolation])
-            y0 = int(0.5 * (resized.shape[0] - th))
-            x0 = int(0.5 * (resized.shape[1] - tw))
+            y0, x0 = _centre_offsets(resized.shape[0] - th, resized.shape[1] - tw, "opencv")
         else:
             # torchvision Resize(shorter side) + CenterCrop: the limiting side gets its size exactly.
             if ch / h >= cw / w:
@@ -87,8 +101,7 @@ def resize_image(img: np.ndarray, contract: Preprocess) -> np.ndarray:
             else:
                 nh, nw = max(ch, int(cw * h / w)), cw
             resized = _resize_to(img, nw, nh, contract)
-            y0 = int(round((nh - th) / 2.0))
-            x0 = int(round((nw - tw) / 2.0))
+            y0, x0 = _centre_offsets(nh - th, nw - tw, "pil")
         return np.ascontiguousarray(resized[y0:y0 + th, x0:x0 + tw])
     # letterbox: fit inside, keep aspect, pad centred (cv2.dnn DNN_PMODE_LETTERBOX geometry)
     f = min(np.float32(tw) / np.float32(w), np.float32(th) / np.float32(h))

@@ -196,6 +196,7 @@ def numpy_recipe(runtime: str, p: Preprocess, call: str) -> NativeRecipe:
     lines = [
         "img = cv2.imread(path)  # BGR uint8",
         f"img = cv2.resize(img, {size}, interpolation=cv2.INTER_LINEAR)" if p.resize.mode == "stretch"
+        and p.resize.crop_fraction >= 1.0
         else f"# resize: {p.resize.mode} per the contract (ferry.preprocess.reference.resize_image)",
         f"x = ({order}.astype(np.float32) * np.float32({list(map(float, gain))}) "
         f"+ np.float32({list(map(float, offset))}))",

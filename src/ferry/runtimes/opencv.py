@@ -139,7 +139,7 @@ def native(preprocess: Preprocess) -> NativeRecipe:
             "shorter_side_crop": "DNN_PMODE_CROP_CENTER", "none": "DNN_PMODE_NULL"}[r.mode]
     host = False
     if r.mode != "none" and (r.semantics != "opencv" or r.interpolation != "bilinear"
-                             or (r.mode == "shorter_side_crop" and r.crop_fraction < 1.0)):
+                             or r.crop_fraction < 1.0):
         host = True
         notes.append(f"OpenCV's blob resize is INTER_LINEAR without crop fraction; resize on the host first "
                      f"({r.semantics} {r.interpolation} {r.mode}, crop_fraction {r.crop_fraction})")

@@ -378,9 +378,11 @@ def embed_model(model, preprocess: Preprocess, dest: str | Path, resize_in_graph
     ps = params[0].get_partial_shape()
     layout = preprocess.layout or ("NCHW" if ps[1].is_static and ps[1].get_length() in (1, 3) else "NHWC")
     _same_channels(path, name, ps, layout, preprocess)
-    if resize_in_graph and preprocess.resize.mode not in ("stretch", "none"):
+    r = preprocess.resize
+    if resize_in_graph and (r.mode not in ("stretch", "none") or r.crop_fraction < 1.0):
+        how = r.mode if r.crop_fraction >= 1.0 else f"{r.mode} then a centre crop ({r.crop_fraction:g})"
         raise FerryError(f"{path}: OpenVINO's PrePostProcessor resize stretches to the model's size; the contract "
-                         f"resizes by {preprocess.resize.mode}, so an in-graph resize would feed other pixels: "
+                         f"resizes by {how}, so an in-graph resize would feed other pixels: "
                          "resize on the host (leave the resize out of the graph)")
     if resize_in_graph and _size(ps, layout) is None:
         ps = _fix_spatial(model, params[0], ps, layout, preprocess, path)

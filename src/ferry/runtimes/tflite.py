@@ -439,7 +439,7 @@ def numpy_preprocess(pre: Preprocess) -> tuple[list[str], dict[str, Any], list[s
     notes: list[str] = []
     if pre.size is None or r.mode == "none":
         lines.append("# img is already at the model's input size (resize.mode none)")
-    elif r.mode == "stretch" and r.semantics == "opencv":
+    elif r.mode == "stretch" and r.semantics == "opencv" and r.crop_fraction >= 1.0:
         inter = {"nearest": "INTER_NEAREST", "bilinear": "INTER_LINEAR", "bicubic": "INTER_CUBIC",
                  "area": "INTER_AREA"}[r.interpolation]
         lines.append(f"img = cv2.resize(img, ({pre.size[1]}, {pre.size[0]}), interpolation=cv2.{inter})")

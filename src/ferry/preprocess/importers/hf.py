@@ -141,12 +141,14 @@ def from_hf(config: Any) -> Imported:
                 raise _fail(
                     source, f"crop_size {crop} is larger than size {size}; HF would pad, ferry cannot"
                 )
-            notes.append(
-                f"HF stretches to {size[0]}x{size[1]} then centre-crops {crop[0]}x{crop[1]}; imported as a "
-                "shorter-side resize + crop, which is the same only for square images"
-            )
             crop_fraction = _crop_fraction(crop[0], size[0])
-            size, mode = crop, "shorter_side_crop"
+            if math.floor(crop[1] / crop_fraction) != size[1]:
+                notes.append(
+                    f"HF stretches to {size[0]}x{size[1]} then centre-crops {crop[0]}x{crop[1]}; ferry's crop "
+                    f"fraction is one number, so the contract stretches to "
+                    f"{size[0]}x{math.floor(crop[1] / crop_fraction)} before the crop"
+                )
+            size = crop
     elif set(size_dict) == {"shortest_edge"}:
         edge = size_dict["shortest_edge"]
         if cls.startswith("ConvNext"):
@@ -189,7 +191,7 @@ def from_hf(config: Any) -> Imported:
             f"size ({keys}) keeps the aspect under a limit, so the input size varies; ferry cannot express "
             "it and the contract feeds the image at its own size"
         )
-    if mode == "shorter_side_crop":
+    if mode == "shorter_side_crop" or crop_fraction < 1.0:
         notes.append(
             "HF centre-crops at (H - h) // 2 and ferry's pil semantics at round((H - h) / 2): an odd "
             "margin shifts the crop by one pixel"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -339,23 +340,23 @@ def _omz_geometry(
         crop = steps[1]
         if crop.semantics != first.semantics:
             notes.append("resize and crop use different libraries; the contract follows the resize's")
-        if first.aspect is None:
-            notes.append(
-                f"a stretch to {first.height}x{first.width} then a centre crop: imported as a "
-                "shorter-side resize + crop, the same only for square images"
-            )
-        if first.height != first.width:
-            notes.append(
-                "a non-square resize before the crop: ferry's crop fraction is taken from the height"
-            )
         if crop.height > first.height or crop.width > first.width:
             raise _fail(
                 source, "the crop is larger than the resize; accuracy_checker would upscale, ferry cannot"
             )
         cf = _crop_fraction(crop.height, first.height)
+        if first.aspect is not None and first.height != first.width:
+            notes.append(
+                "a non-square resize before the crop: ferry's crop fraction is taken from the height"
+            )
+        elif first.aspect is None and math.floor(crop.width / cf) != first.width:
+            notes.append(
+                f"a resize to {first.height}x{first.width} then a {crop.height}x{crop.width} crop: ferry's crop "
+                f"fraction is one number, taken from the height"
+            )
         return (crop.height, crop.width), _resize(
             source,
-            mode="shorter_side_crop",
+            mode="stretch" if first.aspect is None else "shorter_side_crop",
             crop_fraction=cf,
             interpolation=first.interpolation,
             semantics=first.semantics,

@@ -220,6 +220,12 @@ def to_openvino_rt_info(preprocess: Preprocess) -> dict[str, str]:
         out["resize_type"] = "fit_to_window_letterbox"
         out["pad_value"] = str(int(r.pad_value))
     else:
+        if r.crop_fraction < 1.0:
+            raise _fail(
+                source,
+                f"resize.crop_fraction {r.crop_fraction} after a stretch: the Model API has no centre crop "
+                "after a standard resize; resize and crop the image beforehand",
+            )
         out["resize_type"] = "standard"
     if p.size is not None:
         out["orig_height"], out["orig_width"] = str(p.size[0]), str(p.size[1])

@@ -113,12 +113,11 @@ def from_timm(pretrained_cfg: Any, use_test_size: bool = False) -> Imported:
             semantics="pil",
         )
     elif crop_mode == "squash":
-        resize = _resize(source, mode="stretch", interpolation=interpolation, semantics="pil")
-        if crop_pct < 1.0:
-            notes.append(
-                f"crop_mode 'squash' with crop_pct {crop_pct}: timm stretches to size / crop_pct, crops the "
-                "centre; ferry's stretch resizes straight to size (the border is kept)"
-            )
+        # timm: Resize((floor(h / crop_pct), floor(w / crop_pct))) then CenterCrop, as ferry's stretch with a
+        # crop fraction.
+        resize = _resize(
+            source, mode="stretch", crop_fraction=crop_pct, interpolation=interpolation, semantics="pil"
+        )
     elif crop_mode == "border":
         fills = [min(255, max(0, round(255 * m))) for m in mean]
         pad = float(round(sum(fills) / len(fills)))
