@@ -76,6 +76,25 @@ def _dfl_head_model():
     return Head()
 
 
+def _reversed_sequence_model():
+    """A CRNN's bidirectional read done by hand: the column sequence and its reverse (`flip`, a Slice of step -1)
+    concatenated, as captcha-whisperer 0.1.0's unrolled LSTM does. OpenCV DNN 4.14 gets the reversed shape wrong
+    and refuses the Concat."""
+    import torch
+
+    class Reverse(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)  # [N, 4, H/2, W/2]
+            seq = y.permute(3, 0, 1, 2).flatten(2)  # [W/2, N, 4 * H/2], time first
+            return torch.cat((seq, seq.flip(0).tanh()), 2)
+
+    return Reverse()
+
+
 def _export(build, path: Path) -> Path:
     import torch
 
@@ -327,3 +346,15 @@ def test_bench_times_opencv_on_the_file_convert_would_write(flatten_onnx, photos
         assert by_id[pid].file and by_id[pid].file.endswith(".opencv.onnx")
     assert any(n.startswith("opencv: timed on the file `ferry convert --to opencv` writes") and "fixed" in n
                for n in mb.notes), mb.notes
+
+
+def test_a_reversing_slice_is_written_as_a_gather(tmp_path, photos):
+    src = _export(_reversed_sequence_model, tmp_path / "reverse.onnx")
+    assert any(n.op_type == "Slice" for n in _onnx(src).graph.node)
+    m = convert(src, to="opencv", preprocess=CONTRACT, outdir=tmp_path / "out", images=photos[:3])
+    t = _opencv_entry(m)
+    assert t.reachable and t.passed, t.reason
+    assert "1 reversing Slice written as Gather" in t.route and "simplified" not in t.route, t.route
+    gathers = [n for n in _onnx(Path(t.path)).graph.node if n.name.endswith("_as_gather")]
+    assert len(gathers) == 1 and gathers[0].op_type == "Gather"
+    assert max(o["max_abs"] for o in t.check["outputs"]) < 1e-5

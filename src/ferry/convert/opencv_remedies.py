@@ -10,7 +10,9 @@ first:
     1. fixed input     the image input's dynamic dims set to batch 1 and the contract's size (the file then takes
                        only that size, which the contract's resize gives anyway)
     2. shapes inferred onnx.shape_inference with data propagation, so every intermediate carries a static shape
-    3. simplified      onnxsim folds the shape arithmetic and other constant subgraphs away (see README: why onnxsim,
+    3. reversals       a Slice reversing a whole axis (step -1) becomes a Gather of n-1..0: OpenCV DNN 4.14 gets
+                       the negative-step Slice's shape wrong (a hand-unrolled backward LSTM, torch.flip)
+    4. simplified      onnxsim folds the shape arithmetic and other constant subgraphs away (see README: why onnxsim,
                        not onnxslim). It runs in a child process: it imports torch and onnxruntime (1,900 modules)
                        and a crash in its C++ must not end the convert
 
@@ -214,8 +216,64 @@ def simplify(model, contract: Preprocess, work: Path):
     return simplified, f"graph simplified by {SIMPLIFIER} {version} ({before} -> {after} nodes)"
 
 
+def reversals_as_gather(model, contract: Preprocess, work: Path):
+    """A Slice that reverses a whole axis (step -1 from the end past the start: how torch.flip and a hand-written
+    backward LSTM's `[::-1]` export) becomes a Gather of the indices n-1..0. OpenCV DNN 4.14 gets the shape of a
+    negative-step Slice wrong and refuses the Concat after it (captcha-whisperer 0.1.0's CRNN); the Gather is the
+    same function wherever the axis's length is static."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+    except Exception as exc:  # noqa: BLE001 (onnx raises many kinds; the remedy is skipped with the reason)
+        raise FerryError(f"onnx shape inference failed: {str(exc).splitlines()[0][:200]}") from None
+    const = {i.name: numpy_helper.to_array(i) for i in inferred.graph.initializer}
+    for n in inferred.graph.node:
+        if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
+            const[n.output[0]] = numpy_helper.to_array(n.attribute[0].t)
+    shapes = {v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+              for v in [*inferred.graph.value_info, *inferred.graph.input]}
+    nodes, rewritten = [], 0
+    for n in inferred.graph.node:
+        axis_len = _reversed_axis(n, const, shapes)
+        if axis_len is None:
+            nodes.append(n)
+            continue
+        axis, length = axis_len
+        idx = f"{n.name or n.output[0]}_ferry_reversed"
+        inferred.graph.initializer.append(numpy_helper.from_array(np.arange(length - 1, -1, -1, dtype=np.int64), idx))
+        nodes.append(helper.make_node("Gather", [n.input[0], idx], list(n.output), name=f"{n.name}_as_gather",
+                                      axis=axis))
+        rewritten += 1
+    if not rewritten:
+        return None, "no Slice reverses a whole axis of static length"
+    del inferred.graph.node[:]
+    inferred.graph.node.extend(nodes)
+    return inferred, f"{rewritten} reversing Slice{'s' if rewritten > 1 else ''} written as Gather"
+
+
+def _reversed_axis(node, const: dict, shapes: dict) -> tuple[int, int] | None:
+    """(axis, length) when `node` is a Slice reversing one whole axis of static length, else None."""
+    if node.op_type != "Slice" or len(node.input) != 5 or not all(i in const for i in node.input[1:]):
+        return None
+    starts, ends, axes, steps = (np.asarray(const[i]).reshape(-1) for i in node.input[1:])
+    shape = shapes.get(node.input[0])
+    if len(axes) != 1 or len(steps) != 1 or int(steps[0]) != -1 or not shape:
+        return None
+    axis = int(axes[0]) + (len(shape) if int(axes[0]) < 0 else 0)
+    length = shape[axis] if 0 <= axis < len(shape) else None
+    if not length:
+        return None
+    start, end = int(starts[0]), int(ends[0])
+    start = start + length if start < 0 else start
+    if start < length - 1 or end > -length - 1:  # from the last element, past the first (ONNX clamps both)
+        return None
+    return axis, length
+
+
 STEPS: list[tuple[str, Step]] = [("fixed input", fix_input), ("shapes inferred", infer_shapes),
-                                 ("simplified", simplify)]
+                                 ("reversals as Gather", reversals_as_gather), ("simplified", simplify)]
 
 
 def _copy(model):
